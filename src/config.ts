@@ -1,0 +1,251 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+/** Raised when the environment holds a value kith cannot run with; names the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface Setting<T, D extends string | undefined = string | undefined> {
+  env: string;
+  /** Default as it would be written in the environment; undefined means "not set". */
+  default: D;
+  description: string;
+  parse: Parser<T>;
+}
+
+function setting<T, const D extends string | undefined>(
+  env: string,
+  def: D,
+  description: string,
+  parse: Parser<T>,
+): Setting<T, D> {
+  return { env, default: def, description, parse };
+}
+
+const text: Parser<string> = (raw) => raw;
+
+function integer(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max) {
+      throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+  };
+}
+
+function oneOf<const T extends string>(values: readonly T[]): Parser<T> {
+  return (raw, name) => {
+    if (!(values as readonly string[]).includes(raw)) {
+      throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    }
+    return raw as T;
+  };
+}
+
+const boolean: Parser<boolean> = (raw, name) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+};
+
+function url(protocols: readonly string[]): Parser<string> {
+  return (raw, name) => {
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new ConfigError(`${name} must be a URL (${protocols.join(' or ')}), got "${raw}"`);
+    }
+    if (!protocols.includes(parsed.protocol.replace(/:$/, ''))) {
+      throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+    }
+    return raw;
+  };
+}
+
+const list: Parser<string[]> = (raw) =>
+  raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+/**
+ * Every environment variable kith reads. This table is the single source for parsing and for
+ * the configuration table in the README (`npm run kith -- config`).
+ */
+export const SETTINGS = {
+  nodeEnv: setting(
+    'NODE_ENV',
+    'development',
+    '`development`, `production` or `test`. Production requires `JWT_SECRET` and skips automatic migrations.',
+    oneOf(['development', 'production', 'test'] as const),
+  ),
+  host: setting('HOST', '0.0.0.0', 'Interface the HTTP server listens on.', text),
+  port: setting('PORT', '5000', 'HTTP port.', integer(0, 65535)),
+  dataDir: setting(
+    'DATA_DIR',
+    './data',
+    'Folder for embedded data: the PGlite database (when `DATABASE_URL` is unset) and the development JWT secret.',
+    text,
+  ),
+  databaseUrl: setting(
+    'DATABASE_URL',
+    undefined,
+    'Postgres connection URL (`postgres://user:pass@host:5432/db`). Unset: embedded PGlite under `DATA_DIR/pglite`.',
+    url(['postgres', 'postgresql']),
+  ),
+  databasePoolSize: setting(
+    'DATABASE_POOL_SIZE',
+    '10',
+    'Maximum Postgres connections per process.',
+    integer(1, 200),
+  ),
+  migrateOnStart: setting(
+    'MIGRATE_ON_START',
+    undefined,
+    'Apply pending migrations when the server starts. Default: true, except in production (run `kith migrate` there).',
+    boolean,
+  ),
+  jwtSecret: setting(
+    'JWT_SECRET',
+    undefined,
+    'Secret for signing access tokens (HS256), at least 32 characters. Required in production; in development one is generated once and kept in `DATA_DIR/jwt-secret`.',
+    (raw, name) => {
+      if (raw.length < 32) throw new ConfigError(`${name} must be at least 32 characters long`);
+      return raw;
+    },
+  ),
+  accessTokenTtl: setting(
+    'ACCESS_TOKEN_TTL',
+    '900',
+    'Lifetime of an access token, in seconds.',
+    integer(30, 86_400),
+  ),
+  refreshTokenTtl: setting(
+    'REFRESH_TOKEN_TTL',
+    '2592000',
+    'Lifetime of a refresh token, in seconds (default 30 days).',
+    integer(60, 31_536_000),
+  ),
+  bcryptCost: setting(
+    'BCRYPT_COST',
+    '10',
+    'bcrypt work factor for password hashes (4-15; below 10 only for tests).',
+    integer(4, 15),
+  ),
+  authRateLimitIp: setting(
+    'RATE_LIMIT_AUTH_PER_IP',
+    '30',
+    'Login and registration attempts allowed per client IP per window.',
+    integer(1, 1_000_000),
+  ),
+  authRateLimitAccount: setting(
+    'RATE_LIMIT_LOGIN_PER_ACCOUNT',
+    '10',
+    'Login attempts allowed per account (username or e-mail) per window.',
+    integer(1, 1_000_000),
+  ),
+  authRateLimitWindow: setting(
+    'RATE_LIMIT_WINDOW',
+    '60',
+    'Length of the rate-limit window, in seconds.',
+    integer(1, 86_400),
+  ),
+  trustProxy: setting(
+    'TRUST_PROXY',
+    '',
+    'Comma-separated addresses or CIDR ranges of reverse proxies whose `X-Forwarded-For` is trusted. Empty: trust none.',
+    list,
+  ),
+  logLevel: setting(
+    'LOG_LEVEL',
+    'info',
+    '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
+    oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
+  ),
+  shutdownTimeout: setting(
+    'SHUTDOWN_TIMEOUT',
+    '10',
+    'Seconds to wait for in-flight requests on SIGTERM/SIGINT before exiting anyway.',
+    integer(1, 600),
+  ),
+} as const;
+
+type Settings = typeof SETTINGS;
+type ParsedSettings = {
+  [K in keyof Settings]: Settings[K] extends Setting<infer T, infer D>
+    ? D extends string
+      ? T
+      : T | undefined
+    : never;
+};
+
+export type Config = Readonly<
+  Omit<ParsedSettings, 'jwtSecret' | 'migrateOnStart' | 'dataDir'> & {
+    dataDir: string;
+    jwtSecret: string;
+    migrateOnStart: boolean;
+  }
+>;
+
+export type Env = Record<string, string | undefined>;
+
+function parseSettings(env: Env): ParsedSettings {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {
+    const raw = env[s.env];
+    const value = raw === undefined || raw === '' ? s.default : raw;
+    out[key] = value === undefined ? undefined : s.parse(value, s.env);
+  }
+  return out as ParsedSettings;
+}
+
+/** Development secret: generated once, then read back so tokens survive restarts. */
+function developmentSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret');
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch {
+    mkdirSync(dataDir, { recursive: true });
+    const secret = randomBytes(48).toString('base64url');
+    writeFileSync(file, secret + '\n', { mode: 0o600, flag: 'wx' });
+    return secret;
+  }
+}
+
+/**
+ * Reads and validates the environment once. Throws ConfigError naming the variable when a value
+ * is unusable. The result is frozen; nothing else in kith reads process.env.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const s = parseSettings(env);
+  const dataDir = resolve(s.dataDir);
+  const production = s.nodeEnv === 'production';
+  if (production && !s.jwtSecret) {
+    throw new ConfigError('JWT_SECRET must be set when NODE_ENV=production (32+ characters)');
+  }
+  if (production && s.bcryptCost < 10) {
+    throw new ConfigError('BCRYPT_COST must be at least 10 when NODE_ENV=production');
+  }
+  return Object.freeze({
+    ...s,
+    dataDir,
+    jwtSecret: s.jwtSecret ?? developmentSecret(dataDir),
+    migrateOnStart: s.migrateOnStart ?? !production,
+  });
+}
+
+/** The configuration table of the README, generated from SETTINGS. */
+export function settingsMarkdown(): string {
+  const rows = Object.values(SETTINGS).map(
+    (s: Setting<unknown>) =>
+      `| \`${s.env}\` | ${s.default ? `\`${s.default}\`` : '—'} | ${s.description} |`,
+  );
+  return ['| Variable | Default | Meaning |', '| --- | --- | --- |', ...rows].join('\n');
+}

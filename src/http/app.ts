@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import helmet from '@fastify/helmet';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { Context } from '../context.ts';
+import { AppError } from '../errors.ts';
+import { authRoutes } from '../modules/accounts/auth.routes.ts';
+import { usersRoutes } from '../modules/accounts/users.routes.ts';
+import { registerAuth } from './auth.ts';
+import { healthRoutes } from './health.routes.ts';
+import { ProblemSchema, sendProblem } from './problem.ts';
+
+/** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export const API_PREFIX = '/api/v1';
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Builds the HTTP app without listening: tests call `inject`, the api role calls `listen`. */
+export async function buildApp(ctx: Context): Promise<App> {
+  const { config } = ctx;
+  const app = Fastify({
+    loggerInstance: ctx.log,
+    trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
+    bodyLimit: 1024 * 1024,
+    // Accept a caller's request id (e.g. from nginx) when it is sane; otherwise make one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: {
+      customOptions: {
+        allErrors: true,
+        removeAdditional: true,
+        coerceTypes: 'array',
+        useDefaults: true,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
+
+  app.addHook('onRequest', async (request, reply) => {
+    void reply.header('x-request-id', request.id);
+  });
+  app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(
+      new AppError(
+        404,
+        'not_found',
+        `No route for ${request.method} ${request.url.split('?')[0]}.`,
+      ),
+      request,
+      reply,
+    ),
+  );
+  // Every route documents its error body; routes add their success responses.
+  app.addHook('onRoute', (route) => {
+    const response = route.schema?.response as Record<string, unknown> | undefined;
+    if (!response) return; // undocumented plumbing (/openapi.json, /docs assets)
+    route.schema = { ...route.schema, response: { ...response, default: ProblemSchema } };
+  });
+
+  await app.register(helmet, { contentSecurityPolicy: false });
+  await app.register(rateLimit, {
+    global: false,
+    enableDraftSpec: true,
+    keyGenerator: (request) => request.ip ?? 'unknown',
+    errorResponseBuilder: (_request, limit) =>
+      new AppError(429, 'rate_limited', `Too many requests; retry in ${limit.after}.`),
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'kith API',
+        version: '1',
+        description:
+          'Social-media backend. Errors are application/problem+json with a stable `code`.',
+      },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  registerAuth(app as unknown as FastifyInstance, ctx.accessTokens);
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  await app.register(healthRoutes(ctx));
+  await app.register(authRoutes(ctx), { prefix: API_PREFIX });
+  await app.register(usersRoutes(ctx), { prefix: API_PREFIX });
+  return app;
+}

@@ -1,0 +1,10 @@
+import type { Migration } from 'kysely';
+import * as accounts from './0001-accounts.ts';
+
+/**
+ * Every migration, in order. Listed by hand (not read from the folder) so they work the same
+ * from source, in a container and under the test runner. Never edit one that has shipped.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001-accounts': accounts,
+};

@@ -1,0 +1,112 @@
+import { Type } from 'typebox';
+import type { UserRow } from '../../infra/db/schema.ts';
+import { PageQuery } from '../../http/pagination.ts';
+import { BIO_MAX, DISPLAY_NAME_MAX } from './users.service.ts';
+import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS } from './passwords.ts';
+
+export const Username = Type.String({
+  pattern: '^[A-Za-z0-9_]{3,30}$',
+  description: '3-30 of a-z, 0-9 and _; case-insensitive, stored in lower case.',
+  examples: ['ana_92'],
+});
+
+const Password = Type.String({
+  minLength: PASSWORD_MIN_CHARS,
+  maxLength: PASSWORD_MAX_BYTES,
+  description: `${PASSWORD_MIN_CHARS}+ characters, at most ${PASSWORD_MAX_BYTES} bytes in UTF-8 (never truncated).`,
+});
+
+export const PublicUser = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  username: Type.String(),
+  display_name: Type.String(),
+  bio: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+export const Me = Type.Object({
+  ...PublicUser.properties,
+  email: Type.String({ format: 'email' }),
+  dob: Type.String({ format: 'date' }),
+  updated_at: Type.String({ format: 'date-time' }),
+});
+
+export const RegisterBody = Type.Object(
+  {
+    username: Username,
+    email: Type.String({ format: 'email', maxLength: 254 }),
+    password: Password,
+    dob: Type.String({
+      format: 'date',
+      description: 'ISO date of birth (YYYY-MM-DD); users must be 13 or older.',
+    }),
+    display_name: Type.Optional(Type.String({ maxLength: DISPLAY_NAME_MAX * 4 })),
+  },
+  { additionalProperties: false },
+);
+
+export const LoginBody = Type.Object(
+  {
+    login: Type.String({
+      minLength: 1,
+      maxLength: 254,
+      description: 'Username or e-mail address.',
+    }),
+    password: Type.String({ minLength: 1, maxLength: 1024 }),
+  },
+  { additionalProperties: false },
+);
+
+export const RefreshBody = Type.Object(
+  { refresh_token: Type.String({ minLength: 1, maxLength: 256 }) },
+  { additionalProperties: false },
+);
+
+export const SessionResponse = Type.Object({
+  access_token: Type.String({ description: 'JWT for `Authorization: Bearer`.' }),
+  token_type: Type.Literal('Bearer'),
+  expires_in: Type.Integer({ description: 'Seconds until the access token expires.' }),
+  refresh_token: Type.String({ description: 'Single-use; exchange at /auth/refresh.' }),
+  refresh_expires_in: Type.Integer(),
+  user: Me,
+});
+
+export const UpdateMeBody = Type.Object(
+  {
+    display_name: Type.Optional(Type.String({ maxLength: DISPLAY_NAME_MAX * 4 })),
+    bio: Type.Optional(Type.String({ maxLength: BIO_MAX * 4 })),
+  },
+  { additionalProperties: false },
+);
+
+export const ChangePasswordBody = Type.Object(
+  { current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password },
+  { additionalProperties: false },
+);
+
+export const UsernameParams = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 64 }),
+});
+
+export const SearchUsersQuery = Type.Object({
+  q: Type.String({
+    maxLength: 30,
+    default: '',
+    description: 'Username prefix (case-insensitive).',
+  }),
+  ...PageQuery,
+});
+
+export function presentUser(u: UserRow) {
+  return {
+    id: u.id,
+    username: u.username,
+    display_name: u.display_name,
+    bio: u.bio,
+    created_at: u.created_at.toISOString(),
+  };
+}
+
+export function presentMe(u: UserRow) {
+  return { ...presentUser(u), email: u.email, dob: u.dob, updated_at: u.updated_at.toISOString() };
+}

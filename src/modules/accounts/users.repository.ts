@@ -1,0 +1,69 @@
+import type { Kysely } from 'kysely';
+import type { DB, NewUserRow, UserRow } from '../../infra/db/schema.ts';
+
+/** Escapes LIKE wildcards so a search for `a_b` matches the underscore literally. */
+function likePrefix(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+}
+
+/** SQL for users. No rules here: the service decides, this reads and writes. */
+export class UsersRepository {
+  readonly #db: Kysely<DB>;
+  constructor(db: Kysely<DB>) {
+    this.#db = db;
+  }
+
+  insert(row: NewUserRow): Promise<UserRow> {
+    return this.#db.insertInto('users').values(row).returningAll().executeTakeFirstOrThrow();
+  }
+
+  findById(id: string): Promise<UserRow | undefined> {
+    return this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  findByUsername(username: string): Promise<UserRow | undefined> {
+    return this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('username', '=', username.toLowerCase())
+      .executeTakeFirst();
+  }
+
+  /** `login` is a username or an e-mail address, matched case-insensitively. */
+  findByLogin(login: string): Promise<UserRow | undefined> {
+    const lower = login.toLowerCase();
+    return this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) =>
+        lower.includes('@')
+          ? eb(eb.fn('lower', ['email']), '=', lower)
+          : eb('username', '=', lower),
+      )
+      .executeTakeFirst();
+  }
+
+  /** Users whose username starts with `prefix`, in username order, after `afterUsername`. */
+  searchByPrefix(prefix: string, afterUsername: string | undefined, limit: number) {
+    let q = this.#db
+      .selectFrom('users')
+      .selectAll()
+      .where('username', 'like', likePrefix(prefix.toLowerCase()))
+      .orderBy('username')
+      .limit(limit);
+    if (afterUsername !== undefined) q = q.where('username', '>', afterUsername);
+    return q.execute();
+  }
+
+  update(
+    id: string,
+    patch: Partial<Pick<UserRow, 'display_name' | 'bio' | 'password_hash'>>,
+  ): Promise<UserRow | undefined> {
+    return this.#db
+      .updateTable('users')
+      .set({ ...patch, updated_at: new Date() })
+      .where('id', '=', id)
+      .returningAll()
+      .executeTakeFirst();
+  }
+}

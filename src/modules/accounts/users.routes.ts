@@ -1,0 +1,101 @@
+import { Type } from 'typebox';
+import type { Context } from '../../context.ts';
+import type { App } from '../../http/app.ts';
+import { principalOf } from '../../http/auth.ts';
+import { decodeCursor, Page, pageOf } from '../../http/pagination.ts';
+import {
+  ChangePasswordBody,
+  Me,
+  presentMe,
+  presentUser,
+  PublicUser,
+  SearchUsersQuery,
+  UpdateMeBody,
+  UsernameParams,
+} from './accounts.schemas.ts';
+
+const UsersCursor = Type.Object({ u: Type.String() });
+
+/** The caller's own account (`/me`) and public profiles (`/users`). */
+export function usersRoutes(ctx: Context) {
+  return async (app: App) => {
+    app.get(
+      '/me',
+      {
+        config: { auth: 'required' },
+        schema: { tags: ['me'], summary: 'Your account', response: { 200: Me } },
+      },
+      async (request) => presentMe(await ctx.users.getById(principalOf(request).userId)),
+    );
+
+    app.patch(
+      '/me',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags: ['me'],
+          summary: 'Change display name or bio',
+          body: UpdateMeBody,
+          response: { 200: Me },
+        },
+      },
+      async (request) =>
+        presentMe(await ctx.users.updateProfile(principalOf(request).userId, request.body)),
+    );
+
+    app.post(
+      '/me/password',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags: ['me'],
+          summary: 'Change your password',
+          description: 'Ends every other session (their refresh tokens are revoked).',
+          body: ChangePasswordBody,
+          response: { 204: Type.Null({ description: 'Password changed' }) },
+        },
+      },
+      async (request, reply) => {
+        const { userId, sessionId } = principalOf(request);
+        await ctx.users.changePassword(
+          userId,
+          sessionId,
+          request.body.current_password,
+          request.body.new_password,
+        );
+        return reply.status(204).send(null);
+      },
+    );
+
+    app.get(
+      '/users/:username',
+      {
+        schema: {
+          tags: ['users'],
+          summary: 'A public profile',
+          params: UsernameParams,
+          response: { 200: PublicUser },
+        },
+      },
+      async (request) => presentUser(await ctx.users.getByUsername(request.params.username)),
+    );
+
+    app.get(
+      '/users',
+      {
+        schema: {
+          tags: ['users'],
+          summary: 'Search users by username prefix',
+          querystring: SearchUsersQuery,
+          response: { 200: Page(PublicUser) },
+        },
+      },
+      async (request, reply) => {
+        const { q, limit, cursor } = request.query;
+        const after = decodeCursor(UsersCursor, cursor)?.u;
+        const rows = await ctx.users.search(q.trim(), after, limit + 1);
+        return pageOf(request, reply, rows, limit, presentUser, (u) => ({ u: u.username }));
+      },
+    );
+  };
+}

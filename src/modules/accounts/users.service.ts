@@ -1,0 +1,172 @@
+import type { Kysely } from 'kysely';
+import {
+  AppError,
+  ConflictError,
+  NotFoundError,
+  ValidationError,
+  type FieldError,
+} from '../../errors.ts';
+import { newId } from '../../ids.ts';
+import { isUniqueViolation, type DB } from '../../infra/db/database.ts';
+import type { UserRow } from '../../infra/db/schema.ts';
+import { cleanText } from '../../text.ts';
+import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
+import { SessionsRepository } from './sessions.repository.ts';
+import { UsersRepository } from './users.repository.ts';
+
+export const MINIMUM_AGE = 13;
+export const DISPLAY_NAME_MAX = 50;
+export const BIO_MAX = 500;
+
+export interface RegisterInput {
+  username: string;
+  email: string;
+  password: string;
+  dob: string;
+  display_name?: string | undefined;
+}
+
+export interface ProfilePatch {
+  display_name?: string | undefined;
+  bio?: string | undefined;
+}
+
+/** `YYYY-MM-DD` of today minus `years`, in UTC: anyone born on or before it is old enough. */
+function latestBirthDate(years: number, now = new Date()): string {
+  const y = now.getUTCFullYear() - years;
+  const md = now.toISOString().slice(4, 10);
+  return `${String(y).padStart(4, '0')}${md}`;
+}
+
+function dobProblems(dob: string): FieldError[] {
+  if (dob < '1900-01-01' || dob > new Date().toISOString().slice(0, 10)) {
+    return [{ path: '/dob', code: 'out_of_range', message: 'must be a real date of birth' }];
+  }
+  if (dob > latestBirthDate(MINIMUM_AGE)) {
+    return [
+      {
+        path: '/dob',
+        code: 'too_young',
+        message: `users must be at least ${MINIMUM_AGE} years old`,
+      },
+    ];
+  }
+  return [];
+}
+
+/** Collects every field problem of a registration, so the client sees them all at once. */
+function registrationProblems(input: RegisterInput): FieldError[] {
+  const problems = dobProblems(input.dob);
+  for (const check of [
+    () => assertPasswordAcceptable(input.password, '/password'),
+    () =>
+      input.display_name !== undefined &&
+      cleanText(input.display_name, '/display_name', { min: 1, max: DISPLAY_NAME_MAX }),
+  ]) {
+    try {
+      check();
+    } catch (err) {
+      if (err instanceof ValidationError && err.errors) problems.push(...err.errors);
+      else throw err;
+    }
+  }
+  return problems;
+}
+
+const usernameTaken = () => new ConflictError('username_taken', 'That username is already taken.');
+const emailTaken = () =>
+  new ConflictError('email_taken', 'An account with that e-mail address already exists.');
+
+/** Accounts and profiles: registration, look-up, search, profile and password changes. */
+export class UsersService {
+  readonly #db: Kysely<DB>;
+  readonly #users: UsersRepository;
+  readonly #hasher: PasswordHasher;
+
+  constructor(db: Kysely<DB>, hasher: PasswordHasher) {
+    this.#db = db;
+    this.#users = new UsersRepository(db);
+    this.#hasher = hasher;
+  }
+
+  async register(input: RegisterInput): Promise<UserRow> {
+    const problems = registrationProblems(input);
+    if (problems.length > 0) throw new ValidationError(problems);
+    const username = input.username.toLowerCase();
+    const email = input.email.trim();
+    // Checked first to spare a bcrypt hash; the unique indexes settle any race below.
+    if (await this.#users.findByUsername(username)) throw usernameTaken();
+    if (await this.#users.findByLogin(email)) throw emailTaken();
+    const password_hash = await this.#hasher.hash(input.password);
+    try {
+      return await this.#users.insert({
+        id: newId(),
+        username,
+        email,
+        password_hash,
+        display_name:
+          input.display_name === undefined
+            ? username
+            : cleanText(input.display_name, '/display_name', { min: 1, max: DISPLAY_NAME_MAX }),
+        dob: input.dob,
+      });
+    } catch (err) {
+      if (isUniqueViolation(err, 'users_username_key')) throw usernameTaken();
+      if (isUniqueViolation(err, 'users_email_key')) throw emailTaken();
+      throw err;
+    }
+  }
+
+  async getById(id: string): Promise<UserRow> {
+    const user = await this.#users.findById(id);
+    // A valid token whose user is gone is treated like a bad token.
+    if (!user) throw new AppError(401, 'invalid_token', 'The account no longer exists.');
+    return user;
+  }
+
+  async getByUsername(username: string): Promise<UserRow> {
+    const user = await this.#users.findByUsername(username);
+    if (!user) throw new NotFoundError('user_not_found', `No user named "${username}".`);
+    return user;
+  }
+
+  search(prefix: string, afterUsername: string | undefined, limit: number): Promise<UserRow[]> {
+    return this.#users.searchByPrefix(prefix, afterUsername, limit);
+  }
+
+  async updateProfile(userId: string, patch: ProfilePatch): Promise<UserRow> {
+    const changes: { display_name?: string; bio?: string } = {};
+    if (patch.display_name !== undefined) {
+      changes.display_name = cleanText(patch.display_name, '/display_name', {
+        min: 1,
+        max: DISPLAY_NAME_MAX,
+      });
+    }
+    if (patch.bio !== undefined) {
+      changes.bio = cleanText(patch.bio, '/bio', { min: 0, max: BIO_MAX, multiline: true });
+    }
+    if (Object.keys(changes).length === 0) return this.getById(userId);
+    const user = await this.#users.update(userId, changes);
+    if (!user) throw new AppError(401, 'invalid_token', 'The account no longer exists.');
+    return user;
+  }
+
+  /** Checks the current password, stores the new one, and ends every other session. */
+  async changePassword(
+    userId: string,
+    sessionId: string,
+    current: string,
+    next: string,
+  ): Promise<void> {
+    assertPasswordAcceptable(next, '/new_password');
+    const user = await this.getById(userId);
+    if (!(await this.#hasher.verify(current, user.password_hash))) {
+      throw new AppError(403, 'wrong_password', 'The current password is not correct.');
+    }
+    const password_hash = await this.#hasher.hash(next);
+    await this.#db.transaction().execute(async (trx) => {
+      await new UsersRepository(trx).update(userId, { password_hash });
+      await new SessionsRepository(trx).revokeAllForUser(userId, sessionId);
+    });
+  }
+}

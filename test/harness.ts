@@ -1,0 +1,64 @@
+import { after } from 'node:test';
+import { Writable } from 'node:stream';
+import { loadConfig, type Config, type Env } from '../src/config.ts';
+import { createContext, type Context } from '../src/context.ts';
+import { buildApp, type App } from '../src/http/app.ts';
+import { createLogger } from '../src/logger.ts';
+import { createTestDatabase } from './test-databases.ts';
+
+export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
+
+/** Test configuration: fast hashing, quiet logs, generous rate limits unless a test lowers them. */
+export function testConfig(env: Env = {}): Config {
+  return loadConfig({
+    NODE_ENV: 'test',
+    JWT_SECRET: TEST_JWT_SECRET,
+    BCRYPT_COST: '4',
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT_AUTH_PER_IP: '100000',
+    RATE_LIMIT_LOGIN_PER_ACCOUNT: '100000',
+    DATA_DIR: '/nonexistent-kith-test-data',
+    ...env,
+  });
+}
+
+export interface TestApp {
+  app: App;
+  ctx: Context;
+  /** Log lines written while the app ran (JSON strings), when `captureLogs` was asked for. */
+  logs: string[];
+}
+
+/**
+ * An app on its own fresh database (PGlite clone, or a Postgres database when DATABASE_URL is
+ * set). Closed automatically after the calling test file.
+ */
+export async function createTestApp(
+  opts: { env?: Env; captureLogs?: boolean } = {},
+): Promise<TestApp> {
+  const database = await createTestDatabase();
+  const config = testConfig({
+    ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : { DATABASE_URL: '' }),
+    ...(opts.captureLogs ? { LOG_LEVEL: 'info' } : {}),
+    ...opts.env,
+  });
+  const logs: string[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logs.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const ctx = await createContext(config, {
+    ...(database.pglite ? { pglite: database.pglite } : {}),
+    log: createLogger(config.logLevel, sink),
+    migrate: false,
+  });
+  const app = await buildApp(ctx);
+  after(async () => {
+    await app.close();
+    await ctx.close();
+    await database.drop();
+  });
+  return { app, ctx, logs };
+}
