@@ -142,7 +142,7 @@ export const SETTINGS = {
   authRateLimitIp: setting(
     'RATE_LIMIT_AUTH_PER_IP',
     '30',
-    'Login and registration attempts allowed per client IP per window.',
+    'Requests to `/auth/register`, `/auth/login` and `/auth/refresh` allowed per client IP per window (one shared budget).',
     integer(1, 1_000_000),
   ),
   authRateLimitAccount: setting(

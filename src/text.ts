@@ -2,6 +2,7 @@ import { ValidationError } from './errors.ts';
 
 // Control characters other than tab and newline, plus zero-width/bidi marks that hide text.
 const FORBIDDEN =
+  // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/u;
 const NEWLINES = /[\r\n]/;
 

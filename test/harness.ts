@@ -6,6 +6,16 @@ import { buildApp, type App } from '../src/http/app.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestDatabase } from './test-databases.ts';
 
+// Cleanups run once, after every test of the importing file. Registered at import time because
+// an `after` called inside a `before` hook runs as soon as that hook ends.
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  const failures: unknown[] = [];
+  for (const cleanup of cleanups.reverse())
+    await cleanup().catch((err: unknown) => failures.push(err));
+  if (failures.length > 0) throw new AggregateError(failures, 'test cleanup failed');
+});
+
 export const TEST_JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789';
 
 /** Test configuration: fast hashing, quiet logs, generous rate limits unless a test lowers them. */
@@ -55,7 +65,7 @@ export async function createTestApp(
     migrate: false,
   });
   const app = await buildApp(ctx);
-  after(async () => {
+  cleanups.push(async () => {
     await app.close();
     await ctx.close();
     await database.drop();

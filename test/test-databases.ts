@@ -119,5 +119,5 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   }
   const dump = await readFile(process.env[DUMP_ENV]!);
   const pglite = await createPGlite(undefined, new Blob([dump]));
-  return { pglite, drop: async () => {} };
+  return { pglite, drop: async () => void (pglite.closed || (await pglite.close())) };
 }

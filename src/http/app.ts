@@ -30,6 +30,20 @@ export type App = FastifyInstance<
 
 export const API_PREFIX = '/api/v1';
 
+/** One documented route, as registered: the basis of route-table-driven tests. */
+export interface RouteEntry {
+  method: string;
+  url: string;
+  auth: 'required' | 'optional' | 'none';
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every documented route of the app (those with a response schema). */
+    routeTable: RouteEntry[];
+  }
+}
+
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /** Builds the HTTP app without listening: tests call `inject`, the api role calls `listen`. */
@@ -70,20 +84,20 @@ export async function buildApp(ctx: Context): Promise<App> {
     ),
   );
   // Every route documents its error body; routes add their success responses.
+  app.decorate('routeTable', [] as RouteEntry[]);
   app.addHook('onRoute', (route) => {
     const response = route.schema?.response as Record<string, unknown> | undefined;
     if (!response) return; // undocumented plumbing (/openapi.json, /docs assets)
     route.schema = { ...route.schema, response: { ...response, default: ProblemSchema } };
+    for (const method of [route.method].flat()) {
+      if (method === 'HEAD') continue;
+      app.routeTable.push({ method, url: route.url, auth: route.config?.auth ?? 'none' });
+    }
   });
 
   await app.register(helmet, { contentSecurityPolicy: false });
-  await app.register(rateLimit, {
-    global: false,
-    enableDraftSpec: true,
-    keyGenerator: (request) => request.ip ?? 'unknown',
-    errorResponseBuilder: (_request, limit) =>
-      new AppError(429, 'rate_limited', `Too many requests; retry in ${limit.after}.`),
-  });
+  // Limits are applied where they are needed, through createLimiter (src/http/rate-limit.ts).
+  await app.register(rateLimit, { global: false });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
@@ -99,7 +113,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  registerAuth(app as unknown as FastifyInstance, ctx.accessTokens);
+  registerAuth(app, ctx.accessTokens);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes(ctx));

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../errors.ts';
 import type { AccessTokens, Principal } from '../modules/accounts/access-tokens.ts';
 
@@ -29,9 +29,9 @@ function bearerToken(request: FastifyRequest): string | undefined {
 export function registerAuth(app: FastifyInstance, tokens: AccessTokens): void {
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route) => {
-    const mode = (route.config as { auth?: 'required' | 'optional' } | undefined)?.auth;
+    const mode = route.config?.auth;
     if (!mode) return;
-    const check: onRequestHookHandler = async (request) => {
+    const check = async (request: FastifyRequest): Promise<void> => {
       const token = bearerToken(request);
       if (token === undefined) {
         if (mode === 'required') throw new UnauthorizedError();

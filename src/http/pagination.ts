@@ -39,7 +39,7 @@ export function decodeCursor<S extends TSchema>(
   if (cursor === undefined) return undefined;
   try {
     const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (Value.Check(schema, value)) return value as Static<S>;
+    if (Value.Check(schema, value)) return value;
   } catch {
     // fall through to the error below
   }

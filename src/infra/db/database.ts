@@ -30,6 +30,12 @@ const DATE = 1082;
 const parseInt8 = (v: string) => Number(v);
 const keepText = (v: string) => v;
 
+/** Wraps a close function so calling it twice is harmless. */
+function once(fn: () => Promise<void>): () => Promise<void> {
+  let done: Promise<void> | undefined;
+  return () => (done ??= fn());
+}
+
 /** Opens Postgres when a URL is given, otherwise PGlite (in `dataDir/pglite`, or the given instance). */
 export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Promise<Database> {
   if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.poolSize);
@@ -39,10 +45,10 @@ export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Pr
     db,
     kind: 'pglite',
     ping: async () => void (await sql`select 1`.execute(db)),
-    close: async () => {
+    close: once(async () => {
       await db.destroy();
       await pglite.close();
-    },
+    }),
   };
 }
 
@@ -67,7 +73,7 @@ function openPostgres(connectionString: string, max: number): Database {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8) return parseInt8;
         if (oid === DATE) return keepText;
-        return pg.types.getTypeParser(oid, format);
+        return pg.types.getTypeParser(oid, format) as (value: string) => unknown;
       }) as typeof pg.types.getTypeParser,
     },
   });
@@ -78,7 +84,7 @@ function openPostgres(connectionString: string, max: number): Database {
     db,
     kind: 'postgres',
     ping: async () => void (await sql`select 1`.execute(db)),
-    close: () => db.destroy(),
+    close: once(() => db.destroy()),
   };
 }
 

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
 import {
@@ -11,6 +11,7 @@ import {
   SessionResponse,
 } from './accounts.schemas.ts';
 import type { Session } from './auth.service.ts';
+import { clientIp, createLimiter } from '../../http/rate-limit.ts';
 
 const tags = ['auth'];
 
@@ -18,29 +19,36 @@ function presentSession(s: Session) {
   return { ...s.tokens, user: presentMe(s.user) };
 }
 
+function loginKey(body: unknown): string {
+  const login = (body as { login?: unknown } | undefined)?.login;
+  return typeof login === 'string' ? login.trim().toLowerCase() : '';
+}
+
 /** Registration and login sessions: `/auth/*`. */
 export function authRoutes(ctx: Context) {
   const { config } = ctx;
-  const window = config.authRateLimitWindow * 1000;
-  const perIp = {
-    rateLimit: { max: config.authRateLimitIp, timeWindow: window, groupId: 'auth-ip' },
-  };
 
   return async (app: App) => {
-    // Per account as well as per IP, so spreading guesses over many addresses does not help.
-    const perAccount = app.rateLimit({
+    const fastify = app as unknown as FastifyInstance;
+    // One budget per IP shared by every /auth route, and one per account for login, so spreading
+    // password guesses over many addresses does not help either.
+    const perIp = createLimiter(fastify, {
+      name: 'auth-ip',
+      max: config.authRateLimitIp,
+      windowSeconds: config.authRateLimitWindow,
+      key: clientIp,
+    });
+    const perAccount = createLimiter(fastify, {
+      name: 'login-account',
       max: config.authRateLimitAccount,
-      timeWindow: window,
-      keyGenerator: (request: FastifyRequest) =>
-        `login:${String((request.body as { login?: unknown } | undefined)?.login ?? '')
-          .trim()
-          .toLowerCase()}`,
+      windowSeconds: config.authRateLimitWindow,
+      key: (request) => loginKey(request.body),
     });
 
     app.post(
       '/auth/register',
       {
-        config: perIp,
+        onRequest: perIp,
         schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: Me } },
       },
       async (request, reply) => {
@@ -55,7 +63,7 @@ export function authRoutes(ctx: Context) {
     app.post(
       '/auth/login',
       {
-        config: perIp,
+        onRequest: perIp,
         preHandler: perAccount,
         schema: {
           tags,
@@ -72,7 +80,7 @@ export function authRoutes(ctx: Context) {
     app.post(
       '/auth/refresh',
       {
-        config: perIp,
+        onRequest: perIp,
         schema: {
           tags,
           summary: 'Exchange a refresh token for a new token pair',

@@ -62,7 +62,8 @@ export class AuthService {
   }
 
   async refresh(refreshToken: string): Promise<Session> {
-    const outcome = await this.#db.transaction().execute(async (trx) => {
+    type Outcome = { error: UnauthorizedError } | { userId: string; tokens: TokenPair };
+    const outcome = await this.#db.transaction().execute(async (trx): Promise<Outcome> => {
       const sessions = new SessionsRepository(trx);
       const row = await sessions.findByHashForUpdate(hashToken(refreshToken));
       if (!row)

@@ -23,9 +23,11 @@ export class PasswordHasher {
     return bcrypt.hash(password, this.#cost);
   }
 
+  /** False for a password longer than bcrypt reads: it can never be the one that was set. */
   async verify(password: string, hash: string | undefined): Promise<boolean> {
-    const ok = await bcrypt.compare(password, hash ?? (await this.#dummy));
-    return ok && hash !== undefined;
+    const acceptable = Buffer.byteLength(password, 'utf8') <= PASSWORD_MAX_BYTES;
+    const ok = await bcrypt.compare(acceptable ? password : '', hash ?? (await this.#dummy));
+    return ok && acceptable && hash !== undefined;
   }
 }
 
