@@ -81,7 +81,11 @@ describe('loadConfig', () => {
   it('every setting is documented in the README configuration table', () => {
     const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
     for (const s of Object.values(SETTINGS)) {
-      assert.match(readme, new RegExp(`\\|\\s*\`${s.env}\`\\s*\\|`), `${s.env} missing from README`);
+      assert.match(
+        readme,
+        new RegExp(`\\|\\s*\`${s.env}\`\\s*\\|`),
+        `${s.env} missing from README`,
+      );
     }
   });
 });

@@ -25,12 +25,12 @@ async function startServer(env: Record<string, string>): Promise<Server> {
   const lines: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const url = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       lines.push(line);
       const entry = JSON.parse(line) as { msg?: string; url?: string };
       if (entry.msg === 'kith is serving' && entry.url) resolve(entry.url);
     });
-    child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
     void exited.then((code) => reject(new Error(`server exited (${code}): ${lines.join('\n')}`)));
   });
   return { url, child, lines, exited };
@@ -65,27 +65,50 @@ describe('kith serve as a process', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'kith-e2e-'));
     const first = await startServer({ DATA_DIR: dataDir, ...dbEnv() });
     assert.equal((await call(first, 'GET', '/healthz')).status, 200);
-    assert.equal((await call(first, 'GET', '/readyz')).body.database, database ? 'postgres' : 'pglite');
+    assert.equal(
+      (await call(first, 'GET', '/readyz')).body.database,
+      database ? 'postgres' : 'pglite',
+    );
 
-    const user = { username: 'e2e_ana', email: 'e2e_ana@example.com', password: 'correct-horse-1', dob: '1997-04-02' };
+    const user = {
+      username: 'e2e_ana',
+      email: 'e2e_ana@example.com',
+      password: 'correct-horse-1',
+      dob: '1997-04-02',
+    };
     assert.equal((await call(first, 'POST', '/api/v1/auth/register', user)).status, 201);
-    const session = await call(first, 'POST', '/api/v1/auth/login', { login: user.username, password: user.password });
+    const session = await call(first, 'POST', '/api/v1/auth/login', {
+      login: user.username,
+      password: user.password,
+    });
     assert.equal(session.status, 200);
     const access = session.body.access_token as string;
-    assert.equal((await call(first, 'GET', '/api/v1/me', undefined, access)).body.username, 'e2e_ana');
-    const refreshed = await call(first, 'POST', '/api/v1/auth/refresh', { refresh_token: session.body.refresh_token });
+    assert.equal(
+      (await call(first, 'GET', '/api/v1/me', undefined, access)).body.username,
+      'e2e_ana',
+    );
+    const refreshed = await call(first, 'POST', '/api/v1/auth/refresh', {
+      refresh_token: session.body.refresh_token,
+    });
     assert.equal(refreshed.status, 200);
 
     assert.equal(await stop(first), 0);
-    assert.ok(first.lines.some((l) => l.includes('"msg":"stopped"')), 'logged a clean stop');
+    assert.ok(
+      first.lines.some((l) => l.includes('"msg":"stopped"')),
+      'logged a clean stop',
+    );
 
     // Same data folder: same development secret, same database.
     const second = await startServer({ DATA_DIR: dataDir, ...dbEnv() });
     after(() => void stop(second));
     assert.equal((await call(second, 'GET', '/api/v1/me', undefined, access)).status, 200);
-    const logout = await call(second, 'POST', '/api/v1/auth/logout', { refresh_token: refreshed.body.refresh_token });
+    const logout = await call(second, 'POST', '/api/v1/auth/logout', {
+      refresh_token: refreshed.body.refresh_token,
+    });
     assert.equal(logout.status, 204);
-    const afterLogout = await call(second, 'POST', '/api/v1/auth/refresh', { refresh_token: refreshed.body.refresh_token });
+    const afterLogout = await call(second, 'POST', '/api/v1/auth/refresh', {
+      refresh_token: refreshed.body.refresh_token,
+    });
     assert.equal(afterLogout.status, 401);
     assert.equal(await stop(second), 0);
   });
