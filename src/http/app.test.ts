@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { createTestApp } from '../../test/harness.ts';
+import { after, describe, it } from 'node:test';
+import { createTestApp, testConfig } from '../../test/harness.ts';
+import { createContext } from '../context.ts';
+import { buildApp } from './app.ts';
 import { createAccount } from '../../test/factories.ts';
 import { createLogger } from '../logger.ts';
 import { Writable } from 'node:stream';
@@ -136,13 +138,25 @@ describe('failures', () => {
     assert.doesNotMatch(res.body, /secret internals|passwd|stack/);
   });
 
-  it('readiness fails with 503 when the database is gone', async () => {
-    const { app: other, ctx: otherCtx } = await createTestApp();
-    await otherCtx.database.close();
-    const res = await other.inject('/readyz');
-    assert.equal(res.statusCode, 503);
-    assert.equal(res.json().code, 'not_ready');
-    assert.equal((await other.inject('/healthz')).statusCode, 200);
+  it('answers 503 quickly when Postgres is unreachable, and readiness fails', async () => {
+    // Port 1 on loopback refuses connections: the database is "down" without touching the shared one.
+    const down = await createContext(
+      testConfig({ DATABASE_URL: 'postgres://kith@127.0.0.1:1/kith', DATABASE_POOL_SIZE: '2' }),
+      { migrate: false },
+    );
+    const downApp = await buildApp(down);
+    after(async () => {
+      await downApp.close();
+      await down.close();
+    });
+    const ready = await downApp.inject('/readyz');
+    assert.equal(ready.statusCode, 503);
+    assert.equal(ready.json().code, 'not_ready');
+    const profile = await downApp.inject('/api/v1/users/ana');
+    assert.equal(profile.statusCode, 503);
+    assert.equal(profile.json().code, 'service_unavailable');
+    assert.ok(profile.headers['retry-after']);
+    assert.equal((await downApp.inject('/healthz')).statusCode, 200, 'still alive');
   });
 });
 
