@@ -6,6 +6,10 @@ import { AccessTokens } from './modules/accounts/access-tokens.ts';
 import { AuthService } from './modules/accounts/auth.service.ts';
 import { PasswordHasher } from './modules/accounts/passwords.ts';
 import { UsersService } from './modules/accounts/users.service.ts';
+import { CommentsService } from './modules/comments/comments.service.ts';
+import { PostsService } from './modules/posts/posts.service.ts';
+import { FriendsService } from './modules/social/friends.service.ts';
+import { SocialService } from './modules/social/social.service.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -15,6 +19,10 @@ export interface Context {
   readonly accessTokens: AccessTokens;
   readonly users: UsersService;
   readonly auth: AuthService;
+  readonly social: SocialService;
+  readonly friends: FriendsService;
+  readonly posts: PostsService;
+  readonly comments: CommentsService;
   /** Closes what the context opened, last to first. */
   close(): Promise<void>;
 }
@@ -49,13 +57,19 @@ export async function createContext(
   }
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
+  const { db } = database;
+  const users = new UsersService(db, hasher);
   return {
     config,
     log,
     database,
     accessTokens,
-    users: new UsersService(database.db, hasher),
-    auth: new AuthService(database.db, hasher, accessTokens, config.refreshTokenTtl),
+    users,
+    auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
+    social: new SocialService(db, users),
+    friends: new FriendsService(db, users),
+    posts: new PostsService(db, users),
+    comments: new CommentsService(db),
     close: () => database.close(),
   };
 }

@@ -3,6 +3,8 @@ export interface FieldError {
   path: string;
   message: string;
   code?: string;
+  /** Where the field is: body (default), query, params or headers. */
+  in?: string;
 }
 
 /**

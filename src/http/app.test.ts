@@ -90,16 +90,16 @@ describe('HTTP plumbing', () => {
       paths: Record<string, Record<string, OpenApiOperation>>;
     }>();
     assert.equal(doc.openapi, '3.1.0');
-    assert.ok(app.routeTable.length >= 11, 'route table is populated');
+    assert.ok(app.routeTable.length >= 35, 'route table is populated');
     for (const route of app.routeTable) {
       const path = route.url.replace(/:(\w+)/g, '{$1}');
       const op = doc.paths[path]?.[route.method.toLowerCase()];
       const name = `${route.method} ${route.url}`;
       assert.ok(op, `${name} is documented`);
       const success = Object.keys(op.responses).filter((code) => code.startsWith('2'));
-      assert.equal(success.length, 1, `${name} documents its success response`);
+      assert.ok(success.length >= 1, `${name} documents its success response`);
       assert.ok(op.responses.default?.content, `${name} documents its error body`);
-      if (['POST', 'PATCH', 'PUT'].includes(route.method)) {
+      if (route.body) {
         assert.ok(
           op.requestBody?.content['application/json']?.schema,
           `${name} documents its body`,

@@ -15,6 +15,10 @@ import type { Context } from '../context.ts';
 import { AppError } from '../errors.ts';
 import { authRoutes } from '../modules/accounts/auth.routes.ts';
 import { usersRoutes } from '../modules/accounts/users.routes.ts';
+import { commentsRoutes } from '../modules/comments/comments.routes.ts';
+import { postsRoutes } from '../modules/posts/posts.routes.ts';
+import { friendsRoutes } from '../modules/social/friends.routes.ts';
+import { socialRoutes } from '../modules/social/social.routes.ts';
 import { registerAuth } from './auth.ts';
 import { healthRoutes } from './health.routes.ts';
 import { ProblemSchema, sendProblem } from './problem.ts';
@@ -35,6 +39,8 @@ export interface RouteEntry {
   method: string;
   url: string;
   auth: 'required' | 'optional' | 'none';
+  /** Whether the route takes a JSON body. */
+  body: boolean;
 }
 
 declare module 'fastify' {
@@ -91,7 +97,12 @@ export async function buildApp(ctx: Context): Promise<App> {
     route.schema = { ...route.schema, response: { ...response, default: ProblemSchema } };
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
-      app.routeTable.push({ method, url: route.url, auth: route.config?.auth ?? 'none' });
+      app.routeTable.push({
+        method,
+        url: route.url,
+        auth: route.config?.auth ?? 'none',
+        body: Boolean(route.schema?.body),
+      });
     }
   });
 
@@ -118,6 +129,8 @@ export async function buildApp(ctx: Context): Promise<App> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx), { prefix: API_PREFIX });
-  await app.register(usersRoutes(ctx), { prefix: API_PREFIX });
+  for (const routes of [usersRoutes, socialRoutes, friendsRoutes, postsRoutes, commentsRoutes]) {
+    await app.register(routes(ctx), { prefix: API_PREFIX });
+  }
   return app;
 }

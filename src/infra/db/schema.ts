@@ -14,7 +14,13 @@ export interface UsersTable {
   dob: string;
   created_at: Timestamp;
   updated_at: Timestamp;
+  post_count: Generated<number>;
+  follower_count: Generated<number>;
+  following_count: Generated<number>;
+  friend_count: Generated<number>;
 }
+
+export type CounterColumn = 'post_count' | 'follower_count' | 'following_count' | 'friend_count';
 
 export interface RefreshTokensTable {
   id: string;
@@ -28,10 +34,106 @@ export interface RefreshTokensTable {
   revoked_at: Timestamp | null;
 }
 
+export interface FollowsTable {
+  follower_id: string;
+  followee_id: string;
+  created_at: Generated<Date>;
+}
+
+/** One row per direction: (a, b) and (b, a). */
+export interface FriendshipsTable {
+  user_id: string;
+  friend_id: string;
+  created_at: Generated<Date>;
+}
+
+export type FriendRequestStatus = 'pending' | 'accepted' | 'declined' | 'cancelled';
+
+export interface FriendRequestsTable {
+  id: string;
+  sender_id: string;
+  recipient_id: string;
+  status: FriendRequestStatus;
+  created_at: Generated<Date>;
+  responded_at: Date | null;
+}
+
+export interface BlocksTable {
+  blocker_id: string;
+  blocked_id: string;
+  created_at: Generated<Date>;
+}
+
+export interface MutesTable {
+  muter_id: string;
+  muted_id: string;
+  created_at: Generated<Date>;
+}
+
+export type Visibility = 'public' | 'followers' | 'friends';
+
+export interface PostsTable {
+  id: string;
+  author_id: string;
+  text: string;
+  visibility: Visibility;
+  like_count: Generated<number>;
+  comment_count: Generated<number>;
+  created_at: Generated<Date>;
+  edited_at: Date | null;
+}
+
+export interface PostVersionsTable {
+  id: string;
+  post_id: string;
+  text: string;
+  visibility: Visibility;
+  written_at: Date;
+  replaced_at: Generated<Date>;
+}
+
+export interface LikesTable {
+  post_id: string;
+  user_id: string;
+  created_at: Generated<Date>;
+}
+
+export interface CommentsTable {
+  id: string;
+  post_id: string;
+  author_id: string;
+  text: string;
+  created_at: Generated<Date>;
+  edited_at: Date | null;
+}
+
+export interface IdempotencyKeysTable {
+  user_id: string;
+  key: string;
+  scope: string;
+  request_hash: string;
+  resource_id: string | null;
+  created_at: Generated<Date>;
+}
+
 export interface DB {
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
+  follows: FollowsTable;
+  friendships: FriendshipsTable;
+  friend_requests: FriendRequestsTable;
+  blocks: BlocksTable;
+  mutes: MutesTable;
+  posts: PostsTable;
+  post_versions: PostVersionsTable;
+  likes: LikesTable;
+  comments: CommentsTable;
+  idempotency_keys: IdempotencyKeysTable;
 }
+
+export type PostRow = Selectable<PostsTable>;
+export type CommentRow = Selectable<CommentsTable>;
+export type FriendRequestRow = Selectable<FriendRequestsTable>;
 
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;

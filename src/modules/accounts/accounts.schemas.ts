@@ -16,12 +16,21 @@ const Password = Type.String({
   description: `${PASSWORD_MIN_CHARS}+ characters, at most ${PASSWORD_MAX_BYTES} bytes in UTF-8 (never truncated).`,
 });
 
-export const PublicUser = Type.Object({
+/** The short form of a user embedded in posts, comments and lists. */
+export const UserSummary = Type.Object({
   id: Type.String({ format: 'uuid' }),
   username: Type.String(),
   display_name: Type.String(),
+});
+
+export const PublicUser = Type.Object({
+  ...UserSummary.properties,
   bio: Type.String(),
   created_at: Type.String({ format: 'date-time' }),
+  post_count: Type.Integer(),
+  follower_count: Type.Integer(),
+  following_count: Type.Integer(),
+  friend_count: Type.Integer(),
 });
 
 export const Me = Type.Object({
@@ -97,13 +106,19 @@ export const SearchUsersQuery = Type.Object({
   ...PageQuery,
 });
 
+export function presentSummary(u: Pick<UserRow, 'id' | 'username' | 'display_name'>) {
+  return { id: u.id, username: u.username, display_name: u.display_name };
+}
+
 export function presentUser(u: UserRow) {
   return {
-    id: u.id,
-    username: u.username,
-    display_name: u.display_name,
+    ...presentSummary(u),
     bio: u.bio,
     created_at: u.created_at.toISOString(),
+    post_count: u.post_count,
+    follower_count: u.follower_count,
+    following_count: u.following_count,
+    friend_count: u.friend_count,
   };
 }
 

@@ -9,7 +9,10 @@ import { createTestApp, TEST_JWT_SECRET } from '../../../test/harness.ts';
 import { createAccount, login, newUser, uniqueUsername } from '../../../test/factories.ts';
 
 const API = '/api/v1';
-const ME_KEYS = 'bio created_at display_name dob email id updated_at username'.split(' ');
+const ME_KEYS =
+  'bio created_at display_name dob email follower_count following_count friend_count id post_count updated_at username'.split(
+    ' ',
+  );
 
 function post(app: App, path: string, payload: unknown, remoteAddress?: string) {
   return app.inject({

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { DB, NewUserRow, UserRow } from '../../infra/db/schema.ts';
+import type { CounterColumn, DB, NewUserRow, UserRow } from '../../infra/db/schema.ts';
 
 /** Escapes LIKE wildcards so a search for `a_b` matches the underscore literally. */
 function likePrefix(prefix: string): string {
@@ -65,5 +65,38 @@ export class UsersRepository {
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
+  }
+
+  /** Users by (lower-case) username, in no particular order. */
+  findManyByUsernames(usernames: readonly string[]): Promise<UserRow[]> {
+    if (usernames.length === 0) return Promise.resolve([]);
+    return this.#db.selectFrom('users').selectAll().where('username', 'in', usernames).execute();
+  }
+
+  /** Users by id, in no particular order (for hydrating lists). */
+  findManyByIds(ids: readonly string[]): Promise<UserRow[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    return this.#db.selectFrom('users').selectAll().where('id', 'in', ids).execute();
+  }
+
+  /**
+   * Adds deltas to profile counters. Rows are updated in id order, so two transactions that
+   * touch the same pair of users always lock them in the same order (no deadlock).
+   */
+  async adjustCounts(
+    changes: { userId: string; column: CounterColumn; delta: number }[],
+  ): Promise<void> {
+    const sorted = changes
+      .filter((c) => c.delta !== 0)
+      .sort((a, b) =>
+        a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.column.localeCompare(b.column),
+      );
+    for (const { userId, column, delta } of sorted) {
+      await this.#db
+        .updateTable('users')
+        .set((eb) => ({ [column]: eb(column, '+', delta) }))
+        .where('id', '=', userId)
+        .execute();
+    }
   }
 }

@@ -12,8 +12,14 @@ import {
 } from '../../../test/factories.ts';
 
 const API = '/api/v1';
-const ME_KEYS = 'bio created_at display_name dob email id updated_at username'.split(' ');
-const PUBLIC_KEYS = 'bio created_at display_name id username'.split(' ');
+const ME_KEYS =
+  'bio created_at display_name dob email follower_count following_count friend_count id post_count updated_at username'.split(
+    ' ',
+  );
+const PUBLIC_KEYS =
+  'bio created_at display_name follower_count following_count friend_count id post_count username'.split(
+    ' ',
+  );
 
 interface PublicUser {
   id: string;

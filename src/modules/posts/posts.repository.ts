@@ -1,0 +1,169 @@
+import { sql, type Kysely } from 'kysely';
+import type { DB, PostRow, UserRow, Visibility } from '../../infra/db/schema.ts';
+import { notBlockedWith, visibleTo } from './visibility.ts';
+
+/** A post with what every reader needs: its author and whether the viewer liked it. */
+export interface HydratedPost extends PostRow {
+  author_username: string;
+  author_display_name: string;
+  liked: boolean;
+}
+
+/** SQL for posts, their versions and likes. Visibility is always applied in SQL. */
+export class PostsRepository {
+  readonly #db: Kysely<DB>;
+  constructor(db: Kysely<DB>) {
+    this.#db = db;
+  }
+
+  /** Posts joined with author and the viewer's like, filtered to what the viewer may see. */
+  #hydrated(viewerId: string | null) {
+    return this.#db
+      .selectFrom('posts as p')
+      .innerJoin('users as u', 'u.id', 'p.author_id')
+      .selectAll('p')
+      .select([
+        'u.username as author_username',
+        'u.display_name as author_display_name',
+        viewerId === null
+          ? sql<boolean>`false`.as('liked')
+          : sql<boolean>`exists (select 1 from likes l where l.post_id = p.id and l.user_id = ${viewerId})`.as(
+              'liked',
+            ),
+      ])
+      .where(visibleTo(viewerId));
+  }
+
+  findVisible(id: string, viewerId: string | null): Promise<HydratedPost | undefined> {
+    return this.#hydrated(viewerId).where('p.id', '=', id).executeTakeFirst();
+  }
+
+  /** The author's posts the viewer may see, newest first (ids are time-ordered). */
+  listByAuthor(
+    authorId: string,
+    viewerId: string | null,
+    beforeId: string | undefined,
+    limit: number,
+  ) {
+    let q = this.#hydrated(viewerId)
+      .where('p.author_id', '=', authorId)
+      .orderBy('p.id', 'desc')
+      .limit(limit);
+    if (beforeId !== undefined) q = q.where('p.id', '<', beforeId);
+    return q.execute();
+  }
+
+  findById(id: string, forUpdate = false): Promise<PostRow | undefined> {
+    let q = this.#db.selectFrom('posts').selectAll().where('id', '=', id);
+    if (forUpdate) q = q.forUpdate();
+    return q.executeTakeFirst();
+  }
+
+  async insert(post: {
+    id: string;
+    author_id: string;
+    text: string;
+    visibility: Visibility;
+  }): Promise<void> {
+    await this.#db
+      .insertInto('posts')
+      .values({ ...post, edited_at: null })
+      .execute();
+  }
+
+  /** Keeps the current text as a version, then applies the edit. */
+  async edit(
+    post: PostRow,
+    versionId: string,
+    changes: { text: string; visibility: Visibility },
+  ): Promise<void> {
+    await this.#db
+      .insertInto('post_versions')
+      .values({
+        id: versionId,
+        post_id: post.id,
+        text: post.text,
+        visibility: post.visibility,
+        written_at: post.edited_at ?? post.created_at,
+      })
+      .execute();
+    await this.#db
+      .updateTable('posts')
+      .set({ ...changes, edited_at: new Date() })
+      .where('id', '=', post.id)
+      .execute();
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#db.deleteFrom('posts').where('id', '=', id).execute();
+  }
+
+  /** Previous versions, newest first. */
+  versions(postId: string, beforeId: string | undefined, limit: number) {
+    let q = this.#db
+      .selectFrom('post_versions')
+      .selectAll()
+      .where('post_id', '=', postId)
+      .orderBy('id', 'desc')
+      .limit(limit);
+    if (beforeId !== undefined) q = q.where('id', '<', beforeId);
+    return q.execute();
+  }
+
+  /** Adds `delta` to a post counter and returns the new value (undefined if the post is gone). */
+  async adjustCount(
+    postId: string,
+    column: 'like_count' | 'comment_count',
+    delta: number,
+  ): Promise<number | undefined> {
+    const row = await this.#db
+      .updateTable('posts')
+      .set((eb) => ({ [column]: eb(column, '+', delta) }))
+      .where('id', '=', postId)
+      .returning(column)
+      .executeTakeFirst();
+    return row?.[column];
+  }
+
+  async addLike(postId: string, userId: string): Promise<boolean> {
+    const row = await this.#db
+      .insertInto('likes')
+      .values({ post_id: postId, user_id: userId })
+      .onConflict((oc) => oc.doNothing())
+      .returning('user_id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  async removeLike(postId: string, userId: string): Promise<boolean> {
+    const row = await this.#db
+      .deleteFrom('likes')
+      .where('post_id', '=', postId)
+      .where('user_id', '=', userId)
+      .returning('user_id')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Who liked the post, newest first, hiding users in a block with the viewer. */
+  likers(
+    postId: string,
+    viewerId: string | null,
+    after: { t: string; id: string } | undefined,
+    limit: number,
+  ): Promise<(UserRow & { liked_at: Date })[]> {
+    let q = this.#db
+      .selectFrom('likes as l')
+      .innerJoin('users as u', 'u.id', 'l.user_id')
+      .selectAll('u')
+      .select('l.created_at as liked_at')
+      .where('l.post_id', '=', postId)
+      .where(notBlockedWith(viewerId, 'l.user_id'))
+      .orderBy('l.created_at', 'desc')
+      .orderBy('u.id', 'desc')
+      .limit(limit);
+    if (after)
+      q = q.where(sql<boolean>`(l.created_at, u.id) < (${new Date(after.t)}, ${after.id})`);
+    return q.execute();
+  }
+}

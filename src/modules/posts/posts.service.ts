@@ -1,0 +1,151 @@
+import type { Kysely } from 'kysely';
+import { ForbiddenError, NotFoundError } from '../../errors.ts';
+import type { DB, PostRow, Visibility } from '../../infra/db/schema.ts';
+import { transaction } from '../../infra/db/transaction.ts';
+import { newId } from '../../ids.ts';
+import { cleanText } from '../../text.ts';
+import { UsersRepository } from '../accounts/users.repository.ts';
+import type { UsersService } from '../accounts/users.service.ts';
+import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
+import { PostsRepository, type HydratedPost } from './posts.repository.ts';
+
+export const POST_MAX = 5_000;
+
+export interface PostInput {
+  text: string;
+  visibility?: Visibility | undefined;
+}
+
+export interface LikeState {
+  liked: boolean;
+  like_count: number;
+  changed: boolean;
+}
+
+export const postNotFound = () => new NotFoundError('post_not_found', 'No such post.');
+const notAuthor = () => new ForbiddenError('not_author', 'Only the author can change this post.');
+
+/** Posts, their edit history, and likes. Whoever may not see a post gets a 404, never a hint. */
+export class PostsService {
+  readonly #db: Kysely<DB>;
+  readonly #users: UsersService;
+  readonly #posts: PostsRepository;
+
+  constructor(db: Kysely<DB>, users: UsersService) {
+    this.#db = db;
+    this.#users = users;
+    this.#posts = new PostsRepository(db);
+  }
+
+  async create(
+    authorId: string,
+    input: PostInput,
+    idem?: IdempotencyKey,
+  ): Promise<{ post: HydratedPost; replayed: boolean }> {
+    const text = cleanText(input.text, '/text', { min: 1, max: POST_MAX, multiline: true });
+    const created = await transaction(this.#db, (trx) =>
+      createOnce(trx, authorId, 'posts.create', idem, async () => {
+        const id = newId();
+        await new PostsRepository(trx).insert({
+          id,
+          author_id: authorId,
+          text,
+          visibility: input.visibility ?? 'public',
+        });
+        await new UsersRepository(trx).adjustCounts([
+          { userId: authorId, column: 'post_count', delta: 1 },
+        ]);
+        return id;
+      }),
+    );
+    return { post: await this.get(authorId, created.id), replayed: created.replayed };
+  }
+
+  async get(viewerId: string | null, id: string): Promise<HydratedPost> {
+    const post = await this.#posts.findVisible(id, viewerId);
+    if (!post) throw postNotFound();
+    return post;
+  }
+
+  async update(viewerId: string, id: string, patch: Partial<PostInput>): Promise<HydratedPost> {
+    const text =
+      patch.text === undefined
+        ? undefined
+        : cleanText(patch.text, '/text', { min: 1, max: POST_MAX, multiline: true });
+    await transaction(this.#db, async (trx) => {
+      const post = await this.#ownPost(trx, viewerId, id);
+      const next = { text: text ?? post.text, visibility: patch.visibility ?? post.visibility };
+      if (next.text === post.text && next.visibility === post.visibility) return;
+      await new PostsRepository(trx).edit(post, newId(), next);
+    });
+    return this.get(viewerId, id);
+  }
+
+  async delete(viewerId: string, id: string): Promise<void> {
+    await transaction(this.#db, async (trx) => {
+      const post = await this.#ownPost(trx, viewerId, id);
+      await new PostsRepository(trx).delete(post.id);
+      await new UsersRepository(trx).adjustCounts([
+        { userId: post.author_id, column: 'post_count', delta: -1 },
+      ]);
+    });
+  }
+
+  async history(viewerId: string | null, id: string, beforeId: string | undefined, limit: number) {
+    await this.get(viewerId, id);
+    return this.#posts.versions(id, beforeId, limit);
+  }
+
+  async like(viewerId: string, id: string): Promise<LikeState> {
+    return this.#setLike(viewerId, id, true);
+  }
+
+  async unlike(viewerId: string, id: string): Promise<LikeState> {
+    return this.#setLike(viewerId, id, false);
+  }
+
+  async likers(
+    viewerId: string | null,
+    id: string,
+    after: { t: string; id: string } | undefined,
+    limit: number,
+  ) {
+    await this.get(viewerId, id);
+    return this.#posts.likers(id, viewerId, after, limit);
+  }
+
+  /** The profile feed: the user's posts the viewer may see, newest first. */
+  async byAuthor(
+    viewerId: string | null,
+    username: string,
+    beforeId: string | undefined,
+    limit: number,
+  ) {
+    const author = await this.#users.getByUsername(username);
+    return this.#posts.listByAuthor(author.id, viewerId, beforeId, limit);
+  }
+
+  async #setLike(viewerId: string, id: string, liked: boolean): Promise<LikeState> {
+    return transaction(this.#db, async (trx) => {
+      const posts = new PostsRepository(trx);
+      const post = await posts.findVisible(id, viewerId);
+      if (!post) throw postNotFound();
+      const changed = liked
+        ? await posts.addLike(id, viewerId)
+        : await posts.removeLike(id, viewerId);
+      const like_count = changed
+        ? await posts.adjustCount(id, 'like_count', liked ? 1 : -1)
+        : post.like_count;
+      return { liked, like_count: like_count ?? 0, changed };
+    });
+  }
+
+  /** The post, locked for change, when the viewer wrote it; 403 if they only see it, else 404. */
+  async #ownPost(trx: Kysely<DB>, viewerId: string, id: string): Promise<PostRow> {
+    const posts = new PostsRepository(trx);
+    const post = await posts.findById(id, true);
+    if (post?.author_id === viewerId) return post;
+    if (post && (await posts.findVisible(id, viewerId))) throw notAuthor();
+    throw postNotFound();
+  }
+}

@@ -1,0 +1,161 @@
+import type { Kysely } from 'kysely';
+import { ConflictError, ForbiddenError, NotFoundError } from '../../errors.ts';
+import { isUniqueViolation } from '../../infra/db/database.ts';
+import type { DB, FriendRequestRow, UserRow } from '../../infra/db/schema.ts';
+import { transaction } from '../../infra/db/transaction.ts';
+import { newId } from '../../ids.ts';
+import { UsersRepository } from '../accounts/users.repository.ts';
+import type { UsersService } from '../accounts/users.service.ts';
+import { GraphWriter } from './graph.ts';
+import { blocked, notYourself } from './social.service.ts';
+import { SocialRepository } from './social.repository.ts';
+
+export interface FriendRequestView {
+  request: FriendRequestRow;
+  sender: UserRow;
+  recipient: UserRow;
+}
+
+const requestNotFound = () =>
+  new NotFoundError('friend_request_not_found', 'No such friend request.');
+const notPending = () =>
+  new ConflictError('request_not_pending', 'That friend request has already been answered.');
+
+/** Friend requests and friendships. Accepting makes both users follow each other. */
+export class FriendsService {
+  readonly #db: Kysely<DB>;
+  readonly #users: UsersService;
+
+  constructor(db: Kysely<DB>, users: UsersService) {
+    this.#db = db;
+    this.#users = users;
+  }
+
+  /**
+   * Sends a request, or accepts theirs when the other user already asked the viewer.
+   * Returns the request as it now stands (`pending`, or `accepted`).
+   */
+  async send(viewerId: string, username: string): Promise<FriendRequestView> {
+    const target = await this.#users.getByUsername(username);
+    if (target.id === viewerId) throw notYourself('befriend');
+    const request = await transaction(this.#db, async (trx) => {
+      const social = new SocialRepository(trx);
+      if (await social.blockedEitherWay(viewerId, target.id)) throw blocked();
+      if (await social.areFriends(viewerId, target.id)) {
+        throw new ConflictError('already_friends', 'You are already friends.');
+      }
+      if (await social.findPendingRequest(viewerId, target.id)) {
+        throw new ConflictError(
+          'request_pending',
+          'You have already sent a friend request to this user.',
+        );
+      }
+      const theirs = await social.findPendingRequest(target.id, viewerId);
+      if (theirs) {
+        const accepted = await social.respondToRequest(theirs.id, 'accepted');
+        await new GraphWriter(trx).befriend(viewerId, target.id);
+        return accepted!;
+      }
+      return social.createRequest(newId(), viewerId, target.id);
+    }).catch((err: unknown) => {
+      // Two identical requests raced: the unique index let one through.
+      if (isUniqueViolation(err, 'friend_requests_pending')) {
+        throw new ConflictError(
+          'request_pending',
+          'You have already sent a friend request to this user.',
+        );
+      }
+      throw err;
+    });
+    return this.#view(request);
+  }
+
+  listPending(
+    viewerId: string,
+    direction: 'incoming' | 'outgoing',
+    before: string | undefined,
+    limit: number,
+  ) {
+    return new SocialRepository(this.#db).listPendingRequests(viewerId, direction, before, limit);
+  }
+
+  /** Hydrates requests with both users, in one query for the whole list. */
+  async views(requests: FriendRequestRow[]): Promise<FriendRequestView[]> {
+    const ids = [...new Set(requests.flatMap((r) => [r.sender_id, r.recipient_id]))];
+    const users = new Map(
+      (await new UsersRepository(this.#db).findManyByIds(ids)).map((u) => [u.id, u]),
+    );
+    return requests.map((request) => ({
+      request,
+      sender: users.get(request.sender_id)!,
+      recipient: users.get(request.recipient_id)!,
+    }));
+  }
+
+  async accept(viewerId: string, requestId: string): Promise<FriendRequestView> {
+    return this.#answer(viewerId, requestId, 'accepted');
+  }
+
+  async decline(viewerId: string, requestId: string): Promise<FriendRequestView> {
+    return this.#answer(viewerId, requestId, 'declined');
+  }
+
+  /** The sender withdraws a pending request. */
+  async cancel(viewerId: string, requestId: string): Promise<void> {
+    await transaction(this.#db, async (trx) => {
+      const social = new SocialRepository(trx);
+      const request = await social.findRequest(requestId, true);
+      if (!request || (request.sender_id !== viewerId && request.recipient_id !== viewerId))
+        throw requestNotFound();
+      if (request.sender_id !== viewerId) {
+        throw new ForbiddenError(
+          'not_sender',
+          'Only the sender can cancel a friend request; decline it instead.',
+        );
+      }
+      if (!(await social.respondToRequest(request.id, 'cancelled'))) throw notPending();
+    });
+  }
+
+  async unfriend(viewerId: string, username: string): Promise<void> {
+    const other = await this.#users.getByUsername(username);
+    const removed = await transaction(this.#db, (trx) =>
+      new GraphWriter(trx).unfriend(viewerId, other.id),
+    );
+    if (!removed)
+      throw new NotFoundError('not_friends', `You are not friends with "${other.username}".`);
+  }
+
+  async #answer(
+    viewerId: string,
+    requestId: string,
+    status: 'accepted' | 'declined',
+  ): Promise<FriendRequestView> {
+    const request = await transaction(this.#db, async (trx) => {
+      const social = new SocialRepository(trx);
+      const found = await social.findRequest(requestId, true);
+      // Only the two people involved learn that a request exists.
+      if (!found || (found.sender_id !== viewerId && found.recipient_id !== viewerId))
+        throw requestNotFound();
+      if (found.recipient_id !== viewerId) {
+        throw new ForbiddenError(
+          'not_recipient',
+          'Only the recipient can answer a friend request.',
+        );
+      }
+      const answered = await social.respondToRequest(found.id, status);
+      if (!answered) throw notPending();
+      if (status === 'accepted') {
+        if (await social.blockedEitherWay(found.sender_id, viewerId)) throw blocked();
+        await new GraphWriter(trx).befriend(found.sender_id, viewerId);
+      }
+      return answered;
+    });
+    return this.#view(request);
+  }
+
+  async #view(request: FriendRequestRow): Promise<FriendRequestView> {
+    const [view] = await this.views([request]);
+    return view!;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Kysely } from 'kysely';
+import type { DB } from '../../infra/db/schema.ts';
+import { UsersRepository } from '../accounts/users.repository.ts';
+import { SocialRepository } from './social.repository.ts';
+
+/**
+ * Graph changes that must keep the profile counters exact. Each runs inside the caller's
+ * transaction (`trx`) and only counts what it actually changed, so repeats are harmless.
+ */
+export class GraphWriter {
+  readonly #social: SocialRepository;
+  readonly #users: UsersRepository;
+
+  constructor(trx: Kysely<DB>) {
+    this.#social = new SocialRepository(trx);
+    this.#users = new UsersRepository(trx);
+  }
+
+  async follow(followerId: string, followeeId: string): Promise<boolean> {
+    const created = await this.#social.addFollow(followerId, followeeId);
+    if (created) {
+      await this.#users.adjustCounts([
+        { userId: followerId, column: 'following_count', delta: 1 },
+        { userId: followeeId, column: 'follower_count', delta: 1 },
+      ]);
+    }
+    return created;
+  }
+
+  async unfollow(followerId: string, followeeId: string): Promise<boolean> {
+    const removed = await this.#social.removeFollow(followerId, followeeId);
+    if (removed) {
+      await this.#users.adjustCounts([
+        { userId: followerId, column: 'following_count', delta: -1 },
+        { userId: followeeId, column: 'follower_count', delta: -1 },
+      ]);
+    }
+    return removed;
+  }
+
+  /** Friends, following each other, with no request left pending between them. */
+  async befriend(a: string, b: string): Promise<void> {
+    if (await this.#social.addFriendship(a, b)) {
+      await this.#users.adjustCounts([
+        { userId: a, column: 'friend_count', delta: 1 },
+        { userId: b, column: 'friend_count', delta: 1 },
+      ]);
+    }
+    await this.follow(a, b);
+    await this.follow(b, a);
+    await this.#social.cancelPendingBetween(a, b);
+  }
+
+  /** Ends the friendship and the follows that came with it; false when they were not friends. */
+  async unfriend(a: string, b: string): Promise<boolean> {
+    if (!(await this.#social.removeFriendship(a, b))) return false;
+    await this.#users.adjustCounts([
+      { userId: a, column: 'friend_count', delta: -1 },
+      { userId: b, column: 'friend_count', delta: -1 },
+    ]);
+    await this.unfollow(a, b);
+    await this.unfollow(b, a);
+    return true;
+  }
+
+  /** Removes every tie between two users: follows, friendship, pending requests. */
+  async severAll(a: string, b: string): Promise<void> {
+    await this.unfriend(a, b);
+    await this.unfollow(a, b);
+    await this.unfollow(b, a);
+    await this.#social.cancelPendingBetween(a, b);
+  }
+}

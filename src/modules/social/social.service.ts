@@ -1,0 +1,127 @@
+import type { Kysely } from 'kysely';
+import { AppError, ConflictError, ForbiddenError } from '../../errors.ts';
+import type { DB, UserRow } from '../../infra/db/schema.ts';
+import { transaction } from '../../infra/db/transaction.ts';
+import { UsersRepository } from '../accounts/users.repository.ts';
+import type { UsersService } from '../accounts/users.service.ts';
+import { GraphWriter } from './graph.ts';
+import { SocialRepository, type Relationship, type TimeCursor } from './social.repository.ts';
+
+export interface GraphChange {
+  user: UserRow;
+  /** False when the request repeated the current state and nothing changed. */
+  changed: boolean;
+}
+
+export const notYourself = (action: string) =>
+  new AppError(400, 'cannot_target_self', `You cannot ${action} yourself.`);
+export const blocked = () => new ForbiddenError('blocked', 'One of you has blocked the other.');
+
+/** Follows, blocks, mutes, relationship look-ups and graph lists. */
+export class SocialService {
+  readonly #db: Kysely<DB>;
+  readonly #users: UsersService;
+
+  constructor(db: Kysely<DB>, users: UsersService) {
+    this.#db = db;
+    this.#users = users;
+  }
+
+  async #target(viewerId: string, username: string, action: string): Promise<UserRow> {
+    const user = await this.#users.getByUsername(username);
+    if (user.id === viewerId) throw notYourself(action);
+    return user;
+  }
+
+  async follow(viewerId: string, username: string): Promise<GraphChange> {
+    const user = await this.#target(viewerId, username, 'follow');
+    const changed = await transaction(this.#db, async (trx) => {
+      if (await new SocialRepository(trx).blockedEitherWay(viewerId, user.id)) throw blocked();
+      return new GraphWriter(trx).follow(viewerId, user.id);
+    });
+    return { user, changed };
+  }
+
+  async unfollow(viewerId: string, username: string): Promise<GraphChange> {
+    const user = await this.#target(viewerId, username, 'unfollow');
+    const changed = await transaction(this.#db, async (trx) => {
+      if (await new SocialRepository(trx).areFriends(viewerId, user.id)) {
+        throw new ConflictError(
+          'friends_follow_each_other',
+          'Friends follow each other; unfriend instead.',
+        );
+      }
+      return new GraphWriter(trx).unfollow(viewerId, user.id);
+    });
+    return { user, changed };
+  }
+
+  /** Blocking severs every tie (follows both ways, friendship, pending requests). */
+  async block(viewerId: string, username: string): Promise<GraphChange> {
+    const user = await this.#target(viewerId, username, 'block');
+    const changed = await transaction(this.#db, async (trx) => {
+      const created = await new SocialRepository(trx).addEdge('blocks', viewerId, user.id);
+      if (created) await new GraphWriter(trx).severAll(viewerId, user.id);
+      return created;
+    });
+    return { user, changed };
+  }
+
+  async unblock(viewerId: string, username: string): Promise<GraphChange> {
+    const user = await this.#target(viewerId, username, 'unblock');
+    const changed = await new SocialRepository(this.#db).removeEdge('blocks', viewerId, user.id);
+    return { user, changed };
+  }
+
+  async mute(viewerId: string, username: string): Promise<GraphChange> {
+    const user = await this.#target(viewerId, username, 'mute');
+    return {
+      user,
+      changed: await new SocialRepository(this.#db).addEdge('mutes', viewerId, user.id),
+    };
+  }
+
+  async unmute(viewerId: string, username: string): Promise<GraphChange> {
+    const user = await this.#target(viewerId, username, 'unmute');
+    return {
+      user,
+      changed: await new SocialRepository(this.#db).removeEdge('mutes', viewerId, user.id),
+    };
+  }
+
+  /** The viewer's relationship with each named user that exists (unknown names are left out). */
+  async relationships(
+    viewerId: string,
+    usernames: string[],
+  ): Promise<(Relationship & { username: string })[]> {
+    const wanted = [...new Set(usernames.map((u) => u.toLowerCase()))];
+    const users = await new UsersRepository(this.#db).findManyByUsernames(wanted);
+    const byId = new Map(users.map((u) => [u.id, u.username]));
+    const rels = await new SocialRepository(this.#db).relationships(viewerId, [...byId.keys()]);
+    const byName = new Map(rels.map((r) => [byId.get(r.user_id)!, r]));
+    return wanted.flatMap((name) => {
+      const rel = byName.get(name);
+      return rel ? [{ ...rel, username: name }] : [];
+    });
+  }
+
+  async relationship(viewerId: string, otherId: string): Promise<Relationship> {
+    const [rel] = await new SocialRepository(this.#db).relationships(viewerId, [otherId]);
+    if (!rel) throw new AppError(404, 'user_not_found', 'No such user.');
+    return rel;
+  }
+
+  async list(
+    kind: 'followers' | 'following' | 'friends',
+    username: string,
+    after: TimeCursor | undefined,
+    limit: number,
+  ) {
+    const user = await this.#users.getByUsername(username);
+    return new SocialRepository(this.#db).listEdgeUsers(kind, user.id, after, limit);
+  }
+
+  suggestions(viewerId: string, after: { m: number; u: string } | undefined, limit: number) {
+    return new SocialRepository(this.#db).suggestions(viewerId, after, limit);
+  }
+}
