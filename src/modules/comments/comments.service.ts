@@ -91,13 +91,13 @@ export class CommentsService {
     if (!comment) throw commentNotFound();
     const post = await new PostsRepository(trx).findVisible(comment.post_id, viewerId);
     if (!post) throw commentNotFound();
-    const hidden = await trx
+    const authorVisible = await trx
       .selectFrom('users')
       .select('id')
       .where('id', '=', comment.author_id)
       .where(notBlockedWith(viewerId, 'users.id'))
       .executeTakeFirst();
-    if (!hidden) throw commentNotFound();
+    if (!authorVisible) throw commentNotFound();
     return { comment, postAuthorId: post.author_id };
   }
 }

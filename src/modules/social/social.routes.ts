@@ -4,13 +4,9 @@ import { AppError } from '../../errors.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
 import { decodeCursor, Page, PageQuery, pageOf } from '../../http/pagination.ts';
-import { presentSummary } from '../accounts/accounts.schemas.ts';
-import type { GraphChange } from './social.service.ts';
+import { presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';
 import {
-  BlockState,
-  FollowState,
   ListedUser,
-  MuteState,
   Relationship,
   RelationshipsQuery,
   Suggestion,
@@ -23,119 +19,73 @@ const TimeCursor = Type.Object({ t: Type.String(), id: Type.String() });
 const SuggestionCursor = Type.Object({ m: Type.Integer(), u: Type.String() });
 const MAX_RELATIONSHIPS = 100;
 
-const followState = (c: GraphChange, following: boolean) => ({
-  user: presentSummary(c.user),
-  following,
-  changed: c.changed,
-});
-const blockState = (c: GraphChange, blocking: boolean) => ({
-  user: presentSummary(c.user),
-  blocking,
-  changed: c.changed,
-});
-const muteState = (c: GraphChange, muting: boolean) => ({
-  user: presentSummary(c.user),
-  muting,
-  changed: c.changed,
-});
-
 /** Follows, blocks, mutes, relationships, graph lists and suggestions. */
 export function socialRoutes(ctx: Context) {
   const { social } = ctx;
   return async (app: App) => {
-    const edge = (path: string, summary: string, description: string) => ({
-      config: auth,
-      schema: { tags, summary, description, params: UsernameParams },
-      path,
-    });
-
-    const follow = edge(
-      '/users/:username/follow',
-      'Follow a user',
-      'Idempotent: `changed` is false when you already followed.',
-    );
-    app.post(
-      follow.path,
-      { ...follow, schema: { ...follow.schema, response: { 200: FollowState } } },
-      async (request) =>
-        followState(
-          await social.follow(principalOf(request).userId, request.params.username),
-          true,
-        ),
-    );
-    app.delete(
-      follow.path,
+    // Follow, block and mute share one shape: POST sets the edge, DELETE removes it, both idempotent.
+    const edges = [
       {
-        ...follow,
-        schema: {
-          ...follow.schema,
-          summary: 'Unfollow a user',
-          description:
-            'Idempotent. Friends follow each other: unfollowing a friend is 409 `friends_follow_each_other`.',
-          response: { 200: FollowState },
-        },
+        edge: 'follow',
+        flag: 'following',
+        set: [
+          'Follow a user',
+          'Idempotent: `changed` is false when you already followed. 403 `blocked`.',
+        ],
+        unset: [
+          'Unfollow a user',
+          'Idempotent. Friends follow each other: unfollowing a friend is 409 `friends_follow_each_other`.',
+        ],
+        on: social.follow.bind(social),
+        off: social.unfollow.bind(social),
       },
-      async (request) =>
-        followState(
-          await social.unfollow(principalOf(request).userId, request.params.username),
-          false,
-        ),
-    );
-
-    const block = edge(
-      '/users/:username/block',
-      'Block a user',
-      'Removes follows both ways, the friendship and pending friend requests; from then on neither side sees the other.',
-    );
-    app.post(
-      block.path,
-      { ...block, schema: { ...block.schema, response: { 200: BlockState } } },
-      async (request) =>
-        blockState(await social.block(principalOf(request).userId, request.params.username), true),
-    );
-    app.delete(
-      block.path,
       {
-        ...block,
-        schema: {
-          ...block.schema,
-          summary: 'Unblock a user',
-          description: 'Idempotent.',
-          response: { 200: BlockState },
-        },
+        edge: 'block',
+        flag: 'blocking',
+        set: [
+          'Block a user',
+          'Removes follows both ways, the friendship and pending friend requests; from then on neither side sees the other.',
+        ],
+        unset: ['Unblock a user', 'Idempotent. Nothing that the block removed comes back.'],
+        on: social.block.bind(social),
+        off: social.unblock.bind(social),
       },
-      async (request) =>
-        blockState(
-          await social.unblock(principalOf(request).userId, request.params.username),
-          false,
-        ),
-    );
-
-    const mute = edge(
-      '/users/:username/mute',
-      'Mute a user',
-      'Hides the user from your feeds and notifications only.',
-    );
-    app.post(
-      mute.path,
-      { ...mute, schema: { ...mute.schema, response: { 200: MuteState } } },
-      async (request) =>
-        muteState(await social.mute(principalOf(request).userId, request.params.username), true),
-    );
-    app.delete(
-      mute.path,
       {
-        ...mute,
-        schema: {
-          ...mute.schema,
-          summary: 'Unmute a user',
-          description: 'Idempotent.',
-          response: { 200: MuteState },
-        },
+        edge: 'mute',
+        flag: 'muting',
+        set: ['Mute a user', 'Hides the user from your feeds and notifications only.'],
+        unset: ['Unmute a user', 'Idempotent.'],
+        on: social.mute.bind(social),
+        off: social.unmute.bind(social),
       },
-      async (request) =>
-        muteState(await social.unmute(principalOf(request).userId, request.params.username), false),
-    );
+    ] as const;
+    for (const e of edges) {
+      const State = Type.Object({
+        user: UserSummary,
+        [e.flag]: Type.Boolean(),
+        changed: Type.Boolean({
+          description: 'False when the request repeated the current state.',
+        }),
+      });
+      for (const [method, [summary, description], change, value] of [
+        ['POST', e.set, e.on, true],
+        ['DELETE', e.unset, e.off, false],
+      ] as const) {
+        app.route({
+          method,
+          url: `/users/:username/${e.edge}`,
+          config: auth,
+          schema: { tags, summary, description, params: UsernameParams, response: { 200: State } },
+          handler: async (request) => {
+            const { user, changed } = await change(
+              principalOf(request).userId,
+              request.params.username,
+            );
+            return { user: presentSummary(user), [e.flag]: value, changed };
+          },
+        });
+      }
+    }
 
     app.get(
       '/relationships',

@@ -6,22 +6,6 @@ import { PageQuery } from '../../http/pagination.ts';
 export { UsernameParams } from '../accounts/accounts.schemas.ts';
 export const RequestParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
-export const FollowState = Type.Object({
-  user: UserSummary,
-  following: Type.Boolean(),
-  changed: Type.Boolean({ description: 'False when the request repeated the current state.' }),
-});
-export const BlockState = Type.Object({
-  user: UserSummary,
-  blocking: Type.Boolean(),
-  changed: Type.Boolean(),
-});
-export const MuteState = Type.Object({
-  user: UserSummary,
-  muting: Type.Boolean(),
-  changed: Type.Boolean(),
-});
-
 export const Relationship = Type.Object({
   username: Type.String(),
   following: Type.Boolean(),

@@ -1,0 +1,66 @@
+import { LRUCache } from 'lru-cache';
+import { newer, type TimelineEntry, type TimelineStore } from './timeline.ts';
+
+const byNewest = (a: TimelineEntry, b: TimelineEntry) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0);
+
+/** Timelines in process memory, at most `maxTimelines` of them (least recently used evicted). */
+export class MemoryTimelineStore implements TimelineStore {
+  readonly #timelines: LRUCache<string, TimelineEntry[]>;
+
+  constructor(maxTimelines = 100_000) {
+    this.#timelines = new LRUCache({ max: maxTimelines });
+  }
+
+  async push(
+    key: string,
+    entries: readonly TimelineEntry[],
+    opts: { cap: number; onlyIfExists?: boolean },
+  ) {
+    const current = this.#timelines.get(key);
+    if (!current && opts.onlyIfExists) return false;
+    const merged = new Map((current ?? []).map((e) => [e.id, e]));
+    for (const e of entries) merged.set(e.id, { id: e.id, score: e.score });
+    this.#timelines.set(key, [...merged.values()].sort(byNewest).slice(0, opts.cap));
+    return true;
+  }
+
+  async replace(key: string, entries: readonly TimelineEntry[], cap: number) {
+    this.#timelines.set(
+      key,
+      [...new Map(entries.map((e) => [e.id, { ...e }])).values()].sort(byNewest).slice(0, cap),
+    );
+  }
+
+  async range(key: string, opts: { limit: number; before?: TimelineEntry }) {
+    const all = this.#timelines.get(key) ?? [];
+    const { before } = opts;
+    const start = before ? all.findIndex((e) => newer(before, e)) : 0;
+    return start < 0 ? [] : all.slice(start, start + opts.limit).map((e) => ({ ...e }));
+  }
+
+  async remove(key: string, ids: readonly string[]) {
+    const current = this.#timelines.get(key);
+    if (!current) return;
+    const gone = new Set(ids);
+    this.#timelines.set(
+      key,
+      current.filter((e) => !gone.has(e.id)),
+    );
+  }
+
+  async exists(key: string) {
+    return this.#timelines.has(key);
+  }
+
+  async size(key: string) {
+    return this.#timelines.get(key)?.length ?? 0;
+  }
+
+  async delete(key: string) {
+    this.#timelines.delete(key);
+  }
+
+  async close() {
+    this.#timelines.clear();
+  }
+}

@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { redisUrl, testPrefix, testRedis } from '../../../test/services.ts';
+import { newId } from '../../ids.ts';
+import { MemoryTimelineStore } from './memory-timeline.ts';
+import { RedisTimelineStore } from './redis-timeline.ts';
+import { scoreOfId, type TimelineEntry, type TimelineStore } from './timeline.ts';
+
+const implementations: [string, () => Promise<TimelineStore>][] = [
+  ['memory', async () => new MemoryTimelineStore()],
+];
+if (redisUrl())
+  implementations.push([
+    'redis',
+    async () => new RedisTimelineStore(await testRedis(), `${testPrefix}:`),
+  ]);
+
+let keys = 0;
+const freshKey = () => `tl:${++keys}`;
+const entries = (n: number): TimelineEntry[] =>
+  Array.from({ length: n }, () => {
+    const id = newId();
+    return { id, score: scoreOfId(id) };
+  });
+const ids = (list: TimelineEntry[]) => list.map((e) => e.id);
+const newestFirst = (list: TimelineEntry[]) =>
+  [...list].sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
+
+for (const [name, make] of implementations) {
+  describe(`TimelineStore contract: ${name}`, () => {
+    it('returns entries newest first and pages with a cursor', async () => {
+      const store = await make();
+      const key = freshKey();
+      const all = entries(7);
+      await store.push(key, all, { cap: 100 });
+      const expected = ids(newestFirst(all));
+      const first = await store.range(key, { limit: 3 });
+      assert.deepEqual(ids(first), expected.slice(0, 3));
+      const second = await store.range(key, { limit: 3, before: first.at(-1)! });
+      assert.deepEqual(ids(second), expected.slice(3, 6));
+      const last = await store.range(key, { limit: 3, before: second.at(-1)! });
+      assert.deepEqual(ids(last), expected.slice(6));
+      assert.equal(await store.size(key), 7);
+    });
+
+    it('orders equal scores by id and pages through ties without loss', async () => {
+      const store = await make();
+      const key = freshKey();
+      const tied = ['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, score: 42 }));
+      await store.push(key, tied, { cap: 100 });
+      const first = await store.range(key, { limit: 2 });
+      assert.deepEqual(ids(first), ['e', 'd']);
+      const rest = await store.range(key, { limit: 10, before: first.at(-1)! });
+      assert.deepEqual(ids(rest), ['c', 'b', 'a']);
+    });
+
+    it('trims to the cap, keeping the newest', async () => {
+      const store = await make();
+      const key = freshKey();
+      const all = entries(10);
+      await store.push(key, all.slice(0, 6), { cap: 5 });
+      await store.push(key, all.slice(6), { cap: 5 });
+      assert.equal(await store.size(key), 5);
+      assert.deepEqual(
+        ids(await store.range(key, { limit: 10 })),
+        ids(newestFirst(all)).slice(0, 5),
+      );
+    });
+
+    it('is idempotent: pushing an entry twice keeps one', async () => {
+      const store = await make();
+      const key = freshKey();
+      const [e] = entries(1);
+      await store.push(key, [e!], { cap: 10 });
+      await store.push(key, [e!], { cap: 10 });
+      assert.equal(await store.size(key), 1);
+    });
+
+    it('leaves an absent timeline absent with onlyIfExists', async () => {
+      const store = await make();
+      const key = freshKey();
+      assert.equal(await store.push(key, entries(1), { cap: 10, onlyIfExists: true }), false);
+      assert.equal(await store.exists(key), false);
+      await store.replace(key, [], 10);
+      assert.equal(await store.exists(key), true, 'an empty rebuilt timeline exists');
+      assert.deepEqual(await store.range(key, { limit: 10 }), []);
+      assert.equal(await store.size(key), 0);
+      assert.equal(await store.push(key, entries(2), { cap: 10, onlyIfExists: true }), true);
+      assert.equal(await store.size(key), 2);
+    });
+
+    it('replaces a whole timeline, capped', async () => {
+      const store = await make();
+      const key = freshKey();
+      await store.push(key, entries(3), { cap: 10 });
+      const fresh = entries(4);
+      await store.replace(key, fresh, 3);
+      assert.deepEqual(
+        ids(await store.range(key, { limit: 10 })),
+        ids(newestFirst(fresh)).slice(0, 3),
+      );
+    });
+
+    it('removes entries and deletes timelines', async () => {
+      const store = await make();
+      const key = freshKey();
+      const all = entries(3);
+      await store.push(key, all, { cap: 10 });
+      await store.remove(key, [all[1]!.id, 'not-there']);
+      assert.deepEqual(
+        ids(await store.range(key, { limit: 10 })).sort(),
+        [all[0]!.id, all[2]!.id].sort(),
+      );
+      await store.remove(freshKey(), [all[0]!.id]);
+      await store.delete(key);
+      assert.equal(await store.exists(key), false);
+      assert.deepEqual(await store.range(key, { limit: 10 }), []);
+    });
+  });
+}
+
+describe('timeline scores', () => {
+  it('sort like the UUIDv7 ids they come from', () => {
+    const made = Array.from({ length: 200 }, () => newId());
+    const byScore = [...made].sort((a, b) => scoreOfId(a) - scoreOfId(b) || (a < b ? -1 : 1));
+    assert.deepEqual(byScore, [...made].sort());
+    assert.ok(Number.isSafeInteger(scoreOfId(made[0]!)));
+  });
+});

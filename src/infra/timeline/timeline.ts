@@ -1,0 +1,48 @@
+/** One item of a timeline: an id and the score it sorts by (newest = highest). */
+export interface TimelineEntry {
+  id: string;
+  score: number;
+}
+
+/**
+ * The timeline port: capped lists of ids sorted by score, newest first (Redis sorted sets, or
+ * in memory). Ties on score are ordered by id, descending, in both implementations.
+ */
+export interface TimelineStore {
+  /**
+   * Adds entries and trims the timeline to its newest `cap`. With `onlyIfExists`, a timeline
+   * that does not exist stays absent (its owner rebuilds it on read) and false is returned.
+   */
+  push(
+    key: string,
+    entries: readonly TimelineEntry[],
+    opts: { cap: number; onlyIfExists?: boolean },
+  ): Promise<boolean>;
+  /** Replaces the whole timeline at once (a rebuild); an empty list still marks it as existing. */
+  replace(key: string, entries: readonly TimelineEntry[], cap: number): Promise<void>;
+  /** Newest first, strictly after (older than) `before` when given. */
+  range(key: string, opts: { limit: number; before?: TimelineEntry }): Promise<TimelineEntry[]>;
+  remove(key: string, ids: readonly string[]): Promise<void>;
+  exists(key: string): Promise<boolean>;
+  /** How many entries the timeline holds (0 when absent). */
+  size(key: string): Promise<number>;
+  delete(key: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** True when `a` sorts before (is newer than) `b`. */
+export function newer(a: TimelineEntry, b: TimelineEntry): boolean {
+  return a.score > b.score || (a.score === b.score && a.id > b.id);
+}
+
+// Scores carry milliseconds since 2020 times 4096 plus the UUIDv7's 12-bit sub-millisecond
+// sequence: exact in a double until the year 2054, and ordered like the ids themselves.
+const EPOCH_2020 = 1_577_836_800_000;
+
+/** The timeline score of a UUIDv7 id. */
+export function scoreOfId(id: string): number {
+  const hex = id.replace(/-/g, '');
+  const ms = parseInt(hex.slice(0, 12), 16);
+  const seq = parseInt(hex.slice(13, 16), 16);
+  return (ms - EPOCH_2020) * 4096 + seq;
+}
