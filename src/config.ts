@@ -69,6 +69,24 @@ function url(protocols: readonly string[]): Parser<string> {
   };
 }
 
+const ROLES = ['api', 'worker'] as const;
+export type Role = (typeof ROLES)[number];
+
+const roleList: Parser<Role[]> = (raw, name) => {
+  const roles = [
+    ...new Set(
+      raw
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean),
+    ),
+  ];
+  if (roles.length === 0 || roles.some((r) => !(ROLES as readonly string[]).includes(r))) {
+    throw new ConfigError(`${name} must list roles among ${ROLES.join(', ')}, got "${raw}"`);
+  }
+  return roles as Role[];
+};
+
 const list: Parser<string[]> = (raw) =>
   raw
     .split(',')
@@ -169,6 +187,69 @@ export const SETTINGS = {
     '`fatal`, `error`, `warn`, `info`, `debug`, `trace` or `silent`.',
     oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const),
   ),
+  roles: setting(
+    'ROLES',
+    'api,worker',
+    'Comma-separated roles this process runs: `api` (HTTP) and/or `worker` (outbox relay and event consumers). Split roles need `DATABASE_URL`, `REDIS_URL` and `AMQP_URL`.',
+    roleList,
+  ),
+  redisUrl: setting(
+    'REDIS_URL',
+    undefined,
+    'Redis URL (`redis://host:6379/0`) for the cache, timelines and rate limits. Unset: in-process memory.',
+    url(['redis', 'rediss']),
+  ),
+  redisPrefix: setting('REDIS_PREFIX', 'kith:', 'Prefix of every Redis key kith writes.', text),
+  amqpUrl: setting(
+    'AMQP_URL',
+    undefined,
+    'RabbitMQ URL (`amqp://user:pass@host:5672`) for the event bus. Unset: in-process bus.',
+    url(['amqp', 'amqps']),
+  ),
+  amqpPrefix: setting(
+    'AMQP_PREFIX',
+    'kith',
+    'Prefix of the RabbitMQ exchanges and queues kith declares.',
+    (raw, name) => {
+      if (!/^[\w.-]{1,64}$/.test(raw))
+        throw new ConfigError(`${name} may only hold letters, digits, _ . -`);
+      return raw;
+    },
+  ),
+  cacheMaxEntries: setting(
+    'CACHE_MAX_ENTRIES',
+    '50000',
+    'Entries kept by the in-memory cache (when `REDIS_URL` is unset).',
+    integer(100, 10_000_000),
+  ),
+  outboxPollMs: setting(
+    'OUTBOX_POLL_MS',
+    '100',
+    'How often the outbox relay looks for unpublished events, in milliseconds.',
+    integer(5, 60_000),
+  ),
+  outboxRetentionHours: setting(
+    'OUTBOX_RETENTION_HOURS',
+    '24',
+    'How long published events (and processed-event marks) are kept before being purged.',
+    integer(1, 24 * 365),
+  ),
+  consumerMaxAttempts: setting(
+    'CONSUMER_MAX_ATTEMPTS',
+    '5',
+    'Deliveries of an event to a consumer before it is dead-lettered.',
+    integer(1, 100),
+  ),
+  consumerRetryDelays: setting(
+    'CONSUMER_RETRY_DELAYS_MS',
+    '1000,5000,30000',
+    'Back-off before each retry of a failed event, in milliseconds; the last value repeats.',
+    (raw, name) => {
+      const delays = list(raw, name).map((d) => integer(1, 3_600_000)(d, name));
+      if (delays.length === 0) throw new ConfigError(`${name} needs at least one delay`);
+      return delays;
+    },
+  ),
   shutdownTimeout: setting(
     'SHUTDOWN_TIMEOUT',
     '10',
@@ -232,6 +313,19 @@ export function loadConfig(env: Env = process.env): Config {
   }
   if (production && s.bcryptCost < 10) {
     throw new ConfigError('BCRYPT_COST must be at least 10 when NODE_ENV=production');
+  }
+  // Roles in separate processes must share their database, bus and timelines.
+  if (s.roles.length < ROLES.length) {
+    const missing = [
+      [s.databaseUrl, 'DATABASE_URL (PGlite is private to one process)'],
+      [s.amqpUrl, 'AMQP_URL (the in-process bus cannot reach another process)'],
+      [s.redisUrl, 'REDIS_URL (in-memory timelines cannot be shared)'],
+    ].flatMap(([value, what]) => (value ? [] : [what]));
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `ROLES=${s.roles.join(',')} runs roles apart, which needs ${missing.join(', ')}`,
+      );
+    }
   }
   return Object.freeze({
     ...s,

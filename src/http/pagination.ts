@@ -26,6 +26,15 @@ export function Page<T extends TSchema>(item: T) {
   });
 }
 
+/** Keyset position of a list ordered by a time-ordered id (UUIDv7). */
+export const IdCursor = Type.Object({ id: Type.String({ format: 'uuid' }) });
+
+/** Keyset position of a list ordered by (timestamp, id). */
+export const TimeCursor = Type.Object({
+  t: Type.String({ format: 'date-time' }),
+  id: Type.String({ format: 'uuid' }),
+});
+
 /** Cursors are opaque to clients: base64url JSON of the keyset position. */
 export function encodeCursor(position: unknown): string {
   return Buffer.from(JSON.stringify(position)).toString('base64url');

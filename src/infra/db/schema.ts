@@ -116,7 +116,26 @@ export interface IdempotencyKeysTable {
   created_at: Generated<Date>;
 }
 
+export interface OutboxTable {
+  id: string;
+  type: string;
+  data: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Generated<Date>;
+  published_at: Date | null;
+  claimed_until: Date | null;
+  attempts: Generated<number>;
+  last_error: string | null;
+}
+
+export interface ProcessedEventsTable {
+  consumer: string;
+  event_id: string;
+  processed_at: Generated<Date>;
+}
+
 export interface DB {
+  outbox: OutboxTable;
+  processed_events: ProcessedEventsTable;
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
   follows: FollowsTable;

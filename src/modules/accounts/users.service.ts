@@ -12,6 +12,9 @@ import type { UserRow } from '../../infra/db/schema.ts';
 import { cleanText } from '../../text.ts';
 import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
+import { transaction } from '../../infra/db/transaction.ts';
+import { recordEvent } from '../events/outbox.ts';
+
 import { UsersRepository } from './users.repository.ts';
 
 export const MINIMUM_AGE = 13;
@@ -99,16 +102,20 @@ export class UsersService {
     if (await this.#users.findByLogin(email)) throw emailTaken();
     const password_hash = await this.#hasher.hash(input.password);
     try {
-      return await this.#users.insert({
-        id: newId(),
-        username,
-        email,
-        password_hash,
-        display_name:
-          input.display_name === undefined
-            ? username
-            : cleanText(input.display_name, '/display_name', { min: 1, max: DISPLAY_NAME_MAX }),
-        dob: input.dob,
+      return await transaction(this.#db, async (trx) => {
+        const user = await new UsersRepository(trx).insert({
+          id: newId(),
+          username,
+          email,
+          password_hash,
+          display_name:
+            input.display_name === undefined
+              ? username
+              : cleanText(input.display_name, '/display_name', { min: 1, max: DISPLAY_NAME_MAX }),
+          dob: input.dob,
+        });
+        await recordEvent(trx, 'user.registered', { user_id: user.id });
+        return user;
       });
     } catch (err) {
       if (isUniqueViolation(err, 'users_username_key')) throw usernameTaken();

@@ -3,14 +3,13 @@ import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
 import { IdempotencyHeaders, idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
-import { decodeCursor, Page, PageQuery, pageOf } from '../../http/pagination.ts';
+import { decodeCursor, IdCursor, Page, pageOf, PageQuery } from '../../http/pagination.ts';
 import { UserSummary } from '../accounts/accounts.schemas.ts';
 import { PostParams } from '../posts/posts.schemas.ts';
 import type { HydratedComment } from './comments.repository.ts';
 import { COMMENT_MAX } from './comments.service.ts';
 
 const tags = ['comments'];
-const IdCursor = Type.Object({ id: Type.String() });
 
 const CommentText = Type.String({
   maxLength: COMMENT_MAX * 2,

@@ -9,6 +9,7 @@ import { PostsRepository } from '../posts/posts.repository.ts';
 import { postNotFound } from '../posts/posts.service.ts';
 import { notBlockedWith } from '../posts/visibility.ts';
 import { CommentsRepository, type HydratedComment } from './comments.repository.ts';
+import { recordEvent } from '../events/outbox.ts';
 
 export const COMMENT_MAX = 2_000;
 
@@ -33,7 +34,8 @@ export class CommentsService {
     const text = cleanText(rawText, '/text', { min: 1, max: COMMENT_MAX, multiline: true });
     const created = await transaction(this.#db, async (trx) => {
       const posts = new PostsRepository(trx);
-      if (!(await posts.findVisible(postId, viewerId))) throw postNotFound();
+      const post = await posts.findVisible(postId, viewerId);
+      if (!post) throw postNotFound();
       return createOnce(trx, viewerId, `comments.create:${postId}`, idem, async () => {
         const id = newId();
         await new CommentsRepository(trx).insert({
@@ -43,6 +45,12 @@ export class CommentsService {
           text,
         });
         await posts.adjustCount(postId, 'comment_count', 1);
+        await recordEvent(trx, 'comment.created', {
+          comment_id: id,
+          post_id: postId,
+          author_id: viewerId,
+          post_author_id: post.author_id,
+        });
         return id;
       });
     });
@@ -59,9 +67,7 @@ export class CommentsService {
   async update(viewerId: string, id: string, rawText: string): Promise<HydratedComment> {
     const text = cleanText(rawText, '/text', { min: 1, max: COMMENT_MAX, multiline: true });
     await transaction(this.#db, async (trx) => {
-      const { comment } = await this.#visibleComment(trx, viewerId, id);
-      if (comment.author_id !== viewerId)
-        throw new ForbiddenError('not_author', 'Only the author can edit this comment.');
+      await this.#authorize(trx, viewerId, id, (comment) => comment.author_id === viewerId);
       await new CommentsRepository(trx).updateText(id, text);
     });
     return (await this.#comments.findHydrated(id))!;
@@ -69,28 +75,33 @@ export class CommentsService {
 
   async delete(viewerId: string, id: string): Promise<void> {
     await transaction(this.#db, async (trx) => {
-      const { comment, postAuthorId } = await this.#visibleComment(trx, viewerId, id);
-      if (comment.author_id !== viewerId && postAuthorId !== viewerId) {
-        throw new ForbiddenError(
-          'not_author',
-          "Only the comment's author or the post's author can delete it.",
-        );
-      }
+      const comment = await this.#authorize(
+        trx,
+        viewerId,
+        id,
+        (c, postAuthorId) => c.author_id === viewerId || postAuthorId === viewerId,
+      );
       await new CommentsRepository(trx).delete(id);
       await new PostsRepository(trx).adjustCount(comment.post_id, 'comment_count', -1);
     });
   }
 
-  /** The comment, locked, when the viewer can see both it and its post; otherwise 404. */
-  async #visibleComment(
+  /**
+   * Locks the comment and checks `allowed`. Whoever may not see it (or its post) gets 404;
+   * whoever sees it but may not act gets 403. A post's author keeps the right to remove a
+   * comment even from someone they have blocked since.
+   */
+  async #authorize(
     trx: Kysely<DB>,
     viewerId: string,
     id: string,
-  ): Promise<{ comment: CommentRow; postAuthorId: string }> {
+    allowed: (comment: CommentRow, postAuthorId: string) => boolean,
+  ): Promise<CommentRow> {
     const comment = await new CommentsRepository(trx).findById(id, true);
     if (!comment) throw commentNotFound();
     const post = await new PostsRepository(trx).findVisible(comment.post_id, viewerId);
     if (!post) throw commentNotFound();
+    if (allowed(comment, post.author_id)) return comment;
     const authorVisible = await trx
       .selectFrom('users')
       .select('id')
@@ -98,6 +109,9 @@ export class CommentsService {
       .where(notBlockedWith(viewerId, 'users.id'))
       .executeTakeFirst();
     if (!authorVisible) throw commentNotFound();
-    return { comment, postAuthorId: post.author_id };
+    throw new ForbiddenError(
+      'not_author',
+      "Only the comment's author (or, to delete it, the post's author) may do this.",
+    );
   }
 }

@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, PostRow, UserRow, Visibility } from '../../infra/db/schema.ts';
-import { notBlockedWith, visibleTo } from './visibility.ts';
+import { allowedBy, notBlockedWith, visibleTo } from './visibility.ts';
 
 /** A post with what every reader needs: its author and whether the viewer liked it. */
 export interface HydratedPost extends PostRow {
@@ -98,15 +98,20 @@ export class PostsRepository {
     await this.#db.deleteFrom('posts').where('id', '=', id).execute();
   }
 
-  /** Previous versions, newest first. */
-  versions(postId: string, beforeId: string | undefined, limit: number) {
+  /**
+   * Previous versions, newest first, each only if the viewer could have seen it: widening a
+   * post's visibility never reveals what an earlier, narrower version said.
+   */
+  versions(postId: string, viewerId: string | null, beforeId: string | undefined, limit: number) {
     let q = this.#db
-      .selectFrom('post_versions')
-      .selectAll()
-      .where('post_id', '=', postId)
-      .orderBy('id', 'desc')
+      .selectFrom('post_versions as v')
+      .innerJoin('posts as p', 'p.id', 'v.post_id')
+      .selectAll('v')
+      .where('v.post_id', '=', postId)
+      .where(allowedBy(viewerId, 'p.author_id', 'v.visibility'))
+      .orderBy('v.id', 'desc')
       .limit(limit);
-    if (beforeId !== undefined) q = q.where('id', '<', beforeId);
+    if (beforeId !== undefined) q = q.where('v.id', '<', beforeId);
     return q.execute();
   }
 

@@ -3,7 +3,14 @@ import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
 import { IdempotencyHeaders, idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
-import { decodeCursor, Page, PageQuery, pageOf } from '../../http/pagination.ts';
+import {
+  decodeCursor,
+  IdCursor,
+  Page,
+  pageOf,
+  PageQuery,
+  TimeCursor,
+} from '../../http/pagination.ts';
 import { presentSummary, UsernameParams } from '../accounts/accounts.schemas.ts';
 import {
   CreatePostBody,
@@ -18,8 +25,6 @@ import {
 } from './posts.schemas.ts';
 
 const tags = ['posts'];
-const IdCursor = Type.Object({ id: Type.String() });
-const TimeCursor = Type.Object({ t: Type.String(), id: Type.String() });
 const hidden = '404 `post_not_found` when the post does not exist or you may not see it.';
 
 /** Posts, their history and likes, and the profile feed. */

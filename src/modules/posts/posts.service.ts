@@ -8,6 +8,7 @@ import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UsersService } from '../accounts/users.service.ts';
 import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
 import { PostsRepository, type HydratedPost } from './posts.repository.ts';
+import { recordEvent } from '../events/outbox.ts';
 
 export const POST_MAX = 5_000;
 
@@ -55,6 +56,7 @@ export class PostsService {
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
         ]);
+        await recordEvent(trx, 'post.created', { post_id: id, author_id: authorId });
         return id;
       }),
     );
@@ -77,6 +79,7 @@ export class PostsService {
       const next = { text: text ?? post.text, visibility: patch.visibility ?? post.visibility };
       if (next.text === post.text && next.visibility === post.visibility) return;
       await new PostsRepository(trx).edit(post, newId(), next);
+      await recordEvent(trx, 'post.edited', { post_id: post.id, author_id: post.author_id });
     });
     return this.get(viewerId, id);
   }
@@ -88,12 +91,13 @@ export class PostsService {
       await new UsersRepository(trx).adjustCounts([
         { userId: post.author_id, column: 'post_count', delta: -1 },
       ]);
+      await recordEvent(trx, 'post.deleted', { post_id: post.id, author_id: post.author_id });
     });
   }
 
   async history(viewerId: string | null, id: string, beforeId: string | undefined, limit: number) {
     await this.get(viewerId, id);
-    return this.#posts.versions(id, beforeId, limit);
+    return this.#posts.versions(id, viewerId, beforeId, limit);
   }
 
   async like(viewerId: string, id: string): Promise<LikeState> {
@@ -133,9 +137,17 @@ export class PostsService {
       const changed = liked
         ? await posts.addLike(id, viewerId)
         : await posts.removeLike(id, viewerId);
+      if (changed && liked) {
+        await recordEvent(trx, 'post.liked', {
+          post_id: id,
+          author_id: post.author_id,
+          user_id: viewerId,
+        });
+      }
+      // Read back after the write: a concurrent like may have committed while this one waited.
       const like_count = changed
         ? await posts.adjustCount(id, 'like_count', liked ? 1 : -1)
-        : post.like_count;
+        : (await posts.findById(id))?.like_count;
       return { liked, like_count: like_count ?? 0, changed };
     });
   }

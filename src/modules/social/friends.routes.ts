@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
-import { decodeCursor, Page, pageOf } from '../../http/pagination.ts';
+import { decodeCursor, IdCursor, Page, pageOf } from '../../http/pagination.ts';
 import {
   FriendRequest,
   FriendRequestsQuery,
@@ -13,7 +13,6 @@ import {
 
 const tags = ['friends'];
 const auth = { auth: 'required' as const };
-const IdCursor = Type.Object({ id: Type.String() });
 
 /** Friend requests and friendships. */
 export function friendsRoutes(ctx: Context) {

@@ -9,6 +9,7 @@ import type { UsersService } from '../accounts/users.service.ts';
 import { GraphWriter } from './graph.ts';
 import { blocked, notYourself } from './social.service.ts';
 import { SocialRepository } from './social.repository.ts';
+import { recordEvent } from '../events/outbox.ts';
 
 export interface FriendRequestView {
   request: FriendRequestRow;
@@ -16,6 +17,11 @@ export interface FriendRequestView {
   recipient: UserRow;
 }
 
+const requestEvent = (r: FriendRequestRow) => ({
+  request_id: r.id,
+  sender_id: r.sender_id,
+  recipient_id: r.recipient_id,
+});
 const requestNotFound = () =>
   new NotFoundError('friend_request_not_found', 'No such friend request.');
 const notPending = () =>
@@ -40,6 +46,7 @@ export class FriendsService {
     if (target.id === viewerId) throw notYourself('befriend');
     const request = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
+      await social.lockPair(viewerId, target.id);
       if (await social.blockedEitherWay(viewerId, target.id)) throw blocked();
       if (await social.areFriends(viewerId, target.id)) {
         throw new ConflictError('already_friends', 'You are already friends.');
@@ -52,11 +59,14 @@ export class FriendsService {
       }
       const theirs = await social.findPendingRequest(target.id, viewerId);
       if (theirs) {
-        const accepted = await social.respondToRequest(theirs.id, 'accepted');
+        const accepted = (await social.respondToRequest(theirs.id, 'accepted'))!;
         await new GraphWriter(trx).befriend(viewerId, target.id);
-        return accepted!;
+        await recordEvent(trx, 'friend_request.accepted', requestEvent(accepted));
+        return accepted;
       }
-      return social.createRequest(newId(), viewerId, target.id);
+      const created = await social.createRequest(newId(), viewerId, target.id);
+      await recordEvent(trx, 'friend_request.sent', requestEvent(created));
+      return created;
     }).catch((err: unknown) => {
       // Two identical requests raced: the unique index let one through.
       if (isUniqueViolation(err, 'friend_requests_pending')) {
@@ -119,6 +129,7 @@ export class FriendsService {
 
   async unfriend(viewerId: string, username: string): Promise<void> {
     const other = await this.#users.getByUsername(username);
+    if (other.id === viewerId) throw notYourself('unfriend');
     const removed = await transaction(this.#db, (trx) =>
       new GraphWriter(trx).unfriend(viewerId, other.id),
     );
@@ -148,6 +159,7 @@ export class FriendsService {
       if (status === 'accepted') {
         if (await social.blockedEitherWay(found.sender_id, viewerId)) throw blocked();
         await new GraphWriter(trx).befriend(found.sender_id, viewerId);
+        await recordEvent(trx, 'friend_request.accepted', requestEvent(answered));
       }
       return answered;
     });

@@ -2,16 +2,19 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import { SocialRepository } from './social.repository.ts';
+import { recordEvent } from '../events/outbox.ts';
 
 /**
  * Graph changes that must keep the profile counters exact. Each runs inside the caller's
  * transaction (`trx`) and only counts what it actually changed, so repeats are harmless.
  */
 export class GraphWriter {
+  readonly #trx: Kysely<DB>;
   readonly #social: SocialRepository;
   readonly #users: UsersRepository;
 
   constructor(trx: Kysely<DB>) {
+    this.#trx = trx;
     this.#social = new SocialRepository(trx);
     this.#users = new UsersRepository(trx);
   }
@@ -23,6 +26,10 @@ export class GraphWriter {
         { userId: followerId, column: 'following_count', delta: 1 },
         { userId: followeeId, column: 'follower_count', delta: 1 },
       ]);
+      await recordEvent(this.#trx, 'follow.created', {
+        follower_id: followerId,
+        followee_id: followeeId,
+      });
     }
     return created;
   }
@@ -34,6 +41,10 @@ export class GraphWriter {
         { userId: followerId, column: 'following_count', delta: -1 },
         { userId: followeeId, column: 'follower_count', delta: -1 },
       ]);
+      await recordEvent(this.#trx, 'follow.removed', {
+        follower_id: followerId,
+        followee_id: followeeId,
+      });
     }
     return removed;
   }
@@ -58,6 +69,7 @@ export class GraphWriter {
       { userId: a, column: 'friend_count', delta: -1 },
       { userId: b, column: 'friend_count', delta: -1 },
     ]);
+    await recordEvent(this.#trx, 'friendship.removed', { user_id: a, friend_id: b });
     await this.unfollow(a, b);
     await this.unfollow(b, a);
     return true;

@@ -123,6 +123,21 @@ export class SocialRepository {
     }));
   }
 
+  /**
+   * Locks both users' rows, in id order, for the rest of the transaction. Every change between
+   * two users takes this lock first, so a block racing a follow, or two crossing friend
+   * requests, run one after the other instead of both missing each other's write.
+   */
+  async lockPair(a: string, b: string): Promise<void> {
+    await this.#db
+      .selectFrom('users')
+      .select('id')
+      .where('id', 'in', [a, b])
+      .orderBy('id')
+      .forUpdate()
+      .execute();
+  }
+
   /** True when either user blocks the other. */
   async blockedEitherWay(a: string, b: string): Promise<boolean> {
     const row = await this.#db

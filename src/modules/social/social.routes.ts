@@ -3,7 +3,7 @@ import type { Context } from '../../context.ts';
 import { AppError } from '../../errors.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
-import { decodeCursor, Page, PageQuery, pageOf } from '../../http/pagination.ts';
+import { decodeCursor, Page, pageOf, PageQuery, TimeCursor } from '../../http/pagination.ts';
 import { presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';
 import {
   ListedUser,
@@ -15,7 +15,6 @@ import {
 
 const tags = ['social'];
 const auth = { auth: 'required' as const };
-const TimeCursor = Type.Object({ t: Type.String(), id: Type.String() });
 const SuggestionCursor = Type.Object({ m: Type.Integer(), u: Type.String() });
 const MAX_RELATIONSHIPS = 100;
 

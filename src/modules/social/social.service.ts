@@ -5,6 +5,7 @@ import { transaction } from '../../infra/db/transaction.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UsersService } from '../accounts/users.service.ts';
 import { GraphWriter } from './graph.ts';
+import { recordEvent } from '../events/outbox.ts';
 import { SocialRepository, type Relationship, type TimeCursor } from './social.repository.ts';
 
 export interface GraphChange {
@@ -36,7 +37,9 @@ export class SocialService {
   async follow(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'follow');
     const changed = await transaction(this.#db, async (trx) => {
-      if (await new SocialRepository(trx).blockedEitherWay(viewerId, user.id)) throw blocked();
+      const social = new SocialRepository(trx);
+      await social.lockPair(viewerId, user.id);
+      if (await social.blockedEitherWay(viewerId, user.id)) throw blocked();
       return new GraphWriter(trx).follow(viewerId, user.id);
     });
     return { user, changed };
@@ -45,7 +48,9 @@ export class SocialService {
   async unfollow(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'unfollow');
     const changed = await transaction(this.#db, async (trx) => {
-      if (await new SocialRepository(trx).areFriends(viewerId, user.id)) {
+      const social = new SocialRepository(trx);
+      await social.lockPair(viewerId, user.id);
+      if (await social.areFriends(viewerId, user.id)) {
         throw new ConflictError(
           'friends_follow_each_other',
           'Friends follow each other; unfriend instead.',
@@ -60,8 +65,13 @@ export class SocialService {
   async block(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'block');
     const changed = await transaction(this.#db, async (trx) => {
-      const created = await new SocialRepository(trx).addEdge('blocks', viewerId, user.id);
-      if (created) await new GraphWriter(trx).severAll(viewerId, user.id);
+      const social = new SocialRepository(trx);
+      await social.lockPair(viewerId, user.id);
+      const created = await social.addEdge('blocks', viewerId, user.id);
+      if (created) {
+        await new GraphWriter(trx).severAll(viewerId, user.id);
+        await recordEvent(trx, 'block.created', { blocker_id: viewerId, blocked_id: user.id });
+      }
       return created;
     });
     return { user, changed };

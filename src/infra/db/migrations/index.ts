@@ -1,6 +1,7 @@
 import type { Migration } from 'kysely';
 import * as accounts from './0001-accounts.ts';
 import * as social from './0002-social.ts';
+import * as outbox from './0003-outbox.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -9,4 +10,5 @@ import * as social from './0002-social.ts';
 export const migrations: Record<string, Migration> = {
   '0001-accounts': accounts,
   '0002-social': social,
+  '0003-outbox': outbox,
 };

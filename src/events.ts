@@ -1,0 +1,40 @@
+/**
+ * Every domain event kith emits, with its payload. Payloads carry ids only: consumers read the
+ * current state they need, so an event never carries stale or private data.
+ */
+export interface EventMap {
+  'user.registered': { user_id: string };
+  'follow.created': { follower_id: string; followee_id: string };
+  'follow.removed': { follower_id: string; followee_id: string };
+  'friend_request.sent': { request_id: string; sender_id: string; recipient_id: string };
+  'friend_request.accepted': { request_id: string; sender_id: string; recipient_id: string };
+  'friendship.removed': { user_id: string; friend_id: string };
+  'block.created': { blocker_id: string; blocked_id: string };
+  'post.created': { post_id: string; author_id: string };
+  'post.edited': { post_id: string; author_id: string };
+  'post.deleted': { post_id: string; author_id: string };
+  'post.liked': { post_id: string; author_id: string; user_id: string };
+  'comment.created': {
+    comment_id: string;
+    post_id: string;
+    author_id: string;
+    post_author_id: string;
+  };
+}
+
+export type EventType = keyof EventMap;
+
+export const EVENT_TYPES = [
+  'user.registered',
+  'follow.created',
+  'follow.removed',
+  'friend_request.sent',
+  'friend_request.accepted',
+  'friendship.removed',
+  'block.created',
+  'post.created',
+  'post.edited',
+  'post.deleted',
+  'post.liked',
+  'comment.created',
+] as const satisfies readonly EventType[];
