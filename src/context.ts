@@ -1,12 +1,27 @@
 import type { PGlite } from '@electric-sql/pglite';
+import { Redis } from 'ioredis';
 import type { Config } from './config.ts';
+import type { EventBus } from './infra/bus/bus.ts';
+import { InProcessBus } from './infra/bus/in-process-bus.ts';
+import { RabbitMqBus } from './infra/bus/rabbitmq-bus.ts';
+import type { Cache } from './infra/cache/cache.ts';
+import { MemoryCache } from './infra/cache/memory-cache.ts';
+import { RedisCache } from './infra/cache/redis-cache.ts';
+import { ResilientCache } from './infra/cache/resilient-cache.ts';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/database.ts';
+import { Metrics } from './infra/metrics.ts';
+import { MemoryTimelineStore } from './infra/timeline/memory-timeline.ts';
+import { RedisTimelineStore } from './infra/timeline/redis-timeline.ts';
+import type { TimelineStore } from './infra/timeline/timeline.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { AccessTokens } from './modules/accounts/access-tokens.ts';
 import { AuthService } from './modules/accounts/auth.service.ts';
 import { PasswordHasher } from './modules/accounts/passwords.ts';
 import { UsersService } from './modules/accounts/users.service.ts';
 import { CommentsService } from './modules/comments/comments.service.ts';
+import type { Consumer } from './modules/events/consumers.ts';
+import { OutboxRelay } from './modules/events/relay.ts';
+import { fanoutConsumer } from './modules/feed/fanout.consumer.ts';
 import { PostsService } from './modules/posts/posts.service.ts';
 import { FriendsService } from './modules/social/friends.service.ts';
 import { SocialService } from './modules/social/social.service.ts';
@@ -15,7 +30,15 @@ import { SocialService } from './modules/social/social.service.ts';
 export interface Context {
   readonly config: Config;
   readonly log: Logger;
+  readonly metrics: Metrics;
   readonly database: Database;
+  /** Redis connection when REDIS_URL is set (cache, timelines, rate limits). */
+  readonly redis: Redis | undefined;
+  readonly cache: Cache;
+  readonly timelines: TimelineStore;
+  readonly bus: EventBus;
+  readonly relay: OutboxRelay;
+  readonly consumers: readonly Consumer[];
   readonly accessTokens: AccessTokens;
   readonly users: UsersService;
   readonly auth: AuthService;
@@ -23,7 +46,7 @@ export interface Context {
   readonly friends: FriendsService;
   readonly posts: PostsService;
   readonly comments: CommentsService;
-  /** Closes what the context opened, last to first. */
+  /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
 
@@ -35,12 +58,32 @@ export interface ContextOverrides {
   migrate?: boolean;
 }
 
+function connectRedis(url: string, log: Logger): Redis {
+  // Fail fast while disconnected: callers fall back to the database instead of queueing.
+  const redis = new Redis(url, {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    lazyConnect: false,
+  });
+  let warned = false;
+  redis.on('error', (err) => {
+    if (!warned) log.warn({ err }, 'redis connection error; retrying');
+    warned = true;
+  });
+  redis.on('ready', () => {
+    if (warned) log.info('redis connection restored');
+    warned = false;
+  });
+  return redis;
+}
+
 /** The composition root: the only place that wires adapters to services. */
 export async function createContext(
   config: Config,
   overrides: ContextOverrides = {},
 ): Promise<Context> {
   const log = overrides.log ?? createLogger(config.logLevel);
+  const metrics = new Metrics();
   const database = await openDatabase(
     { databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize },
     overrides.pglite,
@@ -55,14 +98,54 @@ export async function createContext(
     await database.close();
     throw err;
   }
+  const { db } = database;
+
+  const redis = config.redisUrl ? connectRedis(config.redisUrl, log) : undefined;
+  const cache = new ResilientCache(
+    redis
+      ? new RedisCache(redis, `${config.redisPrefix}cache:`)
+      : new MemoryCache(config.cacheMaxEntries),
+    log,
+    metrics,
+  );
+  const timelines = redis
+    ? new RedisTimelineStore(redis, `${config.redisPrefix}tl:`)
+    : new MemoryTimelineStore();
+  const bus: EventBus = config.amqpUrl
+    ? new RabbitMqBus(config.amqpUrl, { prefix: config.amqpPrefix, logger: log })
+    : new InProcessBus({ logger: log });
+  const relay = new OutboxRelay(db, bus, log, {
+    pollMs: config.outboxPollMs,
+    batchSize: 100,
+    leaseSeconds: 30,
+    retentionHours: config.outboxRetentionHours,
+    onPublished: () => metrics.outboxPublished.inc(),
+  });
+  metrics.gauge(
+    'kith_outbox_backlog',
+    'Events written but not yet published.',
+    async () => (await relay.backlog()).count,
+  );
+  metrics.gauge(
+    'kith_outbox_oldest_seconds',
+    'Age of the oldest unpublished event, in seconds.',
+    async () => (await relay.backlog()).oldestSeconds,
+  );
+
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
-  const { db } = database;
   const users = new UsersService(db, hasher);
   return {
     config,
     log,
+    metrics,
     database,
+    redis,
+    cache,
+    timelines,
+    bus,
+    relay,
+    consumers: [fanoutConsumer(db, timelines)],
     accessTokens,
     users,
     auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
@@ -70,6 +153,10 @@ export async function createContext(
     friends: new FriendsService(db, users),
     posts: new PostsService(db, users),
     comments: new CommentsService(db),
-    close: () => database.close(),
+    close: async () => {
+      await bus.close();
+      redis?.disconnect();
+      await database.close();
+    },
   };
 }

@@ -4,12 +4,14 @@ import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config
 import { createContext } from './context.ts';
 import { migrateToLatest } from './infra/db/database.ts';
 import { createLogger } from './logger.ts';
-import { startApi } from './roles/api.ts';
+import { startApi, type RunningRole } from './roles/api.ts';
+import { startWorker } from './roles/worker.ts';
 
 const USAGE = `Usage: kith <command>
 
 Commands:
-  serve      start the HTTP API (embedded database unless DATABASE_URL is set)
+  serve      run the roles in ROLES (default: api and worker in one process)
+  worker     run only the worker role (same as ROLES=worker kith serve)
   migrate    apply pending database migrations and exit
   config     print the table of environment variables (Markdown)
   help       show this text
@@ -18,31 +20,44 @@ Configuration comes from environment variables; see \`kith config\` or the READM
 
 async function serve(config: Config): Promise<void> {
   const ctx = await createContext(config);
-  const api = await startApi(ctx);
-  ctx.log.info({ url: api.url, database: ctx.database.kind }, 'kith is serving');
+  // Started in this order, stopped in reverse: HTTP stops accepting and drains first.
+  const running: { name: string; role: RunningRole }[] = [];
+  if (config.roles.includes('worker'))
+    running.push({ name: 'worker', role: await startWorker(ctx) });
+  if (config.roles.includes('api')) {
+    const api = await startApi(ctx);
+    running.push({ name: 'api', role: api });
+    ctx.log.info(
+      { url: api.url, database: ctx.database.kind, roles: config.roles },
+      'kith is serving',
+    );
+  } else {
+    ctx.log.info({ database: ctx.database.kind, roles: config.roles }, 'kith worker is running');
+  }
 
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    ctx.log.info({ signal }, 'shutting down: draining requests');
-    // Fixed order: stop accepting and drain HTTP, then close the database.
+    ctx.log.info({ signal }, 'shutting down: draining');
     const force = setTimeout(() => {
       ctx.log.error('shutdown timed out; exiting');
       process.exit(1);
     }, config.shutdownTimeout * 1000);
     force.unref();
-    api
-      .stop()
-      .then(() => ctx.close())
-      .then(() => {
+    (async () => {
+      for (const { role } of [...running].reverse()) await role.stop();
+      await ctx.close();
+    })().then(
+      () => {
         ctx.log.info('stopped');
         process.exitCode = 0;
-      })
-      .catch((err: unknown) => {
+      },
+      (err: unknown) => {
         ctx.log.error({ err }, 'shutdown failed');
         process.exitCode = 1;
-      });
+      },
+    );
   };
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
@@ -66,9 +81,9 @@ async function main(argv: string[]): Promise<void> {
   const command = positionals[0] ?? 'serve';
   if (command === 'help' || command === '--help') return void console.log(USAGE);
   if (command === 'config') return void console.log(settingsMarkdown());
-  const config = loadConfig();
-  if (command === 'serve') return serve(config);
-  if (command === 'migrate') return migrate(config);
+  if (command === 'serve') return serve(loadConfig());
+  if (command === 'worker') return serve(loadConfig({ ...process.env, ROLES: 'worker' }));
+  if (command === 'migrate') return migrate(loadConfig());
   console.error(`Unknown command "${command}".\n\n${USAGE}`);
   process.exitCode = 2;
 }

@@ -77,6 +77,16 @@ export async function buildApp(ctx: Context): Promise<App> {
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
   });
+  app.addHook('onResponse', async (request, reply) => {
+    ctx.metrics.httpDuration.observe(
+      {
+        method: request.method,
+        route: request.routeOptions.url ?? 'unmatched',
+        status: reply.statusCode,
+      },
+      reply.elapsedTime / 1000,
+    );
+  });
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
@@ -127,6 +137,9 @@ export async function buildApp(ctx: Context): Promise<App> {
   registerAuth(app, ctx.accessTokens);
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
+    reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
+  );
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx), { prefix: API_PREFIX });
   for (const routes of [usersRoutes, socialRoutes, friendsRoutes, postsRoutes, commentsRoutes]) {

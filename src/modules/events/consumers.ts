@@ -1,0 +1,9 @@
+import type { EventHandler } from '../../infra/bus/bus.ts';
+import type { EventType } from '../../events.ts';
+
+/** A consumer group: one durable queue on RabbitMQ, shared by every worker that runs it. */
+export interface Consumer {
+  group: string;
+  types: readonly EventType[];
+  handle: EventHandler;
+}
