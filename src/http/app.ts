@@ -118,7 +118,14 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   await app.register(helmet, { contentSecurityPolicy: false });
   // Limits are applied where they are needed, through createLimiter (src/http/rate-limit.ts).
-  await app.register(rateLimit, { global: false });
+  // Counters live in Redis when there is one, so every API node shares each client's budget;
+  // if Redis fails, requests pass rather than fail (skipOnError).
+  await app.register(rateLimit, {
+    global: false,
+    ...(ctx.redis
+      ? { redis: ctx.redis, nameSpace: `${config.redisPrefix}rl:`, skipOnError: true }
+      : {}),
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
