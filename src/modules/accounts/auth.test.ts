@@ -7,6 +7,7 @@ import type { App } from '../../http/app.ts';
 import type { Context } from '../../context.ts';
 import { createTestApp, TEST_JWT_SECRET } from '../../../test/harness.ts';
 import { createAccount, login, newUser, uniqueUsername } from '../../../test/factories.ts';
+import { assertProblem } from '../../../test/problems.ts';
 
 const API = '/api/v1';
 const ME_KEYS =
@@ -21,15 +22,6 @@ function post(app: App, path: string, payload: unknown, remoteAddress?: string) 
     payload: payload as object,
     ...(remoteAddress ? { remoteAddress } : {}),
   });
-}
-
-function assertProblem(res: LightMyRequestResponse, status: number, code: string) {
-  assert.equal(res.statusCode, status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const body = res.json<{ code: string; status: number; errors?: { path: string }[] }>();
-  assert.equal(body.code, code);
-  assert.equal(body.status, status);
-  return body;
 }
 
 function assertInvalid(res: LightMyRequestResponse, path: string) {
@@ -254,8 +246,10 @@ describe('POST /auth/login', () => {
       login: uniqueUsername('ghost'),
       password: a.password,
     });
-    const w = assertProblem(wrong, 401, 'invalid_credentials') as Record<string, unknown>;
-    const u = assertProblem(unknown, 401, 'invalid_credentials') as Record<string, unknown>;
+    assertProblem(wrong, 401, 'invalid_credentials');
+    assertProblem(unknown, 401, 'invalid_credentials');
+    const w = wrong.json<Record<string, unknown>>();
+    const u = unknown.json<Record<string, unknown>>();
     for (const key of ['type', 'title', 'detail', 'code']) assert.equal(w[key], u[key], key);
   });
 

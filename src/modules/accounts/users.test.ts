@@ -10,6 +10,7 @@ import {
   uniqueUsername,
   type Account,
 } from '../../../test/factories.ts';
+import { assertProblem } from '../../../test/problems.ts';
 
 const API = '/api/v1';
 const ME_KEYS =
@@ -31,14 +32,6 @@ interface PublicUser {
 interface Page {
   items: PublicUser[];
   next_cursor: string | null;
-}
-
-function assertProblem(res: LightMyRequestResponse, status: number, code: string) {
-  assert.equal(res.statusCode, status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const body = res.json<{ code: string; errors?: { path: string; in?: string }[] }>();
-  assert.equal(body.code, code);
-  return body;
 }
 
 function assertInvalid(res: LightMyRequestResponse, path: string) {

@@ -4,6 +4,7 @@ import type { LightMyRequestResponse as Res } from 'fastify';
 import type { App } from '../../http/app.ts';
 import { createTestApp } from '../../../test/harness.ts';
 import { createAccount, type Account } from '../../../test/factories.ts';
+import { assertProblem } from '../../../test/problems.ts';
 
 const API = '/api/v1';
 const COMMENT_KEYS = 'author created_at edited_at id post_id text';
@@ -34,13 +35,6 @@ const call = (m: Method, url: string, who: Viewer = null, payload?: object, head
     ...(payload === undefined ? {} : { payload }),
   });
 
-function assertProblem(res: Res, status: number, code: string) {
-  assert.equal(res.statusCode, status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const body = res.json<{ code: string; errors?: { path: string }[] }>();
-  assert.equal(body.code, code);
-  return body;
-}
 function assertInvalid(res: Res, path: string) {
   const paths = (assertProblem(res, 400, 'validation_failed').errors ?? []).map((e) => e.path);
   assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);

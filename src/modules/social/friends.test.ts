@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../http/app.ts';
 import { createTestApp } from '../../../test/harness.ts';
 import { createAccount, uniqueUsername, type Account } from '../../../test/factories.ts';
+import { assertProblem } from '../../../test/problems.ts';
 
 const API = '/api/v1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -39,14 +40,6 @@ const summary = (a: Account) => ({ id: a.id, username: a.username, display_name:
 function ok(res: Res, status = 200): Res {
   assert.equal(res.statusCode, status, res.body);
   return res;
-}
-
-function assertProblem(res: Res, status: number, code: string) {
-  assert.equal(res.statusCode, status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const body = res.json<{ code: string; errors?: { path: string }[] }>();
-  assert.equal(body.code, code);
-  return body;
 }
 
 type Accounts<N extends number, T extends Account[] = []> = T['length'] extends N

@@ -4,6 +4,7 @@ import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../http/app.ts';
 import { createTestApp } from '../../../test/harness.ts';
 import { createAccount, uniqueUsername, type Account } from '../../../test/factories.ts';
+import { assertProblem } from '../../../test/problems.ts';
 
 const API = '/api/v1';
 type Res = LightMyRequestResponse;
@@ -41,14 +42,6 @@ const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url')
 function ok(res: Res, status = 200): Res {
   assert.equal(res.statusCode, status, res.body);
   return res;
-}
-
-function assertProblem(res: Res, status: number, code: string) {
-  assert.equal(res.statusCode, status, res.body);
-  assert.match(String(res.headers['content-type']), /^application\/problem\+json/);
-  const body = res.json<{ code: string; errors?: { path: string }[] }>();
-  assert.equal(body.code, code);
-  return body;
 }
 
 type Accounts<N extends number, T extends Account[] = []> = T['length'] extends N
