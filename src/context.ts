@@ -134,7 +134,7 @@ export async function createContext(
 
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
-  const users = new UsersService(db, hasher);
+  const users = new UsersService(db, hasher, cache);
   return {
     config,
     log,

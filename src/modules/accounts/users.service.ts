@@ -9,6 +9,7 @@ import {
 import { newId } from '../../ids.ts';
 import { isUniqueViolation, type DB } from '../../infra/db/database.ts';
 import type { UserRow } from '../../infra/db/schema.ts';
+import type { Cache } from '../../infra/cache/cache.ts';
 import { cleanText } from '../../text.ts';
 import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
@@ -28,6 +29,14 @@ export interface RegisterInput {
   dob: string;
   display_name?: string | undefined;
 }
+
+/** A user as others refer to them: enough to act on, list or mention them. */
+export type UserRef = Pick<UserRow, 'id' | 'username' | 'display_name'>;
+
+const REF_TTL_SECONDS = 600;
+const refKey = (username: string) => `user-ref:${username}`;
+const userNotFound = (username: string) =>
+  new NotFoundError('user_not_found', `No user named "${username}".`);
 
 export interface ProfilePatch {
   display_name?: string | undefined;
@@ -85,9 +94,11 @@ export class UsersService {
   readonly #db: Kysely<DB>;
   readonly #users: UsersRepository;
   readonly #hasher: PasswordHasher;
+  readonly #cache: Cache;
 
-  constructor(db: Kysely<DB>, hasher: PasswordHasher) {
+  constructor(db: Kysely<DB>, hasher: PasswordHasher, cache: Cache) {
     this.#db = db;
+    this.#cache = cache;
     this.#users = new UsersRepository(db);
     this.#hasher = hasher;
   }
@@ -131,10 +142,27 @@ export class UsersService {
     return user;
   }
 
+  /** The full row, counters included, read from the database (profiles, `/me`). */
   async getByUsername(username: string): Promise<UserRow> {
     const user = await this.#users.findByUsername(username);
-    if (!user) throw new NotFoundError('user_not_found', `No user named "${username}".`);
+    if (!user) throw userNotFound(username);
     return user;
+  }
+
+  /**
+   * Who a username names, for acting on or listing them. Served from the cache: usernames never
+   * change and the display name is invalidated when its owner edits it. Counters are never
+   * cached, so they stay exact.
+   */
+  async resolve(username: string): Promise<UserRef> {
+    const key = refKey(username.toLowerCase());
+    const cached = await this.#cache.get<UserRef>(key);
+    if (cached) return cached;
+    const user = await this.#users.findByUsername(username);
+    if (!user) throw userNotFound(username);
+    const ref = { id: user.id, username: user.username, display_name: user.display_name };
+    await this.#cache.set(key, ref, REF_TTL_SECONDS);
+    return ref;
   }
 
   search(prefix: string, afterUsername: string | undefined, limit: number): Promise<UserRow[]> {
@@ -155,6 +183,7 @@ export class UsersService {
     if (Object.keys(changes).length === 0) return this.getById(userId);
     const user = await this.#users.update(userId, changes);
     if (!user) throw new AppError(401, 'invalid_token', 'The account no longer exists.');
+    await this.#cache.delete(refKey(user.username));
     return user;
   }
 

@@ -125,7 +125,7 @@ export class PostsService {
     beforeId: string | undefined,
     limit: number,
   ) {
-    const author = await this.#users.getByUsername(username);
+    const author = await this.#users.resolve(username);
     return this.#posts.listByAuthor(author.id, viewerId, beforeId, limit);
   }
 

@@ -42,7 +42,7 @@ export class FriendsService {
    * Returns the request as it now stands (`pending`, or `accepted`).
    */
   async send(viewerId: string, username: string): Promise<FriendRequestView> {
-    const target = await this.#users.getByUsername(username);
+    const target = await this.#users.resolve(username);
     if (target.id === viewerId) throw notYourself('befriend');
     const request = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
@@ -128,7 +128,7 @@ export class FriendsService {
   }
 
   async unfriend(viewerId: string, username: string): Promise<void> {
-    const other = await this.#users.getByUsername(username);
+    const other = await this.#users.resolve(username);
     if (other.id === viewerId) throw notYourself('unfriend');
     const removed = await transaction(this.#db, (trx) =>
       new GraphWriter(trx).unfriend(viewerId, other.id),

@@ -1,15 +1,15 @@
 import type { Kysely } from 'kysely';
 import { AppError, ConflictError, ForbiddenError } from '../../errors.ts';
-import type { DB, UserRow } from '../../infra/db/schema.ts';
+import type { DB } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
-import type { UsersService } from '../accounts/users.service.ts';
+import type { UserRef, UsersService } from '../accounts/users.service.ts';
 import { GraphWriter } from './graph.ts';
 import { recordEvent } from '../events/outbox.ts';
 import { SocialRepository, type Relationship, type TimeCursor } from './social.repository.ts';
 
 export interface GraphChange {
-  user: UserRow;
+  user: UserRef;
   /** False when the request repeated the current state and nothing changed. */
   changed: boolean;
 }
@@ -28,8 +28,8 @@ export class SocialService {
     this.#users = users;
   }
 
-  async #target(viewerId: string, username: string, action: string): Promise<UserRow> {
-    const user = await this.#users.getByUsername(username);
+  async #target(viewerId: string, username: string, action: string): Promise<UserRef> {
+    const user = await this.#users.resolve(username);
     if (user.id === viewerId) throw notYourself(action);
     return user;
   }
@@ -127,7 +127,7 @@ export class SocialService {
     after: TimeCursor | undefined,
     limit: number,
   ) {
-    const user = await this.#users.getByUsername(username);
+    const user = await this.#users.resolve(username);
     return new SocialRepository(this.#db).listEdgeUsers(kind, user.id, after, limit);
   }
 
