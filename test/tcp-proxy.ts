@@ -13,7 +13,12 @@ export class TcpProxy {
 
   constructor(targetUrl: string) {
     const url = new URL(targetUrl);
-    const defaults: Record<string, number> = { 'postgres:': 5432, 'postgresql:': 5432, 'redis:': 6379, 'amqp:': 5672 };
+    const defaults: Record<string, number> = {
+      'postgres:': 5432,
+      'postgresql:': 5432,
+      'redis:': 6379,
+      'amqp:': 5672,
+    };
     this.#target = { host: url.hostname, port: Number(url.port || defaults[url.protocol]) };
   }
 
@@ -52,6 +57,8 @@ export class TcpProxy {
 
   async close(): Promise<void> {
     this.cut();
-    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    await new Promise<void>((resolve) =>
+      this.#server ? this.#server.close(() => resolve()) : resolve(),
+    );
   }
 }
