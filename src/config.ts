@@ -250,6 +250,12 @@ export const SETTINGS = {
       return delays;
     },
   ),
+  metricsPort: setting(
+    'METRICS_PORT',
+    '9464',
+    'Port of the `/metrics` and `/healthz` endpoints of a process without the api role (a worker alone); an api process serves them on `PORT`.',
+    integer(0, 65535),
+  ),
   shutdownTimeout: setting(
     'SHUTDOWN_TIMEOUT',
     '10',

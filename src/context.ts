@@ -58,12 +58,16 @@ export interface ContextOverrides {
   migrate?: boolean;
 }
 
+const REDIS_COMMAND_TIMEOUT_MS = 1_000;
+
 function connectRedis(url: string, log: Logger): Redis {
-  // Fail fast while disconnected: callers fall back to the database instead of queueing.
+  // Fail fast while disconnected, and bound every command: callers fall back to the database
+  // instead of waiting for Redis to come back.
   const redis = new Redis(url, {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
-    lazyConnect: false,
+    autoResendUnfulfilledCommands: false,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
   });
   let warned = false;
   redis.on('error', (err) => {

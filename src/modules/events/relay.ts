@@ -112,7 +112,8 @@ export class OutboxRelay {
     if (!this.#running) return;
     this.#timer = setTimeout(() => {
       this.tick().then(
-        (claimed) => this.#schedule(claimed > 0 ? 0 : this.#backoff()),
+        // Straight on while events flow; back off when idle or while publishing fails.
+        (claimed) => this.#schedule(claimed > 0 && this.#failures === 0 ? 0 : this.#backoff()),
         (err: unknown) => {
           this.#failures += 1;
           this.#log.warn({ err }, 'outbox relay round failed');
@@ -165,11 +166,11 @@ export class OutboxRelay {
       { err, event_id: event.id, type: event.type },
       'event not published; will retry',
     );
-    // Release the claim so the next round (after back-off) tries again.
+    // Hold the claim for the back-off; the event is claimable again after it.
     await this.#db
       .updateTable('outbox')
       .set({
-        claimed_until: null,
+        claimed_until: new Date(Date.now() + this.#backoff()),
         last_error: String((err as Error)?.message ?? err).slice(0, 500),
       })
       .where('id', '=', event.id)
