@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { Redis } from 'ioredis';
 import type { Config } from './config.ts';
@@ -59,8 +61,13 @@ export interface ContextOverrides {
 }
 
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
+const REDIS_STARTUP_WAIT_MS = 3_000;
 
-function connectRedis(url: string, log: Logger): Redis {
+/**
+ * Connects to Redis and waits (briefly) until it is ready, so the first requests already count
+ * against shared rate limits and use the cache. If Redis is down, start anyway, degraded.
+ */
+async function connectRedis(url: string, log: Logger): Promise<Redis> {
   // Fail fast while disconnected, and bound every command: callers fall back to the database
   // instead of waiting for Redis to come back.
   const redis = new Redis(url, {
@@ -78,6 +85,11 @@ function connectRedis(url: string, log: Logger): Redis {
     if (warned) log.info('redis connection restored');
     warned = false;
   });
+  const ready = await Promise.race([
+    once(redis, 'ready').then(() => true),
+    delay(REDIS_STARTUP_WAIT_MS, undefined, { ref: false }).then(() => false),
+  ]);
+  if (!ready) log.warn('redis not ready at start; serving without it until it is');
   return redis;
 }
 
@@ -104,7 +116,7 @@ export async function createContext(
   }
   const { db } = database;
 
-  const redis = config.redisUrl ? connectRedis(config.redisUrl, log) : undefined;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
   const cache = new ResilientCache(
     redis
       ? new RedisCache(redis, `${config.redisPrefix}cache:`)
