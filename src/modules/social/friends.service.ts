@@ -8,6 +8,7 @@ import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UsersService } from '../accounts/users.service.ts';
 import { GraphWriter } from './graph.ts';
 import { blocked, notYourself } from './social.service.ts';
+import { FriendRequestsRepository } from './friend-requests.repository.ts';
 import { SocialRepository } from './social.repository.ts';
 import { recordEvent } from '../events/outbox.ts';
 
@@ -46,25 +47,26 @@ export class FriendsService {
     if (target.id === viewerId) throw notYourself('befriend');
     const request = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
+      const requests = new FriendRequestsRepository(trx);
       await social.lockPair(viewerId, target.id);
       if (await social.blockedEitherWay(viewerId, target.id)) throw blocked();
       if (await social.areFriends(viewerId, target.id)) {
         throw new ConflictError('already_friends', 'You are already friends.');
       }
-      if (await social.findPendingRequest(viewerId, target.id)) {
+      if (await requests.findPendingRequest(viewerId, target.id)) {
         throw new ConflictError(
           'request_pending',
           'You have already sent a friend request to this user.',
         );
       }
-      const theirs = await social.findPendingRequest(target.id, viewerId);
+      const theirs = await requests.findPendingRequest(target.id, viewerId);
       if (theirs) {
-        const accepted = (await social.respondToRequest(theirs.id, 'accepted'))!;
+        const accepted = (await requests.respondToRequest(theirs.id, 'accepted'))!;
         await new GraphWriter(trx).befriend(viewerId, target.id);
         await recordEvent(trx, 'friend_request.accepted', requestEvent(accepted));
         return accepted;
       }
-      const created = await social.createRequest(newId(), viewerId, target.id);
+      const created = await requests.createRequest(newId(), viewerId, target.id);
       await recordEvent(trx, 'friend_request.sent', requestEvent(created));
       return created;
     }).catch((err: unknown) => {
@@ -86,7 +88,12 @@ export class FriendsService {
     before: string | undefined,
     limit: number,
   ) {
-    return new SocialRepository(this.#db).listPendingRequests(viewerId, direction, before, limit);
+    return new FriendRequestsRepository(this.#db).listPendingRequests(
+      viewerId,
+      direction,
+      before,
+      limit,
+    );
   }
 
   /** Hydrates requests with both users, in one query for the whole list. */
@@ -113,8 +120,8 @@ export class FriendsService {
   /** The sender withdraws a pending request. */
   async cancel(viewerId: string, requestId: string): Promise<void> {
     await transaction(this.#db, async (trx) => {
-      const social = new SocialRepository(trx);
-      const request = await social.findRequest(requestId, true);
+      const requests = new FriendRequestsRepository(trx);
+      const request = await requests.findRequest(requestId, true);
       if (!request || (request.sender_id !== viewerId && request.recipient_id !== viewerId))
         throw requestNotFound();
       if (request.sender_id !== viewerId) {
@@ -123,16 +130,17 @@ export class FriendsService {
           'Only the sender can cancel a friend request; decline it instead.',
         );
       }
-      if (!(await social.respondToRequest(request.id, 'cancelled'))) throw notPending();
+      if (!(await requests.respondToRequest(request.id, 'cancelled'))) throw notPending();
     });
   }
 
   async unfriend(viewerId: string, username: string): Promise<void> {
     const other = await this.#users.resolve(username);
     if (other.id === viewerId) throw notYourself('unfriend');
-    const removed = await transaction(this.#db, (trx) =>
-      new GraphWriter(trx).unfriend(viewerId, other.id),
-    );
+    const removed = await transaction(this.#db, async (trx) => {
+      await new SocialRepository(trx).lockPair(viewerId, other.id);
+      return new GraphWriter(trx).unfriend(viewerId, other.id);
+    });
     if (!removed)
       throw new NotFoundError('not_friends', `You are not friends with "${other.username}".`);
   }
@@ -144,7 +152,8 @@ export class FriendsService {
   ): Promise<FriendRequestView> {
     const request = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
-      const found = await social.findRequest(requestId, true);
+      const requests = new FriendRequestsRepository(trx);
+      const found = await requests.findRequest(requestId);
       // Only the two people involved learn that a request exists.
       if (!found || (found.sender_id !== viewerId && found.recipient_id !== viewerId))
         throw requestNotFound();
@@ -154,7 +163,8 @@ export class FriendsService {
           'Only the recipient can answer a friend request.',
         );
       }
-      const answered = await social.respondToRequest(found.id, status);
+      await social.lockPair(found.sender_id, viewerId);
+      const answered = await requests.respondToRequest(found.id, status);
       if (!answered) throw notPending();
       if (status === 'accepted') {
         if (await social.blockedEitherWay(found.sender_id, viewerId)) throw blocked();

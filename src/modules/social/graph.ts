@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
+import { FriendRequestsRepository } from './friend-requests.repository.ts';
 import { SocialRepository } from './social.repository.ts';
 import { recordEvent } from '../events/outbox.ts';
 
@@ -11,11 +12,13 @@ import { recordEvent } from '../events/outbox.ts';
 export class GraphWriter {
   readonly #trx: Kysely<DB>;
   readonly #social: SocialRepository;
+  readonly #requests: FriendRequestsRepository;
   readonly #users: UsersRepository;
 
   constructor(trx: Kysely<DB>) {
     this.#trx = trx;
     this.#social = new SocialRepository(trx);
+    this.#requests = new FriendRequestsRepository(trx);
     this.#users = new UsersRepository(trx);
   }
 
@@ -59,7 +62,7 @@ export class GraphWriter {
     }
     await this.follow(a, b);
     await this.follow(b, a);
-    await this.#social.cancelPendingBetween(a, b);
+    await this.#requests.cancelPendingBetween(a, b);
   }
 
   /** Ends the friendship and the follows that came with it; false when they were not friends. */
@@ -80,6 +83,6 @@ export class GraphWriter {
     await this.unfriend(a, b);
     await this.unfollow(a, b);
     await this.unfollow(b, a);
-    await this.#social.cancelPendingBetween(a, b);
+    await this.#requests.cancelPendingBetween(a, b);
   }
 }
