@@ -5,8 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it, type TestContext } from 'node:test';
-import { Connection } from 'rabbitmq-client';
-import { amqpTopology, RabbitMqBus } from '../src/infra/bus/rabbitmq-bus.ts';
+import { RabbitMqBus } from '../src/infra/bus/rabbitmq-bus.ts';
 import { openDatabase } from '../src/infra/db/database.ts';
 import { newId } from '../src/ids.ts';
 import { createLogger } from '../src/logger.ts';
@@ -15,27 +14,17 @@ import { OutboxRelay } from '../src/modules/events/relay.ts';
 import { startWorker } from '../src/roles/worker.ts';
 import { createAccount, type Account } from './factories.ts';
 import { createTestApp, TEST_JWT_SECRET, type TestApp } from './harness.ts';
-import { amqpUrl, redisUrl, testPrefix, testRedis } from './services.ts';
+import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix, testRedis } from './services.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import { createTestDatabase, postgresUrl } from './test-databases.ts';
+import { waitFor } from './wait.ts';
+import { callServer as call } from './http-client.ts';
 
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 const API = '/api/v1';
 const [AMQP, REDIS] = [amqpUrl()!, redisUrl()!];
 const REAL = Boolean(postgresUrl() && REDIS && AMQP);
 const redis = REAL ? await testRedis() : undefined!; // keys under testPrefix go after the file
-type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
-
-/** Polls `probe` every 25 ms until it returns a truthy value; throws after the deadline. */
-async function waitFor<T>(probe: () => Promise<T> | T, what: string, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as Truthy<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** Sum of the samples of `name` whose labels include `labels`; undefined when there is none. */
 function sample(body: string, name: string, labels: Record<string, string> = {}) {
@@ -91,20 +80,6 @@ async function stopKith(kith: Kith): Promise<void> {
     kith.lines.some((l) => l.includes('"msg":"stopped"')),
     'logged a clean stop',
   );
-}
-
-/** fetch against a real server, as the user holding `token`. */
-async function call(base: string, method: string, path: string, body?: unknown, token = '') {
-  const res = await fetch(base + path, {
-    method,
-    headers: {
-      ...(body ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, text, json: () => JSON.parse(text) as Record<string, string> };
 }
 
 /** Registers and logs in a user through a real server. */
@@ -176,17 +151,8 @@ const realServices = {
 describe('on Postgres, Redis and RabbitMQ', realServices, () => {
   const prefixes = new Set<string>();
   after(async () => {
-    const admin = new Connection(AMQP);
-    for (const names of [...prefixes].map(amqpTopology)) {
-      for (const group of ['feed', 'probe', 'poison']) {
-        for (const n of [1, 2, 3]) await admin.queueDelete(names.retry(group, n));
-        await admin.queueDelete(names.queue(group));
-        await admin.queueDelete(names.dead(group));
-      }
-      await admin.exchangeDelete({ exchange: names.events });
-      await admin.exchangeDelete({ exchange: names.broadcast });
-    }
-    await admin.close();
+    for (const prefix of prefixes)
+      await deleteAmqpTopology(AMQP, prefix, ['feed', 'probe', 'poison']);
   });
 
   /** A fresh database (and a Kysely on it), and the env naming every service under new prefixes. */

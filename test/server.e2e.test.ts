@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { createTestDatabase, postgresUrl } from './test-databases.ts';
+import { callServer } from './http-client.ts';
 
 const MAIN = new URL('../src/main.ts', import.meta.url).pathname;
 
@@ -42,16 +43,8 @@ async function stop(server: Server): Promise<number | null> {
 }
 
 async function call(server: Server, method: string, path: string, body?: unknown, token?: string) {
-  const res = await fetch(server.url + path, {
-    method,
-    headers: {
-      ...(body ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    ...(body ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  const res = await callServer(server.url, method, path, body, token);
+  return { status: res.status, body: res.text ? res.json<Record<string, unknown>>() : {} };
 }
 
 // On Postgres runs the server uses this file's own database; otherwise PGlite in its data folder.

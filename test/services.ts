@@ -5,6 +5,8 @@
 import { randomBytes } from 'node:crypto';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
+import { Connection } from 'rabbitmq-client';
+import { amqpTopology } from '../src/infra/bus/rabbitmq-bus.ts';
 
 export const redisUrl = (): string | undefined => process.env.REDIS_URL || undefined;
 export const amqpUrl = (): string | undefined => process.env.AMQP_URL || undefined;
@@ -34,4 +36,25 @@ export async function testRedis(): Promise<Redis> {
     redis.disconnect();
   });
   return redis;
+}
+
+/** Deletes every queue and exchange the bus declared under `prefix` for these consumer groups. */
+export async function deleteAmqpTopology(
+  url: string,
+  prefix: string,
+  groups: readonly string[],
+): Promise<void> {
+  const admin = new Connection(url);
+  const names = amqpTopology(prefix);
+  try {
+    for (const group of groups) {
+      for (const n of [1, 2, 3]) await admin.queueDelete(names.retry(group, n));
+      await admin.queueDelete(names.queue(group));
+      await admin.queueDelete(names.dead(group));
+    }
+    await admin.exchangeDelete({ exchange: names.events });
+    await admin.exchangeDelete({ exchange: names.broadcast });
+  } finally {
+    await admin.close();
+  }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { Connection } from 'rabbitmq-client';
-import { amqpUrl, testPrefix } from '../../../test/services.ts';
+import { amqpUrl, deleteAmqpTopology, testPrefix } from '../../../test/services.ts';
 import { newId } from '../../ids.ts';
 import type { BroadcastMessage, DomainEvent, EventBus, EventHandler } from './bus.ts';
 import { InProcessBus } from './in-process-bus.ts';
@@ -24,18 +24,7 @@ if (url) {
     nodes: (n) => Array.from({ length: n }, () => new RabbitMqBus(url, { prefix: testPrefix })),
   });
   // Everything the file declared goes away with it (server-named broadcast queues auto-delete).
-  after(async () => {
-    const admin = new Connection(url);
-    const names = amqpTopology(testPrefix);
-    for (const group of groups) {
-      for (const n of [1, 2, 3]) await admin.queueDelete(names.retry(group, n));
-      await admin.queueDelete(names.queue(group));
-      await admin.queueDelete(names.dead(group));
-    }
-    await admin.exchangeDelete({ exchange: names.events });
-    await admin.exchangeDelete({ exchange: names.broadcast });
-    await admin.close();
-  });
+  after(() => deleteAmqpTopology(url, testPrefix, [...groups]));
 }
 
 let seq = 0;

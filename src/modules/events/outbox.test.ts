@@ -12,6 +12,7 @@ import { startWorker } from '../../roles/worker.ts';
 import { applyOnce } from './apply-once.ts';
 import { recordEvent } from './outbox.ts';
 import { OutboxRelay, type RelayOptions } from './relay.ts';
+import { waitFor } from '../../../test/wait.ts';
 
 type Ctx = TestApp['ctx'];
 type Db = Ctx['database']['db'];
@@ -22,18 +23,6 @@ const options = (o: Partial<RelayOptions> = {}): RelayOptions => ({
   ...{ pollMs: 20, batchSize: 100, leaseSeconds: 30, retentionHours: 24 },
   ...o,
 });
-type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
-
-/** Polls `probe` every 25 ms until it returns a truthy value; throws after the deadline. */
-async function waitFor<T>(probe: () => Promise<T> | T, what: string, ms = 5_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value) return value as Truthy<T>;
-    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 /** An HTTP call through `app.inject`, as `who`. */
 const request = (app: TestApp['app'], m: string, url: string, who?: Account, payload?: object) =>

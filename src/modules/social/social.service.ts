@@ -115,12 +115,6 @@ export class SocialService {
     });
   }
 
-  async relationship(viewerId: string, otherId: string): Promise<Relationship> {
-    const [rel] = await new SocialRepository(this.#db).relationships(viewerId, [otherId]);
-    if (!rel) throw new AppError(404, 'user_not_found', 'No such user.');
-    return rel;
-  }
-
   async list(
     kind: 'followers' | 'following' | 'friends',
     username: string,
