@@ -222,6 +222,30 @@ export const SETTINGS = {
     'Entries kept by the in-memory cache (when `REDIS_URL` is unset).',
     integer(100, 10_000_000),
   ),
+  feedTimelineCap: setting(
+    'FEED_TIMELINE_CAP',
+    '800',
+    'Post ids kept in each home timeline; older pages are read from the database.',
+    integer(10, 100_000),
+  ),
+  feedInactiveDays: setting(
+    'FEED_INACTIVE_DAYS',
+    '30',
+    'Followers without a request for this many days get no fan-out; their timeline is rebuilt when they come back.',
+    integer(1, 3650),
+  ),
+  feedFanoutMaxFollowers: setting(
+    'FEED_FANOUT_MAX_FOLLOWERS',
+    '10000',
+    'Authors with more followers than this are not fanned out: their posts are merged into feeds at read time.',
+    integer(0, 1_000_000_000),
+  ),
+  feedFanoutBatch: setting(
+    'FEED_FANOUT_BATCH',
+    '1000',
+    'Followers whose timelines are updated together by one fan-out step.',
+    integer(1, 100_000),
+  ),
   outboxPollMs: setting(
     'OUTBOX_POLL_MS',
     '100',

@@ -23,7 +23,14 @@ import { UsersService } from './modules/accounts/users.service.ts';
 import { CommentsService } from './modules/comments/comments.service.ts';
 import type { Consumer } from './modules/events/consumers.ts';
 import { OutboxRelay } from './modules/events/relay.ts';
-import { fanoutConsumer } from './modules/feed/fanout.consumer.ts';
+import { ActivityTracker } from './modules/accounts/activity.ts';
+import { feedConsumer } from './modules/feed/fanout.consumer.ts';
+import { FeedRepository } from './modules/feed/feed.repository.ts';
+import { FeedService } from './modules/feed/feed.service.ts';
+import { FeedHydrator } from './modules/feed/hydrate.ts';
+import { PostContentCache } from './modules/posts/post-cache.ts';
+import { PostsRepository } from './modules/posts/posts.repository.ts';
+import { RelationsCache } from './modules/social/relations.ts';
 import { PostsService } from './modules/posts/posts.service.ts';
 import { FriendsService } from './modules/social/friends.service.ts';
 import { SocialService } from './modules/social/social.service.ts';
@@ -48,6 +55,8 @@ export interface Context {
   readonly friends: FriendsService;
   readonly posts: PostsService;
   readonly comments: CommentsService;
+  readonly feed: FeedService;
+  readonly activity: ActivityTracker;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -151,6 +160,9 @@ export async function createContext(
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
   const users = new UsersService(db, hasher, cache);
+  const relations = new RelationsCache(db, cache);
+  const contents = new PostContentCache(db, cache);
+  const feedRepo = new FeedRepository(db);
   return {
     config,
     log,
@@ -161,14 +173,32 @@ export async function createContext(
     timelines,
     bus,
     relay,
-    consumers: [fanoutConsumer(db, timelines)],
+    consumers: [
+      feedConsumer(feedRepo, timelines, metrics, {
+        cap: config.feedTimelineCap,
+        batch: config.feedFanoutBatch,
+        inactiveDays: config.feedInactiveDays,
+      }),
+    ],
     accessTokens,
     users,
     auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
-    social: new SocialService(db, users),
-    friends: new FriendsService(db, users),
-    posts: new PostsService(db, users),
+    social: new SocialService(db, users, relations),
+    friends: new FriendsService(db, users, relations),
+    posts: new PostsService(db, users, contents, {
+      fanoutMaxFollowers: config.feedFanoutMaxFollowers,
+    }),
     comments: new CommentsService(db),
+    feed: new FeedService({
+      timelines,
+      repo: feedRepo,
+      relations,
+      hydrator: new FeedHydrator(contents, users, new PostsRepository(db)),
+      metrics,
+      log,
+      cap: config.feedTimelineCap,
+    }),
+    activity: new ActivityTracker(db),
     close: async () => {
       await bus.close();
       redis?.disconnect();

@@ -12,7 +12,8 @@ export interface EventMap {
   'block.created': { blocker_id: string; blocked_id: string };
   'post.created': { post_id: string; author_id: string };
   'post.edited': { post_id: string; author_id: string };
-  'post.deleted': { post_id: string; author_id: string };
+  /** `fan_out` false: the post never went into followers' timelines (absent in older events). */
+  'post.deleted': { post_id: string; author_id: string; fan_out?: boolean };
   'post.liked': { post_id: string; author_id: string; user_id: string };
   'comment.created': {
     comment_id: string;

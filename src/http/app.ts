@@ -16,6 +16,7 @@ import { AppError } from '../errors.ts';
 import { authRoutes } from '../modules/accounts/auth.routes.ts';
 import { usersRoutes } from '../modules/accounts/users.routes.ts';
 import { commentsRoutes } from '../modules/comments/comments.routes.ts';
+import { feedRoutes } from '../modules/feed/feed.routes.ts';
 import { postsRoutes } from '../modules/posts/posts.routes.ts';
 import { friendsRoutes } from '../modules/social/friends.routes.ts';
 import { socialRoutes } from '../modules/social/social.routes.ts';
@@ -141,7 +142,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
-  registerAuth(app, ctx.accessTokens);
+  registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
@@ -149,7 +150,14 @@ export async function buildApp(ctx: Context): Promise<App> {
   );
   await app.register(healthRoutes(ctx));
   await app.register(authRoutes(ctx), { prefix: API_PREFIX });
-  for (const routes of [usersRoutes, socialRoutes, friendsRoutes, postsRoutes, commentsRoutes]) {
+  for (const routes of [
+    usersRoutes,
+    socialRoutes,
+    friendsRoutes,
+    postsRoutes,
+    commentsRoutes,
+    feedRoutes,
+  ]) {
     await app.register(routes(ctx), { prefix: API_PREFIX });
   }
   return app;

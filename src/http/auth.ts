@@ -26,7 +26,11 @@ function bearerToken(request: FastifyRequest): string | undefined {
  * Authentication is declared per route (`config: { auth: 'required' }`). This hook adds the token
  * check to those routes and marks them in the OpenAPI document, so no route can forget either.
  */
-export function registerAuth(app: FastifyInstance, tokens: AccessTokens): void {
+export function registerAuth(
+  app: FastifyInstance,
+  tokens: AccessTokens,
+  onAuthenticated: (userId: string) => Promise<void>,
+): void {
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route) => {
     const mode = route.config?.auth;
@@ -38,6 +42,7 @@ export function registerAuth(app: FastifyInstance, tokens: AccessTokens): void {
         return;
       }
       request.principal = await tokens.verify(token);
+      await onAuthenticated(request.principal.userId);
     };
     const existing = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [check, ...existing];

@@ -32,6 +32,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly feedFanoutLag = new Histogram({
+    name: 'kith_feed_fanout_lag_seconds',
+    help: 'From a post being written to the last follower timeline holding it.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly feedFanoutBatch = new Histogram({
+    name: 'kith_feed_fanout_batch_size',
+    help: 'Followers handled per fan-out batch.',
+    buckets: [1, 10, 50, 100, 250, 500, 1000, 5000],
+    registers: [this.registry],
+  });
+
+  readonly feedRebuilds = new Counter({
+    name: 'kith_feed_timeline_rebuilds_total',
+    help: 'Home timelines rebuilt from SQL because they were missing (new, evicted or idle user).',
+    registers: [this.registry],
+  });
+
+  readonly feedMergedPosts = new Counter({
+    name: 'kith_feed_read_merged_posts_total',
+    help: 'Posts of big accounts (never fanned out) merged into home feed pages at read time.',
+    registers: [this.registry],
+  });
+
+  readonly feedReads = new Counter({
+    name: 'kith_feed_reads_total',
+    help: 'Home feed pages served, by source: timeline, or sql when the timeline store failed.',
+    labelNames: ['source'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kith_' });
   }

@@ -18,6 +18,7 @@ export interface UsersTable {
   follower_count: Generated<number>;
   following_count: Generated<number>;
   friend_count: Generated<number>;
+  last_active_at: Generated<Date>;
 }
 
 export type CounterColumn = 'post_count' | 'follower_count' | 'following_count' | 'friend_count';
@@ -81,6 +82,8 @@ export interface PostsTable {
   comment_count: Generated<number>;
   created_at: Generated<Date>;
   edited_at: Date | null;
+  /** False when the author was above the fan-out threshold: merged into feeds at read time. */
+  fan_out: Generated<boolean>;
 }
 
 export interface PostVersionsTable {

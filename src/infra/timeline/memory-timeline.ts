@@ -56,8 +56,8 @@ export class MemoryTimelineStore implements TimelineStore {
     return this.#timelines.get(key)?.length ?? 0;
   }
 
-  async delete(key: string) {
-    this.#timelines.delete(key);
+  async delete(...keys: string[]) {
+    for (const key of keys) this.#timelines.delete(key);
   }
 
   async close() {

@@ -93,8 +93,8 @@ export class RedisTimelineStore implements TimelineStore {
     return marked === null ? n : n - 1;
   }
 
-  async delete(key: string) {
-    await this.#redis.del(this.#prefix + key);
+  async delete(...keys: string[]) {
+    if (keys.length > 0) await this.#redis.del(...keys.map((k) => this.#prefix + k));
   }
 
   async close() {

@@ -112,9 +112,13 @@ for (const [name, make] of implementations) {
         [all[0]!.id, all[2]!.id].sort(),
       );
       await store.remove(freshKey(), [all[0]!.id]);
-      await store.delete(key);
+      const other = freshKey();
+      await store.push(other, all, { cap: 10 });
+      await store.delete(key, other, freshKey());
       assert.equal(await store.exists(key), false);
+      assert.equal(await store.exists(other), false);
       assert.deepEqual(await store.range(key, { limit: 10 }), []);
+      await store.delete();
     });
   });
 }

@@ -26,7 +26,8 @@ export interface TimelineStore {
   exists(key: string): Promise<boolean>;
   /** How many entries the timeline holds (0 when absent). */
   size(key: string): Promise<number>;
-  delete(key: string): Promise<void>;
+  /** Drops whole timelines (their owners rebuild them on read). */
+  delete(...keys: string[]): Promise<void>;
   close(): Promise<void>;
 }
 

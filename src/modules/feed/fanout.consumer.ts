@@ -1,61 +1,108 @@
-import type { Kysely } from 'kysely';
-import type { DB } from '../../infra/db/schema.ts';
-import { scoreOfId, type TimelineStore } from '../../infra/timeline/timeline.ts';
+import type { DomainEvent } from '../../infra/bus/bus.ts';
+import type { Metrics } from '../../infra/metrics.ts';
+import type { TimelineStore } from '../../infra/timeline/timeline.ts';
 import type { Consumer } from '../events/consumers.ts';
+import type { EventMap } from '../../events.ts';
+import type { FeedRepository } from './feed.repository.ts';
+import { entryOf, homeTimeline } from './feed.service.ts';
 
-export const TIMELINE_CAP = 800;
-const BATCH = 1_000;
-
-/** The home timeline key of a user. */
-export const homeTimeline = (userId: string) => `home:${userId}`;
-
-/** Followers of `authorId`, a batch at a time, in id order (keyset, so each batch is one index scan). */
-async function* followerBatches(db: Kysely<DB>, authorId: string): AsyncGenerator<string[]> {
-  let after: string | undefined;
-  for (;;) {
-    let q = db
-      .selectFrom('follows')
-      .select('follower_id')
-      .where('followee_id', '=', authorId)
-      .orderBy('follower_id')
-      .limit(BATCH);
-    if (after !== undefined) q = q.where('follower_id', '>', after);
-    const ids = (await q.execute()).map((r) => r.follower_id);
-    if (ids.length === 0) return;
-    yield ids;
-    after = ids.at(-1);
-    if (ids.length < BATCH) return;
-  }
+export interface FanoutOptions {
+  /** Entries kept per home timeline. */
+  cap: number;
+  /** Followers fanned out to at once. */
+  batch: number;
+  /** Followers idle for longer are skipped (their timeline is dropped, rebuilt when they return). */
+  inactiveDays: number;
 }
 
+const DAY_MS = 86_400_000;
+
 /**
- * Fan-out on write: a new post goes into the author's and each follower's home timeline, a
- * deleted one comes out. Only timelines that exist are touched; a missing one is rebuilt from
- * SQL when its owner reads it. Both effects are idempotent, so redelivery is harmless.
+ * The feed consumer keeps home timelines in step with posts and the graph. Every effect is
+ * idempotent (adding or removing ids), and graph changes are applied from the current state in
+ * SQL rather than from the event, so redelivery and reordering leave timelines right. Only
+ * timelines that exist are touched; a missing one is rebuilt from SQL when its owner reads it.
  */
-export function fanoutConsumer(db: Kysely<DB>, timelines: TimelineStore): Consumer {
+export function feedConsumer(
+  repo: FeedRepository,
+  timelines: TimelineStore,
+  metrics: Metrics,
+  opts: FanoutOptions,
+): Consumer {
+  /** Pushes (or, for a deletion, removes) the post in every follower's timeline, batch by batch. */
+  async function fanOut(
+    authorId: string,
+    apply: (active: string[], idle: string[]) => Promise<unknown>,
+  ) {
+    const activeSince = new Date(Date.now() - opts.inactiveDays * DAY_MS);
+    let after: string | undefined;
+    for (;;) {
+      const batch = await repo.followerBatch(authorId, after, opts.batch, activeSince);
+      if (batch.length === 0) return;
+      const keys = (active: boolean) =>
+        batch.filter((f) => f.active === active).map((f) => homeTimeline(f.id));
+      await apply(keys(true), keys(false));
+      metrics.feedFanoutBatch.observe(batch.length);
+      if (batch.length < opts.batch) return;
+      after = batch.at(-1)!.id;
+    }
+  }
+
+  async function created({ post_id }: EventMap['post.created']) {
+    const post = await repo.findPost(post_id);
+    if (!post?.fan_out) return; // deleted meanwhile, or a big account's post, merged at read time
+    const entry = [entryOf(post.id)];
+    await fanOut(post.author_id, (active, idle) =>
+      Promise.all([
+        ...active.map((key) => timelines.push(key, entry, { cap: opts.cap, onlyIfExists: true })),
+        timelines.delete(...idle),
+      ]),
+    );
+    metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
+  }
+
+  async function deleted({ post_id, author_id, fan_out }: EventMap['post.deleted']) {
+    if (fan_out === false) return;
+    await fanOut(author_id, (active, idle) =>
+      Promise.all([...active, ...idle].map((key) => timelines.remove(key, [post_id]))),
+    );
+  }
+
+  /**
+   * Makes `userId`'s timeline hold `authorId`'s posts exactly when they follow them now. After a
+   * removal the state is read again: a follow that landed meanwhile gets its posts back.
+   */
+  async function sync(userId: string, authorId: string) {
+    const key = homeTimeline(userId);
+    const merge = async () => {
+      const ids = await repo.recentPostIds(authorId, opts.cap, true);
+      await timelines.push(key, ids.map(entryOf), { cap: opts.cap, onlyIfExists: true });
+    };
+    if (await repo.follows(userId, authorId)) return merge();
+    await timelines.remove(key, await repo.recentPostIds(authorId, opts.cap, false));
+    if (await repo.follows(userId, authorId)) await merge();
+  }
+
   return {
     group: 'feed',
-    types: ['post.created', 'post.deleted'],
-    handle: async (event) => {
-      const { post_id: postId, author_id: authorId } = event.data as {
-        post_id: string;
-        author_id: string;
-      };
-      const apply = async (userIds: string[]) => {
-        await Promise.all(
-          userIds.map((id) =>
-            event.type === 'post.created'
-              ? timelines.push(homeTimeline(id), [{ id: postId, score: scoreOfId(postId) }], {
-                  cap: TIMELINE_CAP,
-                  onlyIfExists: true,
-                })
-              : timelines.remove(homeTimeline(id), [postId]),
-          ),
-        );
-      };
-      await apply([authorId]);
-      for await (const batch of followerBatches(db, authorId)) await apply(batch);
+    types: ['post.created', 'post.deleted', 'follow.created', 'follow.removed', 'block.created'],
+    handle: async (event: DomainEvent) => {
+      switch (event.type) {
+        case 'post.created':
+          return created(event.data as EventMap['post.created']);
+        case 'post.deleted':
+          return deleted(event.data as EventMap['post.deleted']);
+        case 'follow.created':
+        case 'follow.removed': {
+          const d = event.data as EventMap['follow.created'];
+          return sync(d.follower_id, d.followee_id);
+        }
+        case 'block.created': {
+          const d = event.data as EventMap['block.created'];
+          await sync(d.blocker_id, d.blocked_id);
+          return sync(d.blocked_id, d.blocker_id);
+        }
+      }
     },
   };
 }

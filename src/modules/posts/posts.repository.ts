@@ -53,6 +53,22 @@ export class PostsRepository {
     return q.execute();
   }
 
+  /** Counters and the viewer's like for posts that still exist (hydration after the cache). */
+  stats(ids: readonly string[], viewerId: string) {
+    return this.#db
+      .selectFrom('posts as p')
+      .select([
+        'p.id',
+        'p.like_count',
+        'p.comment_count',
+        sql<boolean>`exists (select 1 from likes l where l.post_id = p.id and l.user_id = ${viewerId})`.as(
+          'liked',
+        ),
+      ])
+      .where('p.id', 'in', ids)
+      .execute();
+  }
+
   findById(id: string, forUpdate = false): Promise<PostRow | undefined> {
     let q = this.#db.selectFrom('posts').selectAll().where('id', '=', id);
     if (forUpdate) q = q.forUpdate();
@@ -64,6 +80,7 @@ export class PostsRepository {
     author_id: string;
     text: string;
     visibility: Visibility;
+    fan_out: boolean;
   }): Promise<void> {
     await this.#db
       .insertInto('posts')

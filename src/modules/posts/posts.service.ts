@@ -9,12 +9,18 @@ import type { UsersService } from '../accounts/users.service.ts';
 import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
 import { PostsRepository, type HydratedPost } from './posts.repository.ts';
 import { recordEvent } from '../events/outbox.ts';
+import type { PostContentCache } from './post-cache.ts';
 
 export const POST_MAX = 5_000;
 
 export interface PostInput {
   text: string;
   visibility?: Visibility | undefined;
+}
+
+export interface PostsOptions {
+  /** Authors with more followers are not fanned out; their posts are merged at read time. */
+  fanoutMaxFollowers: number;
 }
 
 export interface LikeState {
@@ -31,11 +37,15 @@ export class PostsService {
   readonly #db: Kysely<DB>;
   readonly #users: UsersService;
   readonly #posts: PostsRepository;
+  readonly #contents: PostContentCache;
+  readonly #opts: PostsOptions;
 
-  constructor(db: Kysely<DB>, users: UsersService) {
+  constructor(db: Kysely<DB>, users: UsersService, contents: PostContentCache, opts: PostsOptions) {
     this.#db = db;
     this.#users = users;
     this.#posts = new PostsRepository(db);
+    this.#contents = contents;
+    this.#opts = opts;
   }
 
   async create(
@@ -47,11 +57,13 @@ export class PostsService {
     const created = await transaction(this.#db, (trx) =>
       createOnce(trx, authorId, 'posts.create', idem, async () => {
         const id = newId();
+        const author = await new UsersRepository(trx).findById(authorId);
         await new PostsRepository(trx).insert({
           id,
           author_id: authorId,
           text,
           visibility: input.visibility ?? 'public',
+          fan_out: (author?.follower_count ?? 0) <= this.#opts.fanoutMaxFollowers,
         });
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
@@ -81,6 +93,7 @@ export class PostsService {
       await new PostsRepository(trx).edit(post, newId(), next);
       await recordEvent(trx, 'post.edited', { post_id: post.id, author_id: post.author_id });
     });
+    await this.#contents.invalidate(id);
     return this.get(viewerId, id);
   }
 
@@ -91,8 +104,13 @@ export class PostsService {
       await new UsersRepository(trx).adjustCounts([
         { userId: post.author_id, column: 'post_count', delta: -1 },
       ]);
-      await recordEvent(trx, 'post.deleted', { post_id: post.id, author_id: post.author_id });
+      await recordEvent(trx, 'post.deleted', {
+        post_id: post.id,
+        author_id: post.author_id,
+        fan_out: post.fan_out,
+      });
     });
+    await this.#contents.invalidate(id);
   }
 
   async history(viewerId: string | null, id: string, beforeId: string | undefined, limit: number) {

@@ -11,6 +11,7 @@ import { blocked, notYourself } from './social.service.ts';
 import { FriendRequestsRepository } from './friend-requests.repository.ts';
 import { SocialRepository } from './social.repository.ts';
 import { recordEvent } from '../events/outbox.ts';
+import type { RelationsCache } from './relations.ts';
 
 export interface FriendRequestView {
   request: FriendRequestRow;
@@ -32,10 +33,12 @@ const notPending = () =>
 export class FriendsService {
   readonly #db: Kysely<DB>;
   readonly #users: UsersService;
+  readonly #relations: RelationsCache;
 
-  constructor(db: Kysely<DB>, users: UsersService) {
+  constructor(db: Kysely<DB>, users: UsersService, relations: RelationsCache) {
     this.#db = db;
     this.#users = users;
+    this.#relations = relations;
   }
 
   /**
@@ -79,6 +82,7 @@ export class FriendsService {
       }
       throw err;
     });
+    if (request.status === 'accepted') await this.#relations.changed(viewerId, target.id);
     return this.#view(request);
   }
 
@@ -141,6 +145,7 @@ export class FriendsService {
       await new SocialRepository(trx).lockPair(viewerId, other.id);
       return new GraphWriter(trx).unfriend(viewerId, other.id);
     });
+    await this.#relations.changed(viewerId, other.id);
     if (!removed)
       throw new NotFoundError('not_friends', `You are not friends with "${other.username}".`);
   }
@@ -173,6 +178,7 @@ export class FriendsService {
       }
       return answered;
     });
+    if (status === 'accepted') await this.#relations.changed(request.sender_id, viewerId);
     return this.#view(request);
   }
 

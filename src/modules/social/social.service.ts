@@ -6,6 +6,7 @@ import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UserRef, UsersService } from '../accounts/users.service.ts';
 import { GraphWriter } from './graph.ts';
 import { recordEvent } from '../events/outbox.ts';
+import type { RelationsCache } from './relations.ts';
 import { SocialRepository, type Relationship, type TimeCursor } from './social.repository.ts';
 
 export interface GraphChange {
@@ -22,10 +23,18 @@ export const blocked = () => new ForbiddenError('blocked', 'One of you has block
 export class SocialService {
   readonly #db: Kysely<DB>;
   readonly #users: UsersService;
+  readonly #relations: RelationsCache;
 
-  constructor(db: Kysely<DB>, users: UsersService) {
+  constructor(db: Kysely<DB>, users: UsersService, relations: RelationsCache) {
     this.#db = db;
     this.#users = users;
+    this.#relations = relations;
+  }
+
+  /** Every graph change ends here, after its transaction committed. */
+  async #done(viewerId: string, user: UserRef, changed: boolean): Promise<GraphChange> {
+    if (changed) await this.#relations.changed(viewerId, user.id);
+    return { user, changed };
   }
 
   async #target(viewerId: string, username: string, action: string): Promise<UserRef> {
@@ -42,7 +51,7 @@ export class SocialService {
       if (await social.blockedEitherWay(viewerId, user.id)) throw blocked();
       return new GraphWriter(trx).follow(viewerId, user.id);
     });
-    return { user, changed };
+    return this.#done(viewerId, user, changed);
   }
 
   async unfollow(viewerId: string, username: string): Promise<GraphChange> {
@@ -58,7 +67,7 @@ export class SocialService {
       }
       return new GraphWriter(trx).unfollow(viewerId, user.id);
     });
-    return { user, changed };
+    return this.#done(viewerId, user, changed);
   }
 
   /** Blocking severs every tie (follows both ways, friendship, pending requests). */
@@ -74,29 +83,25 @@ export class SocialService {
       }
       return created;
     });
-    return { user, changed };
+    return this.#done(viewerId, user, changed);
   }
 
   async unblock(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'unblock');
     const changed = await new SocialRepository(this.#db).removeEdge('blocks', viewerId, user.id);
-    return { user, changed };
+    return this.#done(viewerId, user, changed);
   }
 
   async mute(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'mute');
-    return {
-      user,
-      changed: await new SocialRepository(this.#db).addEdge('mutes', viewerId, user.id),
-    };
+    const changed = await new SocialRepository(this.#db).addEdge('mutes', viewerId, user.id);
+    return this.#done(viewerId, user, changed);
   }
 
   async unmute(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'unmute');
-    return {
-      user,
-      changed: await new SocialRepository(this.#db).removeEdge('mutes', viewerId, user.id),
-    };
+    const changed = await new SocialRepository(this.#db).removeEdge('mutes', viewerId, user.id);
+    return this.#done(viewerId, user, changed);
   }
 
   /** The viewer's relationship with each named user that exists (unknown names are left out). */

@@ -2,6 +2,7 @@ import type { Migration } from 'kysely';
 import * as accounts from './0001-accounts.ts';
 import * as social from './0002-social.ts';
 import * as outbox from './0003-outbox.ts';
+import * as feed from './0004-feed.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -11,4 +12,5 @@ export const migrations: Record<string, Migration> = {
   '0001-accounts': accounts,
   '0002-social': social,
   '0003-outbox': outbox,
+  '0004-feed': feed,
 };

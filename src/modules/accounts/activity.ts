@@ -1,0 +1,33 @@
+import type { Kysely } from 'kysely';
+import { LRUCache } from 'lru-cache';
+import type { DB } from '../../infra/db/schema.ts';
+
+const EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * Records when users were last active (any authenticated request), at most once an hour per user
+ * and process, so an active user costs one small UPDATE an hour. Fan-out skips the idle.
+ */
+export class ActivityTracker {
+  readonly #db: Kysely<DB>;
+  readonly #recent = new LRUCache<string, true>({ max: 100_000, ttl: EVERY_MS });
+
+  constructor(db: Kysely<DB>) {
+    this.#db = db;
+  }
+
+  async touch(userId: string): Promise<void> {
+    if (this.#recent.has(userId)) return;
+    this.#recent.set(userId, true);
+    try {
+      await this.#db
+        .updateTable('users')
+        .set({ last_active_at: new Date() })
+        .where('id', '=', userId)
+        .execute();
+    } catch (err) {
+      this.#recent.delete(userId);
+      throw err;
+    }
+  }
+}

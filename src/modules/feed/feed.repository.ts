@@ -1,0 +1,141 @@
+import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { DB } from '../../infra/db/schema.ts';
+import { visibleTo } from '../posts/visibility.ts';
+
+const olderThan = (beforeId: string | undefined): RawBuilder<boolean> =>
+  beforeId === undefined ? sql<boolean>`true` : sql<boolean>`p.id < ${beforeId}`;
+
+const notMutedBy = (viewerId: string, author: RawBuilder<string>): RawBuilder<boolean> =>
+  sql<boolean>`not exists (select 1 from mutes m where m.muter_id = ${viewerId} and m.muted_id = ${author})`;
+
+const ids = async (q: RawBuilder<{ id: string }>, db: Kysely<DB>) =>
+  (await q.execute(db)).rows.map((r) => r.id);
+
+/**
+ * The home feed in SQL. Each query walks the followees and takes each one's newest posts from
+ * the (author_id, id) index (a lateral join), so its cost follows the number of followees and
+ * the page size, never the size of the posts table.
+ */
+export class FeedRepository {
+  readonly #db: Kysely<DB>;
+
+  constructor(db: Kysely<DB>) {
+    this.#db = db;
+  }
+
+  /**
+   * The whole feed, newest first: own posts and followees' posts the viewer may see, minus muted
+   * authors. Serves pages past the cached timeline, reads without a timeline store, and is the
+   * definition the tests compare the timelines against.
+   */
+  feedIds(viewerId: string, beforeId: string | undefined, limit: number): Promise<string[]> {
+    return ids(
+      sql<{ id: string }>`
+        select p.id from (
+          select ${viewerId}::uuid as author_id
+          union all select followee_id from follows where follower_id = ${viewerId}
+        ) a
+        cross join lateral (
+          select p.id from posts p
+          where p.author_id = a.author_id and ${olderThan(beforeId)} and ${visibleTo(viewerId)}
+          order by p.id desc limit ${limit}
+        ) p
+        where ${notMutedBy(viewerId, sql.ref('a.author_id'))}
+        order by p.id desc limit ${limit}`,
+      this.#db,
+    );
+  }
+
+  /**
+   * What a home timeline holds when rebuilt: the newest `cap` fanned-out posts of the people the
+   * user follows, whatever their visibility (that is checked when read, so a later change of
+   * visibility or a mute is respected without touching the timeline).
+   */
+  timelineIds(userId: string, cap: number): Promise<string[]> {
+    return ids(
+      sql<{ id: string }>`
+        select p.id from follows f
+        cross join lateral (
+          select p.id from posts p
+          where p.author_id = f.followee_id and p.fan_out
+          order by p.id desc limit ${cap}
+        ) p
+        where f.follower_id = ${userId}
+        order by p.id desc limit ${cap}`,
+      this.#db,
+    );
+  }
+
+  /**
+   * Posts merged into the feed at read time: the viewer's own (read-your-writes, without waiting
+   * for the fan-out) and those of followed big accounts, which are never fanned out.
+   */
+  mergedIds(viewerId: string, beforeId: string | undefined, limit: number): Promise<string[]> {
+    return ids(
+      sql<{ id: string }>`
+        (select p.id from posts p
+         where p.author_id = ${viewerId} and ${olderThan(beforeId)}
+         order by p.id desc limit ${limit})
+        union all
+        (select p.id from follows f
+         cross join lateral (
+           select p.id from posts p
+           where p.author_id = f.followee_id and not p.fan_out
+             and ${olderThan(beforeId)} and ${visibleTo(viewerId)}
+           order by p.id desc limit ${limit}
+         ) p
+         where f.follower_id = ${viewerId} and ${notMutedBy(viewerId, sql.ref('f.followee_id'))}
+         order by p.id desc limit ${limit})`,
+      this.#db,
+    );
+  }
+
+  /** The author's newest post ids (only fanned-out ones with `fanOutOnly`). */
+  async recentPostIds(authorId: string, limit: number, fanOutOnly: boolean): Promise<string[]> {
+    let q = this.#db
+      .selectFrom('posts')
+      .select('id')
+      .where('author_id', '=', authorId)
+      .orderBy('id', 'desc')
+      .limit(limit);
+    if (fanOutOnly) q = q.where('fan_out', '=', true);
+    return (await q.execute()).map((r) => r.id);
+  }
+
+  /** A batch of the author's followers in id order, each with whether they count as active. */
+  followerBatch(
+    authorId: string,
+    afterId: string | undefined,
+    size: number,
+    activeSince: Date,
+  ): Promise<{ id: string; active: boolean }[]> {
+    let q = this.#db
+      .selectFrom('follows as f')
+      .innerJoin('users as u', 'u.id', 'f.follower_id')
+      .select(['f.follower_id as id', sql<boolean>`u.last_active_at > ${activeSince}`.as('active')])
+      .where('f.followee_id', '=', authorId)
+      .orderBy('f.follower_id')
+      .limit(size);
+    if (afterId !== undefined) q = q.where('f.follower_id', '>', afterId);
+    return q.execute();
+  }
+
+  async follows(followerId: string, followeeId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('follows')
+      .select('follower_id')
+      .where('follower_id', '=', followerId)
+      .where('followee_id', '=', followeeId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** The post as fan-out needs it, or undefined once deleted. */
+  findPost(id: string) {
+    return this.#db
+      .selectFrom('posts')
+      .select(['id', 'author_id', 'fan_out', 'created_at'])
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+}

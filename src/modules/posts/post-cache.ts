@@ -1,0 +1,69 @@
+import type { Kysely } from 'kysely';
+import type { Cache } from '../../infra/cache/cache.ts';
+import type { DB, PostRow } from '../../infra/db/schema.ts';
+
+/** What a post says and who may see it: everything but its counters, which change too often. */
+export type PostContent = Pick<
+  PostRow,
+  'id' | 'author_id' | 'text' | 'visibility' | 'created_at' | 'edited_at' | 'fan_out'
+>;
+
+type Stored = Omit<PostContent, 'created_at' | 'edited_at'> & {
+  created_at: string;
+  edited_at: string | null;
+};
+
+const TTL_SECONDS = 300;
+const key = (id: string) => `post:${id}`;
+
+const store = (p: PostContent): Stored => ({
+  ...p,
+  created_at: p.created_at.toISOString(),
+  edited_at: p.edited_at?.toISOString() ?? null,
+});
+const revive = (s: Stored): PostContent => ({
+  ...s,
+  created_at: new Date(s.created_at),
+  edited_at: s.edited_at === null ? null : new Date(s.edited_at),
+});
+
+/**
+ * Post contents by id for hydration: one cache round trip for a page, misses read in one query
+ * and cached. Edits and deletes invalidate after they commit; callers still confirm that a post
+ * exists (with its counters) in the database, so a deleted post is never shown from here.
+ */
+export class PostContentCache {
+  readonly #db: Kysely<DB>;
+  readonly #cache: Cache;
+
+  constructor(db: Kysely<DB>, cache: Cache) {
+    this.#db = db;
+    this.#cache = cache;
+  }
+
+  async getMany(ids: readonly string[]): Promise<Map<string, PostContent>> {
+    const found = new Map<string, PostContent>();
+    if (ids.length === 0) return found;
+    const cached = await this.#cache.getMany<Stored>(ids.map(key));
+    const missing: string[] = [];
+    ids.forEach((id, i) => {
+      const hit = cached[i];
+      if (hit) found.set(id, revive(hit));
+      else missing.push(id);
+    });
+    if (missing.length > 0) {
+      const rows = await this.#db
+        .selectFrom('posts')
+        .select(['id', 'author_id', 'text', 'visibility', 'created_at', 'edited_at', 'fan_out'])
+        .where('id', 'in', missing)
+        .execute();
+      for (const row of rows) found.set(row.id, row);
+      await Promise.all(rows.map((row) => this.#cache.set(key(row.id), store(row), TTL_SECONDS)));
+    }
+    return found;
+  }
+
+  async invalidate(id: string): Promise<void> {
+    await this.#cache.delete(key(id));
+  }
+}
