@@ -174,6 +174,17 @@ for (const who of VIEWERS) {
   cases.push({ who, method: 'GET', url, param: O.username, status: 200, ids: ids.reverse() });
 }
 
+// Home feed: O's posts reach O and the people following O (F, and R as a friend), as far as each
+// may see them; nobody in a block with O, and not an unrelated user.
+const FOLLOWS_O: Who[] = ['O', 'F', 'R'];
+for (const who of VIEWERS) {
+  const ids = VISIBILITIES.filter((vis) => FOLLOWS_O.includes(who) && sees(who, vis)).map(
+    (vis) => post[vis],
+  );
+  const expect = who === 'anon' ? UNAUTHORIZED : { status: 200, ids: ids.reverse() };
+  cases.push({ who, method: 'GET', url: '/feed', ...expect });
+}
+
 // Reading a post and what hangs off it.
 for (const vis of VISIBILITIES) {
   const reads: [string, string[]][] = [
@@ -358,7 +369,7 @@ describe('authorization matrix', () => {
 
 // Routes the matrix must cover, as in the route table.
 const IN_SCOPE =
-  /^\/api\/v1\/(posts|comments|friend-requests|friends|relationships|me\/suggestions|users\/:username\/(follow|block|mute|friend-request|posts|followers|following|friends))(\/|$)/;
+  /^\/api\/v1\/(posts|comments|friend-requests|friends|relationships|me\/suggestions|feed|users\/:username\/(follow|block|mute|friend-request|posts|followers|following|friends))(\/|$)/;
 /** Minimal valid bodies for the anonymous sweep (the default suits posts and comments). */
 const MIN_BODY: Record<string, object> = {
   'PATCH /api/v1/me': { display_name: 'Anon' },
