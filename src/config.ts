@@ -246,6 +246,43 @@ export const SETTINGS = {
     'Followers whose timelines are updated together by one fan-out step.',
     integer(1, 100_000),
   ),
+  publicUrl: setting(
+    'PUBLIC_URL',
+    'http://localhost:5000',
+    'Address at which users reach kith (through its proxy), used for links in e-mails.',
+    url(['http', 'https']),
+  ),
+  appUrl: setting(
+    'APP_URL',
+    undefined,
+    'Address of the app in front of kith. When set, password-reset mails link to `APP_URL/reset-password?token=…`; unset, they give the token and the API call.',
+    url(['http', 'https']),
+  ),
+  smtpUrl: setting(
+    'SMTP_URL',
+    undefined,
+    'SMTP server for mail (`smtp://user:pass@host:587`, `smtps://…:465`). Unset: each mail is written as an `.eml` file under `MAIL_DIR`.',
+    url(['smtp', 'smtps']),
+  ),
+  mailFrom: setting('MAIL_FROM', 'kith <no-reply@kith.localhost>', 'Sender of every mail.', text),
+  mailDir: setting(
+    'MAIL_DIR',
+    undefined,
+    'Folder of the `.eml` files written when `SMTP_URL` is unset. Default: `DATA_DIR/mail`.',
+    text,
+  ),
+  mailRateLimit: setting(
+    'RATE_LIMIT_MAIL',
+    '5',
+    'Mails a user can ask for (verification resends; password resets per address) per `RATE_LIMIT_MAIL_WINDOW`.',
+    integer(1, 1_000_000),
+  ),
+  mailRateLimitWindow: setting(
+    'RATE_LIMIT_MAIL_WINDOW',
+    '3600',
+    'Window of `RATE_LIMIT_MAIL`, in seconds.',
+    integer(1, 604_800),
+  ),
   outboxPollMs: setting(
     'OUTBOX_POLL_MS',
     '100',
@@ -298,8 +335,9 @@ type ParsedSettings = {
 };
 
 export type Config = Readonly<
-  Omit<ParsedSettings, 'jwtSecret' | 'migrateOnStart' | 'dataDir'> & {
+  Omit<ParsedSettings, 'jwtSecret' | 'migrateOnStart' | 'dataDir' | 'mailDir'> & {
     dataDir: string;
+    mailDir: string;
     jwtSecret: string;
     migrateOnStart: boolean;
   }
@@ -360,6 +398,7 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     ...s,
     dataDir,
+    mailDir: resolve(s.mailDir ?? join(dataDir, 'mail')),
     jwtSecret: s.jwtSecret ?? developmentSecret(dataDir),
     migrateOnStart: s.migrateOnStart ?? !production,
   });

@@ -24,6 +24,12 @@ import { CommentsService } from './modules/comments/comments.service.ts';
 import type { Consumer } from './modules/events/consumers.ts';
 import { OutboxRelay } from './modules/events/relay.ts';
 import { ActivityTracker } from './modules/accounts/activity.ts';
+import { EmailTokenSigner } from './modules/accounts/email-tokens.ts';
+import { EmailService } from './modules/accounts/email.service.ts';
+import type { Mailer } from './infra/mail/mailer.ts';
+import { FileMailer } from './infra/mail/file-mailer.ts';
+import { SmtpMailer } from './infra/mail/smtp-mailer.ts';
+import { mailConsumer } from './modules/mail/mail.consumer.ts';
 import { feedConsumer } from './modules/feed/fanout.consumer.ts';
 import { FeedRepository } from './modules/feed/feed.repository.ts';
 import { FeedService } from './modules/feed/feed.service.ts';
@@ -46,11 +52,13 @@ export interface Context {
   readonly cache: Cache;
   readonly timelines: TimelineStore;
   readonly bus: EventBus;
+  readonly mailer: Mailer;
   readonly relay: OutboxRelay;
   readonly consumers: readonly Consumer[];
   readonly accessTokens: AccessTokens;
   readonly users: UsersService;
   readonly auth: AuthService;
+  readonly email: EmailService;
   readonly social: SocialService;
   readonly friends: FriendsService;
   readonly posts: PostsService;
@@ -157,6 +165,11 @@ export async function createContext(
     async () => (await relay.backlog()).oldestSeconds,
   );
 
+  const mailer: Mailer = config.smtpUrl
+    ? new SmtpMailer(config.smtpUrl, config.mailFrom)
+    : new FileMailer(config.mailDir, config.mailFrom, log);
+  const signer = new EmailTokenSigner(config.jwtSecret);
+
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
   const users = new UsersService(db, hasher, cache);
@@ -172,6 +185,7 @@ export async function createContext(
     cache,
     timelines,
     bus,
+    mailer,
     relay,
     consumers: [
       feedConsumer(feedRepo, timelines, metrics, {
@@ -179,10 +193,12 @@ export async function createContext(
         batch: config.feedFanoutBatch,
         inactiveDays: config.feedInactiveDays,
       }),
+      mailConsumer(db, mailer, signer, { publicUrl: config.publicUrl, appUrl: config.appUrl }, log),
     ],
     accessTokens,
     users,
     auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
+    email: new EmailService(db, hasher, signer),
     social: new SocialService(db, users, relations),
     friends: new FriendsService(db, users, relations),
     posts: new PostsService(db, users, contents, {
@@ -201,6 +217,7 @@ export async function createContext(
     activity: new ActivityTracker(db),
     close: async () => {
       await bus.close();
+      await mailer.close();
       redis?.disconnect();
       await database.close();
     },

@@ -3,7 +3,11 @@
  * current state they need, so an event never carries stale or private data.
  */
 export interface EventMap {
-  'user.registered': { user_id: string };
+  /** The welcome mail carries a link with this address-verification token. */
+  'user.registered': { user_id: string; verification_token_id: string };
+  /** A new verification link was asked for (resend, or a change of address to verify). */
+  'email.verification_requested': { user_id: string; token_id: string };
+  'password_reset.requested': { user_id: string; token_id: string };
   'follow.created': { follower_id: string; followee_id: string };
   'follow.removed': { follower_id: string; followee_id: string };
   'friend_request.sent': { request_id: string; sender_id: string; recipient_id: string };
@@ -27,6 +31,8 @@ export type EventType = keyof EventMap;
 
 export const EVENT_TYPES = [
   'user.registered',
+  'email.verification_requested',
+  'password_reset.requested',
   'follow.created',
   'follow.removed',
   'friend_request.sent',

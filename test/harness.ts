@@ -1,4 +1,7 @@
 import { after } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config, type Env } from '../src/config.ts';
 import { createContext, type Context } from '../src/context.ts';
@@ -28,6 +31,7 @@ export function testConfig(env: Env = {}): Config {
     RATE_LIMIT_AUTH_PER_IP: '100000',
     RATE_LIMIT_LOGIN_PER_ACCOUNT: '100000',
     DATA_DIR: '/nonexistent-kith-test-data',
+    MAIL_DIR: join(tmpdir(), 'kith-test-mail'),
     ...env,
   });
 }
@@ -47,7 +51,10 @@ export async function createTestApp(
   opts: { env?: Env; captureLogs?: boolean } = {},
 ): Promise<TestApp> {
   const database = await createTestDatabase();
+  // Mail is written as .eml files here (unless the test sets SMTP_URL); removed with the app.
+  const mailDir = mkdtempSync(join(tmpdir(), 'kith-test-mail-'));
   const config = testConfig({
+    MAIL_DIR: mailDir,
     ...(database.databaseUrl ? { DATABASE_URL: database.databaseUrl } : { DATABASE_URL: '' }),
     ...(opts.captureLogs ? { LOG_LEVEL: 'info' } : {}),
     ...opts.env,
@@ -69,6 +76,7 @@ export async function createTestApp(
     await app.close();
     await ctx.close();
     await database.drop();
+    rmSync(mailDir, { recursive: true, force: true });
   });
   return { app, ctx, logs };
 }

@@ -16,6 +16,7 @@ import { AppError } from '../errors.ts';
 import { authRoutes } from '../modules/accounts/auth.routes.ts';
 import { usersRoutes } from '../modules/accounts/users.routes.ts';
 import { commentsRoutes } from '../modules/comments/comments.routes.ts';
+import { emailRoutes } from '../modules/accounts/email.routes.ts';
 import { feedRoutes } from '../modules/feed/feed.routes.ts';
 import { postsRoutes } from '../modules/posts/posts.routes.ts';
 import { friendsRoutes } from '../modules/social/friends.routes.ts';
@@ -157,6 +158,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     postsRoutes,
     commentsRoutes,
     feedRoutes,
+    emailRoutes,
   ]) {
     await app.register(routes(ctx), { prefix: API_PREFIX });
   }

@@ -19,6 +19,7 @@ export interface UsersTable {
   following_count: Generated<number>;
   friend_count: Generated<number>;
   last_active_at: Generated<Date>;
+  email_verified_at: Date | null;
 }
 
 export type CounterColumn = 'post_count' | 'follower_count' | 'following_count' | 'friend_count';
@@ -136,7 +137,28 @@ export interface ProcessedEventsTable {
   processed_at: Generated<Date>;
 }
 
+export type EmailTokenPurpose = 'verify_email' | 'reset_password';
+
+export interface EmailTokensTable {
+  id: string;
+  user_id: string;
+  purpose: EmailTokenPurpose;
+  email: string;
+  created_at: Generated<Date>;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+export interface MailDeliveriesTable {
+  event_id: string;
+  kind: string;
+  recipient: string;
+  sent_at: Generated<Date>;
+}
+
 export interface DB {
+  email_tokens: EmailTokensTable;
+  mail_deliveries: MailDeliveriesTable;
   outbox: OutboxTable;
   processed_events: ProcessedEventsTable;
   users: UsersTable;
@@ -154,6 +176,7 @@ export interface DB {
 }
 
 export type PostRow = Selectable<PostsTable>;
+export type EmailTokenRow = Selectable<EmailTokensTable>;
 export type CommentRow = Selectable<CommentsTable>;
 export type FriendRequestRow = Selectable<FriendRequestsTable>;
 

@@ -36,6 +36,9 @@ export const PublicUser = Type.Object({
 export const Me = Type.Object({
   ...PublicUser.properties,
   email: Type.String({ format: 'email' }),
+  email_verified: Type.Boolean({
+    description: 'Whether the address was confirmed through the link mailed to it.',
+  }),
   dob: Type.String({ format: 'date' }),
   updated_at: Type.String({ format: 'date-time' }),
 });
@@ -88,6 +91,43 @@ export const UpdateMeBody = Type.Object(
   { additionalProperties: false },
 );
 
+const MailToken = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: 'The token from the link in the mail.',
+});
+
+export const VerifyEmailBody = Type.Object({ token: MailToken }, { additionalProperties: false });
+export const VerifyEmailQuery = Type.Object({ token: MailToken });
+
+export const EmailBody = Type.Object(
+  { email: Type.String({ format: 'email', maxLength: 254 }) },
+  { additionalProperties: false },
+);
+
+export const ChangeEmailBody = Type.Object(
+  {
+    email: Type.String({ format: 'email', maxLength: 254 }),
+    password: Type.String({ minLength: 1, maxLength: 1024, description: 'Your current password.' }),
+  },
+  { additionalProperties: false },
+);
+
+export const PasswordResetConfirmBody = Type.Object(
+  { token: MailToken, password: Password },
+  { additionalProperties: false },
+);
+
+export const VerifiedEmail = Type.Object({
+  username: Type.String(),
+  email: Type.String({ format: 'email' }),
+  email_verified: Type.Literal(true),
+});
+
+export const MailQueued = Type.Object({
+  email: Type.String({ description: 'Where the link is being sent.' }),
+});
+
 export const ChangePasswordBody = Type.Object(
   { current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password },
   { additionalProperties: false },
@@ -123,5 +163,11 @@ export function presentUser(u: UserRow) {
 }
 
 export function presentMe(u: UserRow) {
-  return { ...presentUser(u), email: u.email, dob: u.dob, updated_at: u.updated_at.toISOString() };
+  return {
+    ...presentUser(u),
+    email: u.email,
+    email_verified: u.email_verified_at !== null,
+    dob: u.dob,
+    updated_at: u.updated_at.toISOString(),
+  };
 }

@@ -57,7 +57,9 @@ export class UsersRepository {
 
   update(
     id: string,
-    patch: Partial<Pick<UserRow, 'display_name' | 'bio' | 'password_hash'>>,
+    patch: Partial<
+      Pick<UserRow, 'display_name' | 'bio' | 'password_hash' | 'email' | 'email_verified_at'>
+    >,
   ): Promise<UserRow | undefined> {
     return this.#db
       .updateTable('users')

@@ -17,6 +17,7 @@ import { transaction } from '../../infra/db/transaction.ts';
 import { recordEvent } from '../events/outbox.ts';
 
 import { UsersRepository } from './users.repository.ts';
+import { EmailTokensRepository } from './email-tokens.ts';
 
 export const MINIMUM_AGE = 13;
 export const DISPLAY_NAME_MAX = 50;
@@ -92,7 +93,7 @@ function registrationProblems(input: RegisterInput): FieldError[] {
 }
 
 const usernameTaken = () => new ConflictError('username_taken', 'That username is already taken.');
-const emailTaken = () =>
+export const emailTaken = () =>
   new ConflictError('email_taken', 'An account with that e-mail address already exists.');
 
 /** Accounts and profiles: registration, look-up, search, profile and password changes. */
@@ -131,7 +132,11 @@ export class UsersService {
               : cleanText(input.display_name, '/display_name', { min: 1, max: DISPLAY_NAME_MAX }),
           dob: input.dob,
         });
-        await recordEvent(trx, 'user.registered', { user_id: user.id });
+        const tokenId = await new EmailTokensRepository(trx).create(user.id, email, 'verify_email');
+        await recordEvent(trx, 'user.registered', {
+          user_id: user.id,
+          verification_token_id: tokenId,
+        });
         return user;
       });
     } catch (err) {

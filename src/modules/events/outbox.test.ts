@@ -47,7 +47,12 @@ async function relayAll(relay: OutboxRelay): Promise<number> {
 async function seed(db: Db, n: number): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < n; i++)
-    ids.push(await recordEvent(db, 'user.registered', { user_id: newId() }));
+    ids.push(
+      await recordEvent(db, 'user.registered', {
+        user_id: newId(),
+        verification_token_id: newId(),
+      }),
+    );
   return ids.sort();
 }
 
@@ -133,7 +138,14 @@ describe(
     it('writes exactly the expected events, and none for failures or repeats', async () => {
       const reg = await written(() => createAccount(app));
       const a = reg.result;
-      assert.deepEqual(reg.events, [ev('user.registered', { user_id: a.id })]);
+      const token = await db
+        .selectFrom('email_tokens')
+        .select('id')
+        .where('user_id', '=', a.id)
+        .executeTakeFirstOrThrow();
+      assert.deepEqual(reg.events, [
+        ev('user.registered', { user_id: a.id, verification_token_id: token.id }),
+      ]);
       const [b, c] = [await createAccount(app), await createAccount(app)];
       await step(['POST', '/auth/register', undefined, { ...b, password: 'x' }], 400);
       await step(['POST', '/auth/register', undefined, { ...b, email: `x${b.email}` }], 409);
@@ -203,7 +215,7 @@ describe(
     });
 
     it('an event recorded in a transaction that rolls back never exists', async () => {
-      const data = { user_id: newId() };
+      const data = { user_id: newId(), verification_token_id: newId() };
       const failed = await written(() =>
         transaction(db, async (trx) => {
           await recordEvent(trx, 'user.registered', data);
@@ -431,7 +443,7 @@ describe('applyOnce', { timeout: 30_000 }, () => {
   });
 
   it('a failed effect rolls back with its mark, so the redelivery applies it', async () => {
-    const [eventId, data] = [newId(), { user_id: newId() }];
+    const [eventId, data] = [newId(), { user_id: newId(), verification_token_id: newId() }];
     const effect = (fail: boolean) => async (trx: Db) => {
       await recordEvent(trx, 'user.registered', data); // a database effect in the same transaction
       if (fail) throw new Error('fails after writing');

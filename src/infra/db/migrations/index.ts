@@ -3,6 +3,7 @@ import * as accounts from './0001-accounts.ts';
 import * as social from './0002-social.ts';
 import * as outbox from './0003-outbox.ts';
 import * as feed from './0004-feed.ts';
+import * as mail from './0005-mail.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -13,4 +14,5 @@ export const migrations: Record<string, Migration> = {
   '0002-social': social,
   '0003-outbox': outbox,
   '0004-feed': feed,
+  '0005-mail': mail,
 };
