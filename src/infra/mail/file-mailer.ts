@@ -7,7 +7,7 @@ import type { Mailer, MailMessage } from './mailer.ts';
 
 /**
  * Development mail: each message is built exactly as SMTP would send it and written as an
- * `.eml` file (opens in any mail client); its path is logged.
+ * `.eml` file (opens in any mail client); its path and links are logged.
  */
 export class FileMailer implements Mailer {
   readonly #dir: string;
@@ -30,7 +30,9 @@ export class FileMailer implements Mailer {
     const stamp = new Date().toISOString().replace(/[:.]/g, '-');
     const file = join(this.#dir, `${stamp}-${randomBytes(3).toString('hex')}.eml`);
     await writeFile(file, info.message);
-    this.#log.info({ file, to: m.to, subject: m.subject }, 'mail written');
+    // The links too, so a developer can follow one straight from the log.
+    const links = m.text.match(/https?:\/\/\S+/g) ?? [];
+    this.#log.info({ file, to: m.to, subject: m.subject, links }, 'mail written');
   }
 
   async close(): Promise<void> {}

@@ -25,7 +25,7 @@ function render(p: Parts): Rendered {
     ...(p.action ? [`${p.action.label}: ${p.action.url}`] : []),
     ...(p.code ? [`${p.code.label}:\n${p.code.value}`] : []),
     p.footer,
-    '— kith',
+    '-- kith',
   ].join('\n\n');
   const html = `<!doctype html>
 <html><body style="font-family: sans-serif; line-height: 1.5; max-width: 36em">
@@ -41,7 +41,7 @@ ${p.code ? `<p>${escape(p.code.label)}:</p><pre>${escape(p.code.value)}</pre>` :
 
 export function welcomeMail(name: string, verifyUrl: string): Rendered {
   return render({
-    subject: 'Welcome to kith — please confirm your e-mail address',
+    subject: 'Welcome to kith - please confirm your e-mail address',
     greeting: `Hi ${name},`,
     paragraphs: [
       'Welcome to kith! Your account is ready.',
