@@ -283,6 +283,18 @@ export const SETTINGS = {
     'Window of `RATE_LIMIT_MAIL`, in seconds.',
     integer(1, 604_800),
   ),
+  streamHeartbeatSeconds: setting(
+    'STREAM_HEARTBEAT_SECONDS',
+    '30',
+    'Real-time streams: WebSocket ping / SSE comment interval; dead sockets are dropped after two. Each node also checks its streams against the event log this often.',
+    integer(1, 3600),
+  ),
+  streamRetentionHours: setting(
+    'STREAM_RETENTION_HOURS',
+    '72',
+    'How long stream events are kept for clients to resume; a client further behind gets `resync`.',
+    integer(1, 24 * 365),
+  ),
   outboxPollMs: setting(
     'OUTBOX_POLL_MS',
     '100',

@@ -30,6 +30,12 @@ import type { Mailer } from './infra/mail/mailer.ts';
 import { FileMailer } from './infra/mail/file-mailer.ts';
 import { SmtpMailer } from './infra/mail/smtp-mailer.ts';
 import { mailConsumer } from './modules/mail/mail.consumer.ts';
+import { MessagesService } from './modules/messages/messages.service.ts';
+import { notificationsConsumer } from './modules/notifications/notifications.consumer.ts';
+import { NotificationsService } from './modules/notifications/notifications.service.ts';
+import { StreamHub } from './modules/realtime/hub.ts';
+import { StreamPublisher } from './modules/realtime/publisher.ts';
+import { StreamLog } from './modules/realtime/stream-log.ts';
 import { feedConsumer } from './modules/feed/fanout.consumer.ts';
 import { FeedRepository } from './modules/feed/feed.repository.ts';
 import { FeedService } from './modules/feed/feed.service.ts';
@@ -64,6 +70,10 @@ export interface Context {
   readonly posts: PostsService;
   readonly comments: CommentsService;
   readonly feed: FeedService;
+  readonly notifications: NotificationsService;
+  readonly messages: MessagesService;
+  /** The real-time streams open on this node. */
+  readonly hub: StreamHub;
   readonly activity: ActivityTracker;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
@@ -147,12 +157,18 @@ export async function createContext(
   const bus: EventBus = config.amqpUrl
     ? new RabbitMqBus(config.amqpUrl, { prefix: config.amqpPrefix, logger: log })
     : new InProcessBus({ logger: log });
+  const streamLog = new StreamLog(db);
+  const publisher = new StreamPublisher(bus, log);
   const relay = new OutboxRelay(db, bus, log, {
     pollMs: config.outboxPollMs,
     batchSize: 100,
     leaseSeconds: 30,
     retentionHours: config.outboxRetentionHours,
     onPublished: () => metrics.outboxPublished.inc(),
+    housekeeping: async () => {
+      await streamLog.purge(new Date(Date.now() - config.streamRetentionHours * 3_600_000));
+      await db.deleteFrom('email_tokens').where('expires_at', '<', new Date()).execute();
+    },
   });
   metrics.gauge(
     'kith_outbox_backlog',
@@ -194,6 +210,7 @@ export async function createContext(
         inactiveDays: config.feedInactiveDays,
       }),
       mailConsumer(db, mailer, signer, { publicUrl: config.publicUrl, appUrl: config.appUrl }, log),
+      notificationsConsumer(db, publisher),
     ],
     accessTokens,
     users,
@@ -215,6 +232,9 @@ export async function createContext(
       cap: config.feedTimelineCap,
     }),
     activity: new ActivityTracker(db),
+    notifications: new NotificationsService(db),
+    messages: new MessagesService(db, users, publisher),
+    hub: new StreamHub(streamLog, log),
     close: async () => {
       await bus.close();
       await mailer.close();

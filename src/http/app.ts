@@ -17,6 +17,10 @@ import { authRoutes } from '../modules/accounts/auth.routes.ts';
 import { usersRoutes } from '../modules/accounts/users.routes.ts';
 import { commentsRoutes } from '../modules/comments/comments.routes.ts';
 import { emailRoutes } from '../modules/accounts/email.routes.ts';
+import { messagesRoutes } from '../modules/messages/messages.routes.ts';
+import { notificationsRoutes } from '../modules/notifications/notifications.routes.ts';
+import { streamRoutes } from '../modules/realtime/stream.routes.ts';
+import websocket from '@fastify/websocket';
 import { feedRoutes } from '../modules/feed/feed.routes.ts';
 import { postsRoutes } from '../modules/posts/posts.routes.ts';
 import { friendsRoutes } from '../modules/social/friends.routes.ts';
@@ -143,6 +147,8 @@ export async function buildApp(ctx: Context): Promise<App> {
     },
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
+  // Clients send nothing but pongs over the stream: small frames only.
+  await app.register(websocket, { options: { maxPayload: 4096 } });
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
@@ -159,6 +165,9 @@ export async function buildApp(ctx: Context): Promise<App> {
     commentsRoutes,
     feedRoutes,
     emailRoutes,
+    notificationsRoutes,
+    messagesRoutes,
+    streamRoutes,
   ]) {
     await app.register(routes(ctx), { prefix: API_PREFIX });
   }

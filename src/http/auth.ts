@@ -10,11 +10,19 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** `required`: 401 without a valid bearer token. `optional`: anonymous allowed. */
     auth?: 'required' | 'optional';
+    /** Also accept the token as `?access_token=` (WebSocket and EventSource cannot set headers). */
+    tokenInQuery?: boolean;
   }
 }
 
-function bearerToken(request: FastifyRequest): string | undefined {
+function bearerToken(request: FastifyRequest, inQuery: boolean): string | undefined {
   const header = request.headers.authorization;
+  if (!header && inQuery) {
+    const query = (request.query ?? {}) as { access_token?: unknown };
+    return typeof query.access_token === 'string' && query.access_token !== ''
+      ? query.access_token
+      : undefined;
+  }
   if (!header) return undefined;
   const match = /^Bearer +(\S+)\s*$/i.exec(header);
   if (!match)
@@ -36,7 +44,7 @@ export function registerAuth(
     const mode = route.config?.auth;
     if (!mode) return;
     const check = async (request: FastifyRequest): Promise<void> => {
-      const token = bearerToken(request);
+      const token = bearerToken(request, route.config?.tokenInQuery === true);
       if (token === undefined) {
         if (mode === 'required') throw new UnauthorizedError();
         return;

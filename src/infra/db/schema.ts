@@ -20,7 +20,11 @@ export interface UsersTable {
   friend_count: Generated<number>;
   last_active_at: Generated<Date>;
   email_verified_at: Date | null;
+  stream_seq: Generated<number>;
+  dm_policy: Generated<DmPolicy>;
 }
+
+export type DmPolicy = 'everyone' | 'followers' | 'friends' | 'nobody';
 
 export type CounterColumn = 'post_count' | 'follower_count' | 'following_count' | 'friend_count';
 
@@ -156,7 +160,64 @@ export interface MailDeliveriesTable {
   sent_at: Generated<Date>;
 }
 
+export interface StreamEventsTable {
+  user_id: string;
+  seq: number;
+  type: string;
+  data: ColumnType<Record<string, unknown>, string, string>;
+  created_at: Generated<Date>;
+}
+
+export interface NotificationsTable {
+  id: string;
+  user_id: string;
+  type: string;
+  group_key: string | null;
+  actor_id: string;
+  actor_count: Generated<number>;
+  post_id: string | null;
+  comment_id: string | null;
+  request_id: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  read_at: Date | null;
+}
+
+export interface NotificationActorsTable {
+  notification_id: string;
+  actor_id: string;
+  created_at: Generated<Date>;
+}
+
+export interface ConversationsTable {
+  id: string;
+  user_a: string;
+  user_b: string;
+  created_at: Generated<Date>;
+  last_message_id: string | null;
+}
+
+export interface ConversationMembersTable {
+  conversation_id: string;
+  user_id: string;
+  last_read_id: string | null;
+}
+
+export interface MessagesTable {
+  id: string;
+  conversation_id: string;
+  sender_id: string;
+  text: string;
+  created_at: Generated<Date>;
+}
+
 export interface DB {
+  stream_events: StreamEventsTable;
+  notifications: NotificationsTable;
+  notification_actors: NotificationActorsTable;
+  conversations: ConversationsTable;
+  conversation_members: ConversationMembersTable;
+  messages: MessagesTable;
   email_tokens: EmailTokensTable;
   mail_deliveries: MailDeliveriesTable;
   outbox: OutboxTable;

@@ -8,6 +8,8 @@ const AUDIENCE = 'kith-api';
 export interface Principal {
   userId: string;
   sessionId: string;
+  /** When the token expires, in ms since the epoch (streams close then). */
+  expiresAt?: number;
 }
 
 /** Short-lived HS256 access tokens. Only HS256 is accepted, so `alg: none` never verifies. */
@@ -41,7 +43,11 @@ export class AccessTokens {
       if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string') {
         throw new UnauthorizedError('invalid_token', 'The access token is not valid.');
       }
-      return { userId: payload.sub, sessionId: payload.sid };
+      return {
+        userId: payload.sub,
+        sessionId: payload.sid,
+        ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
+      };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) {
         throw new UnauthorizedError('token_expired', 'The access token has expired.');

@@ -33,6 +33,19 @@ export const PublicUser = Type.Object({
   friend_count: Type.Integer(),
 });
 
+export const DmPolicySchema = Type.Union(
+  [
+    Type.Literal('everyone'),
+    Type.Literal('followers'),
+    Type.Literal('friends'),
+    Type.Literal('nobody'),
+  ],
+  {
+    description:
+      'Who may message you: `everyone`, `followers` (people who follow you), `friends` or `nobody`. Blocked users never can.',
+  },
+);
+
 export const Me = Type.Object({
   ...PublicUser.properties,
   email: Type.String({ format: 'email' }),
@@ -40,6 +53,7 @@ export const Me = Type.Object({
     description: 'Whether the address was confirmed through the link mailed to it.',
   }),
   dob: Type.String({ format: 'date' }),
+  dm_policy: DmPolicySchema,
   updated_at: Type.String({ format: 'date-time' }),
 });
 
@@ -87,6 +101,7 @@ export const UpdateMeBody = Type.Object(
   {
     display_name: Type.Optional(Type.String({ maxLength: DISPLAY_NAME_MAX * 4 })),
     bio: Type.Optional(Type.String({ maxLength: BIO_MAX * 4 })),
+    dm_policy: Type.Optional(DmPolicySchema),
   },
   { additionalProperties: false },
 );
@@ -168,6 +183,7 @@ export function presentMe(u: UserRow) {
     email: u.email,
     email_verified: u.email_verified_at !== null,
     dob: u.dob,
+    dm_policy: u.dm_policy,
     updated_at: u.updated_at.toISOString(),
   };
 }

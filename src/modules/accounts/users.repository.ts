@@ -58,7 +58,10 @@ export class UsersRepository {
   update(
     id: string,
     patch: Partial<
-      Pick<UserRow, 'display_name' | 'bio' | 'password_hash' | 'email' | 'email_verified_at'>
+      Pick<
+        UserRow,
+        'display_name' | 'bio' | 'password_hash' | 'email' | 'email_verified_at' | 'dm_policy'
+      >
     >,
   ): Promise<UserRow | undefined> {
     return this.#db

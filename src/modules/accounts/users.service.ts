@@ -8,7 +8,7 @@ import {
 } from '../../errors.ts';
 import { newId } from '../../ids.ts';
 import { isUniqueViolation, type DB } from '../../infra/db/database.ts';
-import type { UserRow } from '../../infra/db/schema.ts';
+import type { DmPolicy, UserRow } from '../../infra/db/schema.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
 import { cleanText } from '../../text.ts';
 import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
@@ -48,6 +48,7 @@ const userNotFound = (username: string) =>
 export interface ProfilePatch {
   display_name?: string | undefined;
   bio?: string | undefined;
+  dm_policy?: DmPolicy | undefined;
 }
 
 /** `YYYY-MM-DD` of today minus `years`, in UTC: anyone born on or before it is old enough. */
@@ -200,7 +201,8 @@ export class UsersService {
   }
 
   async updateProfile(userId: string, patch: ProfilePatch): Promise<UserRow> {
-    const changes: { display_name?: string; bio?: string } = {};
+    const changes: { display_name?: string; bio?: string; dm_policy?: DmPolicy } = {};
+    if (patch.dm_policy !== undefined) changes.dm_policy = patch.dm_policy;
     if (patch.display_name !== undefined) {
       changes.display_name = cleanText(patch.display_name, '/display_name', {
         min: 1,

@@ -13,6 +13,8 @@ export interface RelayOptions {
   retentionHours: number;
   /** Called for each event the bus accepted (metrics). */
   onPublished?: () => void;
+  /** Other clean-up run with the purge (about once a minute): expired stream events, tokens. */
+  housekeeping?: () => Promise<void>;
 }
 
 export interface RelayStats {
@@ -201,5 +203,6 @@ export class OutboxRelay {
     await this.#db.deleteFrom('outbox').where('published_at', '<', cutoff).execute();
     await this.#db.deleteFrom('processed_events').where('processed_at', '<', cutoff).execute();
     await this.#db.deleteFrom('idempotency_keys').where('created_at', '<', cutoff).execute();
+    await this.#opts.housekeeping?.();
   }
 }

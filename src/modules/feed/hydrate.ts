@@ -1,14 +1,14 @@
 import type { UsersService } from '../accounts/users.service.ts';
 import type { PostContentCache } from '../posts/post-cache.ts';
 import type { HydratedPost, PostsRepository } from '../posts/posts.repository.ts';
-import { canSee } from '../posts/visibility.ts';
 import type { Relations } from '../social/relations.ts';
 
 /**
  * Turns post ids into feed items in a fixed number of round trips, whatever the page size:
- * contents (cache), then the filter (visibility, blocks, mutes, still followed) from the
- * viewer's cached relations, then authors (cache) and counters with the viewer's likes (one
- * query, which also drops posts deleted since they were cached). Order is kept.
+ * contents from the cache, kept if their author is the viewer or someone they follow and have
+ * not muted (the viewer's cached relations); then authors (cache) and, in one query, counters,
+ * the viewer's likes, existence and visibility, where the database has the last word. A cached
+ * text older than the post's last edit is read again. Order is kept.
  */
 export class FeedHydrator {
   readonly #contents: PostContentCache;
@@ -28,7 +28,7 @@ export class FeedHydrator {
       if (!post) return [];
       const author = post.author_id;
       const inFeed = author === viewerId || (rel.following.has(author) && !rel.muted.has(author));
-      return inFeed && canSee(viewerId, post, rel) ? [post] : [];
+      return inFeed ? [post] : [];
     });
     if (kept.length === 0) return [];
     const [authors, stats] = await Promise.all([
@@ -39,7 +39,16 @@ export class FeedHydrator {
       ),
     ]);
     const statsById = new Map(stats.map((s) => [s.id, s]));
-    return kept.flatMap((post) => {
+    // A cached text older than the last edit (an invalidation lost to a cache outage or a race
+    // with a refill) is read again.
+    const stale = kept.filter((p) => {
+      const s = statsById.get(p.id);
+      return s && (s.edited_at?.getTime() ?? null) !== (p.edited_at?.getTime() ?? null);
+    });
+    const fresh =
+      stale.length > 0 ? await this.#contents.reload(stale.map((p) => p.id)) : undefined;
+    return kept.flatMap((cached) => {
+      const post = fresh?.get(cached.id) ?? cached;
       const s = statsById.get(post.id);
       const author = authors.get(post.author_id);
       if (!s || !author) return [];

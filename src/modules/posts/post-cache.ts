@@ -63,6 +63,12 @@ export class PostContentCache {
     return found;
   }
 
+  /** Drops the cached contents of `ids` and reads them again (a stale entry was noticed). */
+  async reload(ids: readonly string[]): Promise<Map<string, PostContent>> {
+    await this.#cache.delete(...ids.map(key));
+    return this.getMany(ids);
+  }
+
   async invalidate(id: string): Promise<void> {
     await this.#cache.delete(key(id));
   }

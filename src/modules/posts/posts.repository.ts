@@ -53,12 +53,17 @@ export class PostsRepository {
     return q.execute();
   }
 
-  /** Counters and the viewer's like for posts that still exist (hydration after the cache). */
+  /**
+   * Counters and the viewer's like for posts that still exist and that the viewer may see now
+   * (hydration after the cache: the database has the last word on existence and visibility, and
+   * `edited_at` tells whether a cached text is stale).
+   */
   stats(ids: readonly string[], viewerId: string) {
     return this.#db
       .selectFrom('posts as p')
       .select([
         'p.id',
+        'p.edited_at',
         'p.like_count',
         'p.comment_count',
         sql<boolean>`exists (select 1 from likes l where l.post_id = p.id and l.user_id = ${viewerId})`.as(
@@ -66,6 +71,7 @@ export class PostsRepository {
         ),
       ])
       .where('p.id', 'in', ids)
+      .where(visibleTo(viewerId))
       .execute();
   }
 

@@ -1,6 +1,4 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { Visibility } from '../../infra/db/schema.ts';
-import type { Relations } from '../social/relations.ts';
 
 /**
  * The rule for who may see a post, as SQL over a `posts` row aliased `p`:
@@ -40,23 +38,4 @@ export function notBlockedWith(viewerId: string | null, column: string): RawBuil
     select 1 from blocks b
     where (b.blocker_id = ${viewerId} and b.blocked_id = ${user})
        or (b.blocker_id = ${user} and b.blocked_id = ${viewerId}))`;
-}
-
-/**
- * The same rule as `visibleTo`, evaluated in memory from the viewer's cached relations (the
- * feed hydrates from the cache). Both are checked against each other by the feed's tests.
- */
-export function canSee(
-  viewerId: string,
-  post: { author_id: string; visibility: Visibility },
-  rel: Relations,
-): boolean {
-  const author = post.author_id;
-  if (author === viewerId) return true;
-  if (rel.blocked.has(author)) return false;
-  return (
-    post.visibility === 'public' ||
-    (post.visibility === 'followers' && rel.following.has(author)) ||
-    (post.visibility === 'friends' && rel.friends.has(author))
-  );
 }

@@ -175,6 +175,16 @@ export class SocialRepository {
     return row !== undefined;
   }
 
+  async isFollowing(followerId: string, followeeId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('follows')
+      .select('follower_id')
+      .where('follower_id', '=', followerId)
+      .where('followee_id', '=', followeeId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   async areFriends(a: string, b: string): Promise<boolean> {
     const row = await this.#db
       .selectFrom('friendships')

@@ -4,6 +4,7 @@ import * as social from './0002-social.ts';
 import * as outbox from './0003-outbox.ts';
 import * as feed from './0004-feed.ts';
 import * as mail from './0005-mail.ts';
+import * as realtime from './0006-realtime.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '0003-outbox': outbox,
   '0004-feed': feed,
   '0005-mail': mail,
+  '0006-realtime': realtime,
 };

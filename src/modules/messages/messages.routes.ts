@@ -1,0 +1,174 @@
+import { Type } from 'typebox';
+import type { Context } from '../../context.ts';
+import type { App } from '../../http/app.ts';
+import { principalOf } from '../../http/auth.ts';
+import { IdempotencyHeaders, idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
+import { decodeCursor, IdCursor, Page, pageOf, PageQuery } from '../../http/pagination.ts';
+import { UserSummary, Username } from '../accounts/accounts.schemas.ts';
+import { MESSAGE_MAX, type ConversationView } from './messages.service.ts';
+
+const Message = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  conversation_id: Type.String({ format: 'uuid' }),
+  sender: UserSummary,
+  text: Type.String(),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+const Conversation = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  with: UserSummary,
+  last_message: Type.Union([Message, Type.Null()]),
+  unread_count: Type.Integer({ description: "Messages from the other side you haven't read." }),
+  created_at: Type.String({ format: 'date-time' }),
+});
+
+const ConversationParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
+const tags = ['messages'];
+const hidden = '404 `conversation_not_found` unless you take part in it.';
+const present = ({ position: _position, ...c }: ConversationView) => c;
+
+/** Direct messages: one-to-one conversations. */
+export function messagesRoutes(ctx: Context) {
+  const { messages } = ctx;
+  return async (app: App) => {
+    app.post(
+      '/conversations',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Start (or get) your conversation with a user',
+          description:
+            '201 when created, 200 when it existed. 403 `blocked`, or `messages_not_allowed` when their `dm_policy` excludes you.',
+          body: Type.Object({ username: Username }, { additionalProperties: false }),
+          response: { 200: Conversation, 201: Conversation },
+        },
+      },
+      async (request, reply) => {
+        const { conversation, created } = await messages.open(
+          principalOf(request).userId,
+          request.body.username,
+        );
+        return reply.status(created ? 201 : 200).send(present(conversation));
+      },
+    );
+
+    app.get(
+      '/conversations',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Your conversations',
+          description: 'Most recent activity first, each with its last message and unread count.',
+          querystring: Type.Object(PageQuery),
+          response: { 200: Page(Conversation) },
+        },
+      },
+      async (request, reply) => {
+        const { limit, cursor } = request.query;
+        const rows = await messages.list(
+          principalOf(request).userId,
+          decodeCursor(IdCursor, cursor)?.id,
+          limit + 1,
+        );
+        return pageOf(request, reply, rows, limit, present, (c) => ({ id: c.position }));
+      },
+    );
+
+    app.get(
+      '/conversations/:id',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'A conversation',
+          description: hidden,
+          params: ConversationParams,
+          response: { 200: Conversation },
+        },
+      },
+      async (request) =>
+        present(await messages.get(principalOf(request).userId, request.params.id)),
+    );
+
+    app.get(
+      '/conversations/:id/messages',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Messages of a conversation',
+          description: `Newest first. ${hidden}`,
+          params: ConversationParams,
+          querystring: Type.Object(PageQuery),
+          response: { 200: Page(Message) },
+        },
+      },
+      async (request, reply) => {
+        const { limit, cursor } = request.query;
+        const rows = await messages.messages(
+          principalOf(request).userId,
+          request.params.id,
+          decodeCursor(IdCursor, cursor)?.id,
+          limit + 1,
+        );
+        return pageOf(
+          request,
+          reply,
+          rows,
+          limit,
+          (m) => m,
+          (m) => ({ id: m.id }),
+        );
+      },
+    );
+
+    app.post(
+      '/conversations/:id/messages',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Send a message',
+          description: `1-${MESSAGE_MAX} characters. Reaches every open stream of the recipient and your own. Takes \`Idempotency-Key\`. 403 \`blocked\` / \`messages_not_allowed\`. ${hidden}`,
+          params: ConversationParams,
+          headers: IdempotencyHeaders,
+          body: Type.Object(
+            { text: Type.String({ maxLength: MESSAGE_MAX * 2 }) },
+            { additionalProperties: false },
+          ),
+          response: { 201: Message },
+        },
+      },
+      async (request, reply) => {
+        const { message, replayed } = await messages.send(
+          principalOf(request).userId,
+          request.params.id,
+          request.body.text,
+          idempotencyKeyOf(request),
+        );
+        markReplay(reply, replayed);
+        return reply.status(201).send(message);
+      },
+    );
+
+    app.post(
+      '/conversations/:id/read',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Mark a conversation read',
+          description: `Up to its last message; the other side gets a \`message.read\` event. ${hidden}`,
+          params: ConversationParams,
+          response: {
+            200: Type.Object({ last_read_id: Type.Union([Type.String(), Type.Null()]) }),
+          },
+        },
+      },
+      async (request) => messages.markRead(principalOf(request).userId, request.params.id),
+    );
+  };
+}

@@ -1,0 +1,117 @@
+import { Type } from 'typebox';
+import type { Context } from '../../context.ts';
+import type { App } from '../../http/app.ts';
+import { principalOf } from '../../http/auth.ts';
+import { decodeCursor, Page, pageOf, PageQuery, TimeCursor } from '../../http/pagination.ts';
+import { UserSummary } from '../accounts/accounts.schemas.ts';
+import { NOTIFICATION_TYPES, type NotificationView } from './notifications.repository.ts';
+
+const NotificationType = Type.Union(
+  [
+    Type.Literal('friend_request'),
+    Type.Literal('friend_accepted'),
+    Type.Literal('follow'),
+    Type.Literal('like'),
+    Type.Literal('comment'),
+    Type.Literal('mention'),
+  ],
+  { description: `One of ${NOTIFICATION_TYPES.join(', ')}.` },
+);
+
+const Notification = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  type: NotificationType,
+  actors: Type.Array(UserSummary, {
+    description: 'Who did it, newest first (at most 5; likes of one post are grouped).',
+  }),
+  actor_count: Type.Integer({ description: 'How many people in all ("ana and 3 others").' }),
+  post_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  comment_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  request_id: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  read: Type.Boolean(),
+  created_at: Type.String({ format: 'date-time' }),
+  updated_at: Type.String({ format: 'date-time', description: 'Last activity (a new like).' }),
+});
+
+const tags = ['notifications'];
+
+/** Your notifications: list, unread count, mark read. */
+export function notificationsRoutes(ctx: Context) {
+  const { notifications } = ctx;
+  return async (app: App) => {
+    app.get(
+      '/notifications',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Your notifications',
+          description: 'Newest activity first. Filter with `?type=`.',
+          querystring: Type.Object({ ...PageQuery, type: Type.Optional(NotificationType) }),
+          response: { 200: Page(Notification) },
+        },
+      },
+      async (request, reply) => {
+        const { limit, cursor, type } = request.query;
+        const rows = await notifications.list(
+          principalOf(request).userId,
+          type,
+          decodeCursor(TimeCursor, cursor),
+          limit + 1,
+        );
+        return pageOf(
+          request,
+          reply,
+          rows,
+          limit,
+          (n) => n,
+          (n: NotificationView) => ({
+            t: n.updated_at,
+            id: n.id,
+          }),
+        );
+      },
+    );
+
+    app.get(
+      '/notifications/unread-count',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'How many notifications you have not read',
+          response: { 200: Type.Object({ count: Type.Integer() }) },
+        },
+      },
+      async (request) => ({ count: await notifications.unreadCount(principalOf(request).userId) }),
+    );
+
+    app.post(
+      '/notifications/read',
+      {
+        config: { auth: 'required' },
+        schema: {
+          tags,
+          summary: 'Mark notifications read',
+          description: 'Send `ids` (some of yours) or `"all": true`.',
+          body: Type.Object(
+            {
+              ids: Type.Optional(
+                Type.Array(Type.String({ format: 'uuid' }), { minItems: 1, maxItems: 100 }),
+              ),
+              all: Type.Optional(Type.Boolean()),
+            },
+            { additionalProperties: false },
+          ),
+          response: {
+            200: Type.Object({
+              marked: Type.Integer({ description: 'Notifications that changed to read.' }),
+              unread: Type.Integer(),
+            }),
+          },
+        },
+      },
+      async (request) => notifications.markRead(principalOf(request).userId, request.body),
+    );
+  };
+}

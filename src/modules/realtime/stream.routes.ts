@@ -1,0 +1,153 @@
+import type { FastifyRequest } from 'fastify';
+import type {} from '@fastify/websocket';
+import { Type } from 'typebox';
+import type { Context } from '../../context.ts';
+import type { App } from '../../http/app.ts';
+import { principalOf } from '../../http/auth.ts';
+import type { StreamEvent } from './stream-log.ts';
+import { STREAM_BROADCAST } from './publisher.ts';
+import type { Delivery } from './stream-log.ts';
+
+const StreamQuery = Type.Object({
+  since: Type.Optional(
+    Type.Integer({ minimum: 0, description: 'The last `seq` you received: resume after it.' }),
+  ),
+  access_token: Type.Optional(
+    Type.String({ description: 'The access token, for clients that cannot send headers.' }),
+  ),
+});
+
+/** WebSocket close code when the access token expires: reconnect with a fresh token and `since`. */
+export const TOKEN_EXPIRED_CLOSE = 4001;
+const GOING_AWAY = 1001;
+
+const EVENTS =
+  'Every event is `{seq, type, data}` with `seq` increasing per user: `notification`, `message`, `message.read`, `feed.post`, `post.deleted`, and `resync` (you missed more than the server keeps: reload, then continue from its `seq`).';
+
+/** The real-time stream of the signed-in user, over WebSocket or Server-Sent Events. */
+export function streamRoutes(ctx: Context) {
+  const { hub, config } = ctx;
+  const heartbeatMs = config.streamHeartbeatSeconds * 1000;
+  return async (app: App) => {
+    // Every node hears every stream broadcast, and checks the log now and then for any it missed.
+    const subscription = await ctx.bus.onBroadcast((message) => {
+      if (message.type === STREAM_BROADCAST)
+        hub.deliver((message.data as { events: Delivery[] }).events);
+    });
+    const checker = setInterval(() => {
+      hub.check().catch((err: unknown) => ctx.log.warn({ err }, 'stream check failed'));
+    }, heartbeatMs);
+    checker.unref();
+    const closers = new Set<() => void>();
+    app.addHook('onClose', async () => {
+      clearInterval(checker);
+      await subscription.stop();
+      for (const close of closers) close();
+    });
+
+    /** Attaches a connection and arranges its end: token expiry, server shutdown. */
+    function open(
+      request: FastifyRequest,
+      since: number | undefined,
+      send: (e: StreamEvent) => void,
+      end: (reason: 'token_expired' | 'shutdown') => void,
+    ): () => void {
+      const principal = principalOf(request);
+      const detach = hub.attach({ userId: principal.userId, send }, since);
+      const left = (principal.expiresAt ?? Infinity) - Date.now();
+      const expiry = setTimeout(() => end('token_expired'), Math.min(left, 2 ** 31 - 1));
+      const shutdown = () => end('shutdown');
+      closers.add(shutdown);
+      return () => {
+        clearTimeout(expiry);
+        closers.delete(shutdown);
+        detach();
+      };
+    }
+
+    app.get(
+      '/stream',
+      {
+        websocket: true,
+        config: { auth: 'required', tokenInQuery: true },
+        schema: {
+          tags: ['realtime'],
+          summary: 'Your real-time stream (WebSocket)',
+          description: `Upgrade to a WebSocket. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`).`,
+          querystring: StreamQuery,
+        },
+      },
+      (socket, request) => {
+        let alive = true;
+        const close = open(
+          request,
+          (request.query as { since?: number }).since,
+          (event) => {
+            if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(event));
+          },
+          (reason) =>
+            reason === 'token_expired'
+              ? socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired')
+              : socket.close(GOING_AWAY, 'server shutting down'),
+        );
+        const ping = setInterval(() => {
+          if (!alive) return void socket.terminate();
+          alive = false;
+          socket.ping();
+        }, heartbeatMs);
+        socket.on('pong', () => (alive = true));
+        socket.on('close', () => {
+          clearInterval(ping);
+          close();
+        });
+      },
+    );
+
+    app.get(
+      '/stream/sse',
+      {
+        config: { auth: 'required', tokenInQuery: true },
+        schema: {
+          tags: ['realtime'],
+          summary: 'Your real-time stream (Server-Sent Events)',
+          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires an \`error\` event \`{"code":"token_expired"}\` is sent and the stream ends.`,
+          querystring: StreamQuery,
+        },
+      },
+      (request, reply) => {
+        const header = request.headers['last-event-id'];
+        const fromHeader =
+          typeof header === 'string' && /^\d+$/.test(header) ? Number(header) : undefined;
+        const since = fromHeader ?? (request.query as { since?: number }).since;
+        reply.hijack();
+        const res = reply.raw;
+        res.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-cache, no-transform',
+          connection: 'keep-alive',
+          'x-accel-buffering': 'no',
+          'x-request-id': request.id,
+        });
+        res.write('retry: 2000\n\n');
+        const write = (chunk: string) => {
+          if (!res.writableEnded) res.write(chunk);
+        };
+        const close = open(
+          request,
+          since,
+          (e) => write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`),
+          (reason) => {
+            if (reason === 'token_expired')
+              write(`event: error\ndata: ${JSON.stringify({ code: 'token_expired' })}\n\n`);
+            res.end();
+          },
+        );
+        const heartbeat = setInterval(() => write(': heartbeat\n\n'), heartbeatMs);
+        res.on('close', () => {
+          clearInterval(heartbeat);
+          close();
+        });
+      },
+    );
+  };
+}
