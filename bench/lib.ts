@@ -6,7 +6,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism, cpus, platform, release, totalmem } from 'node:os';
+import { availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadOptions, LoadResult } from './autocannon-runner.ts';
@@ -25,6 +25,8 @@ export interface MachineInfo {
   node: string;
   /** Short commit of the kith checkout, with `+dirty` when it has uncommitted changes. */
   commit: string;
+  /** 1-minute load average when the run started: other work on the machine skews results. */
+  loadAverage: number;
 }
 
 function git(...args: string[]): string {
@@ -46,11 +48,18 @@ export function machineInfo(): MachineInfo {
     os: `${platform()} ${release()}`,
     node: process.version,
     commit,
+    loadAverage: Math.round(loadavg()[0]! * 100) / 100,
   };
 }
 
+/** A warning when the machine was already busy (load average above half its cores). */
+export const busyWarning = (m: MachineInfo): string | undefined =>
+  m.loadAverage > m.cores / 2
+    ? `Warning: load average ${m.loadAverage} on ${m.cores} cores when the run started; other work skews these numbers.`
+    : undefined;
+
 export const machineLine = (m: MachineInfo): string =>
-  `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, kith ${m.commit}`;
+  `${m.cores} cores (${m.cpuModel}), ${m.memoryGiB} GiB RAM, ${m.os}, Node ${m.node}, kith ${m.commit}, load average ${m.loadAverage}`;
 
 export interface RunningServer {
   url: string;
@@ -141,14 +150,29 @@ export function writeResults(
   at: Date = new Date(),
 ): { md: string; json: string } {
   mkdirSync(RESULTS_DIR, { recursive: true });
-  const stamp = at.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  const stamp = at
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
   const base = join(RESULTS_DIR, `${name}-${stamp}`);
   writeFileSync(`${base}.md`, markdown.endsWith('\n') ? markdown : `${markdown}\n`);
   writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
   return { md: relative(ROOT_DIR, `${base}.md`), json: relative(ROOT_DIR, `${base}.json`) };
 }
 
-/** Parses `--flag value` / `--flag=value` / `--switch` options of a bench script. */
+/** A prom-client counter's current value for these labels (read at once: values are live). */
+export async function counterValue(
+  counter: { get(): Promise<{ values: { value: number; labels: object }[] }> },
+  labels: Record<string, string> = {},
+): Promise<number> {
+  const { values } = await counter.get();
+  const match = values.find((v) =>
+    Object.entries(labels).every(([k, want]) => (v.labels as Record<string, unknown>)[k] === want),
+  );
+  return match?.value ?? 0;
+}
+
+/** A numeric option parsed by node:util parseArgs (as a string), or `fallback`. */
 export function numberOption(
   values: Record<string, string | boolean | undefined>,
   name: string,

@@ -309,14 +309,14 @@ export const SETTINGS = {
   ),
   consumerMaxAttempts: setting(
     'CONSUMER_MAX_ATTEMPTS',
-    '5',
+    '10',
     'Deliveries of an event to a consumer before it is dead-lettered.',
     integer(1, 100),
   ),
   consumerRetryDelays: setting(
     'CONSUMER_RETRY_DELAYS_MS',
-    '1000,5000,30000',
-    'Back-off before each retry of a failed event, in milliseconds; the last value repeats.',
+    '1000,5000,30000,120000,600000',
+    'Back-off before each retry of a failed event, in milliseconds; the last value repeats. With the defaults an event survives about an hour of outage (SMTP, Redis) before it is dead-lettered.',
     (raw, name) => {
       const delays = list(raw, name).map((d) => integer(1, 3_600_000)(d, name));
       if (delays.length === 0) throw new ConfigError(`${name} needs at least one delay`);

@@ -1,4 +1,3 @@
-import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { Redis } from 'ioredis';
@@ -113,7 +112,8 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
     warned = false;
   });
   const ready = await Promise.race([
-    once(redis, 'ready').then(() => true),
+    // Not `once(redis, 'ready')`: that rejects on the first connection error.
+    new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
     delay(REDIS_STARTUP_WAIT_MS, undefined, { ref: false }).then(() => false),
   ]);
   if (!ready) log.warn('redis not ready at start; serving without it until it is');
@@ -183,7 +183,10 @@ export async function createContext(
 
   const mailer: Mailer = config.smtpUrl
     ? new SmtpMailer(config.smtpUrl, config.mailFrom)
-    : new FileMailer(config.mailDir, config.mailFrom, log);
+    : new FileMailer(config.mailDir, config.mailFrom, log, config.nodeEnv !== 'production');
+  if (!config.smtpUrl && config.nodeEnv === 'production') {
+    log.warn({ dir: config.mailDir }, 'SMTP_URL is not set: mail is written to files, not sent');
+  }
   const signer = new EmailTokenSigner(config.jwtSecret);
 
   const hasher = new PasswordHasher(config.bcryptCost);

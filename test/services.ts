@@ -48,7 +48,7 @@ export async function deleteAmqpTopology(
   const names = amqpTopology(prefix);
   try {
     for (const group of groups) {
-      for (const n of [1, 2, 3]) await admin.queueDelete(names.retry(group, n));
+      for (let n = 1; n <= 10; n++) await admin.queueDelete(names.retry(group, n));
       await admin.queueDelete(names.queue(group));
       await admin.queueDelete(names.dead(group));
     }

@@ -3,17 +3,22 @@ import type { Metrics } from '../metrics.ts';
 import type { Cache } from './cache.ts';
 
 const WARN_EVERY_MS = 10_000;
+/** Invalidations remembered while the cache is unreachable (beyond this, TTLs bound staleness). */
+const MAX_PENDING = 100_000;
 
 /**
  * A cache that never fails its caller: when the backing cache (Redis) errors, reads are misses
  * and writes are skipped, so requests fall through to the database. Errors are counted and
- * logged at most every ten seconds.
+ * logged at most every ten seconds. An invalidation that fails is remembered and retried once
+ * the cache answers again; until then that key reads as a miss, so a change made during an
+ * outage is never hidden behind an entry cached before it.
  */
 export class ResilientCache implements Cache {
   readonly #inner: Cache;
   readonly #log: Logger;
   readonly #metrics: Metrics;
   #lastWarning = 0;
+  readonly #pending = new Set<string>();
 
   constructor(inner: Cache, log: Logger, metrics: Metrics) {
     this.#inner = inner;
@@ -27,7 +32,10 @@ export class ResilientCache implements Cache {
 
   async getMany<T>(keys: readonly string[]): Promise<(T | undefined)[]> {
     try {
-      const values = await this.#inner.getMany<T>(keys);
+      await this.#retryInvalidations();
+      const values = (await this.#inner.getMany<T>(keys)).map((v, i) =>
+        this.#pending.has(keys[i]!) ? undefined : v,
+      );
       const hits = values.filter((v) => v !== undefined).length;
       this.#metrics.cacheRequests.inc({ result: 'hit' }, hits);
       this.#metrics.cacheRequests.inc({ result: 'miss' }, values.length - hits);
@@ -42,9 +50,21 @@ export class ResilientCache implements Cache {
     await this.#inner.set(key, value, ttlSeconds).catch((err: unknown) => this.#failed(err, 0));
   }
 
-  /** A failed delete is logged too; entries expire by their TTL in any case. */
+  /** A failed delete is logged and remembered: retried before the next read. */
   async delete(...keys: string[]): Promise<void> {
-    await this.#inner.delete(...keys).catch((err: unknown) => this.#failed(err, 0));
+    try {
+      await this.#inner.delete(...keys);
+    } catch (err) {
+      for (const key of keys) if (this.#pending.size < MAX_PENDING) this.#pending.add(key);
+      this.#failed(err, 0);
+    }
+  }
+
+  async #retryInvalidations(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const keys = [...this.#pending];
+    await this.#inner.delete(...keys);
+    for (const key of keys) this.#pending.delete(key);
   }
 
   close(): Promise<void> {

@@ -18,10 +18,14 @@ export class FileMailer implements Mailer {
     buffer: true,
   });
 
-  constructor(dir: string, from: string, log: Logger) {
+  readonly #logLinks: boolean;
+
+  /** `logLinks`: also log the links of each mail (development only: they are credentials). */
+  constructor(dir: string, from: string, log: Logger, logLinks: boolean) {
     this.#dir = dir;
     this.#from = from;
     this.#log = log;
+    this.#logLinks = logLinks;
   }
 
   async send(m: MailMessage): Promise<void> {
@@ -31,8 +35,8 @@ export class FileMailer implements Mailer {
     const file = join(this.#dir, `${stamp}-${randomBytes(3).toString('hex')}.eml`);
     await writeFile(file, info.message);
     // The links too, so a developer can follow one straight from the log.
-    const links = m.text.match(/https?:\/\/\S+/g) ?? [];
-    this.#log.info({ file, to: m.to, subject: m.subject, links }, 'mail written');
+    const links = this.#logLinks ? { links: m.text.match(/https?:\/\/\S+/g) ?? [] } : {};
+    this.#log.info({ file, to: m.to, subject: m.subject, ...links }, 'mail written');
   }
 
   async close(): Promise<void> {}

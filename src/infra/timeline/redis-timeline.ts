@@ -16,13 +16,19 @@ if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1) end
 if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('ZADD', KEYS[1], -1, '') end
 return 1`;
 
+/** The PUSH script as an ioredis command: sent by its SHA (EVALSHA), the text only once. */
+type WithPush = Redis & {
+  kithTimelinePush(key: string, ...args: string[]): Promise<number>;
+};
+
 /** Timelines as Redis sorted sets (score = time, member = id), under `prefix`. */
 export class RedisTimelineStore implements TimelineStore {
-  readonly #redis: Redis;
+  readonly #redis: WithPush;
   readonly #prefix: string;
 
   constructor(redis: Redis, prefix: string) {
-    this.#redis = redis;
+    redis.defineCommand('kithTimelinePush', { numberOfKeys: 1, lua: PUSH });
+    this.#redis = redis as WithPush;
     this.#prefix = prefix;
   }
 
@@ -32,9 +38,7 @@ export class RedisTimelineStore implements TimelineStore {
     opts: { cap: number; onlyIfExists?: boolean },
   ) {
     const args = entries.flatMap((e) => [String(e.score), e.id]);
-    const written = await this.#redis.eval(
-      PUSH,
-      1,
+    const written = await this.#redis.kithTimelinePush(
       this.#prefix + key,
       String(opts.cap),
       opts.onlyIfExists ? '1' : '0',

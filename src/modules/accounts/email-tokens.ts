@@ -81,27 +81,52 @@ export class EmailTokensRepository {
   }
 
   /**
-   * Spends a token: the row is locked and checked, then marked used (with every other unused
-   * token of the same user and purpose, which the new state makes stale). Throws 400 otherwise.
+   * Spends a token: checks it is unused and unexpired and marks it used, with the other unused
+   * tokens it makes stale (`staleToo`). Every token of the user and purpose is locked first, in
+   * id order, so two links used at once queue instead of deadlocking. Throws 400 otherwise.
    */
-  async spend(id: string, purpose: EmailTokenPurpose): Promise<EmailTokenRow> {
-    const token = await this.#db
+  async spend(
+    id: string,
+    purpose: EmailTokenPurpose,
+    staleToo: (token: EmailTokenRow, other: EmailTokenRow) => boolean,
+  ): Promise<EmailTokenRow> {
+    const target = await this.find(id, purpose);
+    if (!target) throw linkInvalid();
+    const all = await this.#db
       .selectFrom('email_tokens')
       .selectAll()
-      .where('id', '=', id)
+      .where('user_id', '=', target.user_id)
       .where('purpose', '=', purpose)
+      .orderBy('id')
       .forUpdate()
-      .executeTakeFirst();
+      .execute();
+    const token = all.find((t) => t.id === id);
     if (!token) throw linkInvalid();
     if (token.used_at) throw linkUsed();
     if (token.expires_at.getTime() <= Date.now()) throw linkExpired();
+    const spent = all.filter((t) => t.id === id || (!t.used_at && staleToo(token, t)));
+    await this.markUsed(spent.map((t) => t.id));
+    return token;
+  }
+
+  async markUsed(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
     await this.#db
       .updateTable('email_tokens')
       .set({ used_at: new Date() })
-      .where('user_id', '=', token.user_id)
+      .where('id', 'in', ids)
+      .where('used_at', 'is', null)
+      .execute();
+  }
+
+  /** Unused tokens of the user for `purpose` (to retire them when the account changes). */
+  async retire(userId: string, purpose: EmailTokenPurpose): Promise<void> {
+    await this.#db
+      .updateTable('email_tokens')
+      .set({ used_at: new Date() })
+      .where('user_id', '=', userId)
       .where('purpose', '=', purpose)
       .where('used_at', 'is', null)
       .execute();
-    return token;
   }
 }

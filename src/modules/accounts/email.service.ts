@@ -34,11 +34,18 @@ export class EmailService {
     const id = this.#signer.open(token, 'verify_email');
     try {
       return await transaction(this.#db, async (trx) => {
-        const spent = await new EmailTokensRepository(trx).spend(id, 'verify_email');
-        const user = await new UsersRepository(trx).update(spent.user_id, {
+        const tokens = new EmailTokensRepository(trx);
+        // Other links to the same address are done with; a pending change to another stays.
+        const spent = await tokens.spend(id, 'verify_email', (t, other) => other.email === t.email);
+        const users = new UsersRepository(trx);
+        const before = await users.findById(spent.user_id);
+        const user = await users.update(spent.user_id, {
           email: spent.email,
           email_verified_at: new Date(),
         });
+        // A new address: reset links mailed to the old one stop working.
+        if (before && before.email !== spent.email)
+          await tokens.retire(spent.user_id, 'reset_password');
         return user!;
       });
     } catch (err) {
@@ -101,7 +108,8 @@ export class EmailService {
     assertPasswordAcceptable(password, '/password');
     const password_hash = await this.#hasher.hash(password);
     await transaction(this.#db, async (trx) => {
-      const spent = await new EmailTokensRepository(trx).spend(id, 'reset_password');
+      // Every other reset link of the account is spent with it.
+      const spent = await new EmailTokensRepository(trx).spend(id, 'reset_password', () => true);
       await new UsersRepository(trx).update(spent.user_id, { password_hash });
       await new SessionsRepository(trx).revokeAllForUser(spent.user_id);
     });

@@ -79,7 +79,8 @@ export function feedConsumer(
       await timelines.push(key, ids.map(entryOf), { cap: opts.cap, onlyIfExists: true });
     };
     if (await repo.follows(userId, authorId)) return merge();
-    await timelines.remove(key, await repo.recentPostIds(authorId, opts.cap, false));
+    // Timelines hold fanned-out posts only: those are the ones to take out.
+    await timelines.remove(key, await repo.recentPostIds(authorId, opts.cap, true));
     if (await repo.follows(userId, authorId)) await merge();
   }
 

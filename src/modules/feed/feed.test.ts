@@ -36,16 +36,17 @@ type Post = {
 type Page = { items: Post[]; next_cursor: string | null };
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
-const prefixes: string[] = [];
+/** RabbitMQ prefixes used here, with the consumer groups of their app: removed after the file. */
+const topologies: [prefix: string, groups: () => string[]][] = [];
 if (redisUrl()) await testRedis(); // removes this file's Redis keys afterwards
 after(async () => {
-  for (const prefix of prefixes) await deleteAmqpTopology(amqpUrl()!, prefix, ['feed']);
+  for (const [prefix, groups] of topologies) await deleteAmqpTopology(amqpUrl()!, prefix, groups());
 });
 
 /** Env naming this run's Redis and RabbitMQ (when set) under prefixes of their own. */
 function services(name: string): Env {
   const [redis, amqp] = [redisUrl(), amqpUrl()];
-  if (amqp) prefixes.push(`${testPrefix}.${name}`);
+  if (amqp) topologies.push([`${testPrefix}.${name}`, () => ctx.consumers.map((c) => c.group)]);
   return {
     ...(redis && { REDIS_URL: redis, REDIS_PREFIX: `${testPrefix}:${name}:` }),
     ...(amqp && { AMQP_URL: amqp, AMQP_PREFIX: `${testPrefix}.${name}` }),
@@ -113,7 +114,10 @@ describe('GET /feed', { timeout: 60_000 }, () => {
       assertProblem(await get(`cursor=${encodeURIComponent(cursor)}`), 400, 'invalid_cursor');
     for (const limit of [0, 101]) {
       const body = assertProblem(await get(`limit=${limit}`), 400, 'validation_failed');
-      assert.ok(body.errors?.some((e) => e.path === '/limit'), JSON.stringify(body.errors));
+      assert.ok(
+        body.errors?.some((e) => e.path === '/limit'),
+        JSON.stringify(body.errors),
+      );
     }
   });
 
@@ -126,8 +130,8 @@ describe('GET /feed', { timeout: 60_000 }, () => {
     const [v, a, c] = await users(3);
     await Promise.all([follow(v!, a!), follow(c!, a!)]);
     const id = await post(a!, 'followers', 'shape check');
-    await call('POST', `/posts/${id}/comments`, c!, { text: 'nice' }, 201);
-    await call('POST', `/posts/${id}/like`, c!);
+    await call('POST', `/posts/${id}/comments`, c, { text: 'nice' }, 201);
+    await call('POST', `/posts/${id}/like`, c);
     let [item] = (await feed(v!)).items;
     assert.deepEqual(item, {
       id,
@@ -140,8 +144,8 @@ describe('GET /feed', { timeout: 60_000 }, () => {
       created_at: item!.created_at,
       edited_at: null,
     });
-    assert.ok(Date.now() - Date.parse(item!.created_at) < 60_000, item!.created_at);
-    await call('POST', `/posts/${id}/like`, v!);
+    assert.ok(Date.now() - Date.parse(item.created_at) < 60_000, item.created_at);
+    await call('POST', `/posts/${id}/like`, v);
     [item] = (await feed(v!)).items;
     assert.deepEqual([item!.liked, item!.like_count], [true, 2]);
   });
@@ -156,7 +160,7 @@ describe('GET /feed', { timeout: 60_000 }, () => {
     const times = first.items.map((p) => p.created_at);
     assert.deepEqual(times, [...times].sort().reverse());
     const seen = [...ids(first.items)];
-    for (let cursor = first.next_cursor; cursor; ) {
+    for (let cursor = first.next_cursor; cursor;) {
       const page = await feed(v!, `?limit=3&cursor=${cursor}`);
       seen.push(...ids(page.items));
       cursor = page.next_cursor;
@@ -200,9 +204,9 @@ describe('what the feed holds', { timeout: 60_000 }, () => {
     await Promise.all([follow(v!, a!), follow(v!, b!)]);
     const [pa, pb] = [await post(a!), await post(b!)];
     await expectFeed(v!, [pb, pa]);
-    await call('POST', `/users/${a!.username}/mute`, v!);
+    await call('POST', `/users/${a!.username}/mute`, v);
     await expectFeed(v!, [pb], 'muted');
-    await call('DELETE', `/users/${a!.username}/mute`, v!);
+    await call('DELETE', `/users/${a!.username}/mute`, v);
     await expectFeed(v!, [pb, pa], 'unmuted');
   });
 
@@ -211,10 +215,10 @@ describe('what the feed holds', { timeout: 60_000 }, () => {
     await Promise.all([follow(v!, a!), follow(v!, b!), follow(v!, c!)]);
     const [pa, pb, pc] = [await post(a!), await post(b!), await post(c!)];
     await expectFeed(v!, [pc, pb, pa]);
-    await call('POST', `/users/${a!.username}/block`, v!);
-    await call('POST', `/users/${v!.username}/block`, b!);
+    await call('POST', `/users/${a!.username}/block`, v);
+    await call('POST', `/users/${v!.username}/block`, b);
     await expectFeed(v!, [pc], 'both blocks hide');
-    await call('DELETE', `/users/${a!.username}/block`, v!);
+    await call('DELETE', `/users/${a!.username}/block`, v);
     await expectFeed(v!, [pc], 'unblocking does not bring the follow back');
   });
 
@@ -224,9 +228,9 @@ describe('what the feed holds', { timeout: 60_000 }, () => {
     await befriend(v!, f!);
     const [pa, pf] = [await post(a!), await post(f!, 'friends')];
     await expectFeed(v!, [pf, pa]);
-    await call('DELETE', `/users/${a!.username}/follow`, v!);
+    await call('DELETE', `/users/${a!.username}/follow`, v);
     await expectFeed(v!, [pf], 'unfollowed');
-    await call('DELETE', `/friends/${f!.username}`, v!, undefined, 204);
+    await call('DELETE', `/friends/${f!.username}`, v, undefined, 204);
     await expectFeed(v!, [], 'unfriended');
     assert.deepEqual(await timeline(v!), [pf, pa], 'still in the timeline: hidden on read');
   });
@@ -236,8 +240,8 @@ describe('what the feed holds', { timeout: 60_000 }, () => {
     await follow(v!, a!);
     const [p1, p2, own] = [await post(a!), await post(a!), await post(v!)];
     await expectFeed(v!, [own, p2, p1]);
-    await call('DELETE', `/posts/${p2}`, a!, undefined, 204);
-    await call('DELETE', `/posts/${own}`, v!, undefined, 204);
+    await call('DELETE', `/posts/${p2}`, a, undefined, 204);
+    await call('DELETE', `/posts/${own}`, v, undefined, 204);
     await expectFeed(v!, [p1]);
   });
 
@@ -246,9 +250,9 @@ describe('what the feed holds', { timeout: 60_000 }, () => {
     await follow(v!, a!);
     const [open, closed] = [await post(a!, 'public'), await post(a!, 'friends')];
     await expectFeed(v!, [open]);
-    await call('PATCH', `/posts/${open}`, a!, { visibility: 'friends' });
+    await call('PATCH', `/posts/${open}`, a, { visibility: 'friends' });
     await expectFeed(v!, [], 'public -> friends hides it');
-    await call('PATCH', `/posts/${closed}`, a!, { visibility: 'followers' });
+    await call('PATCH', `/posts/${closed}`, a, { visibility: 'followers' });
     await expectFeed(v!, [closed], 'friends -> followers shows it');
     const edited = (await feed(v!)).items[0]!;
     assert.equal(edited.visibility, 'followers');

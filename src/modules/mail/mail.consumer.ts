@@ -53,12 +53,14 @@ export function mailConsumer(
   links: MailLinks,
   log: Logger,
 ): Consumer {
-  const api = (path: string) => new URL(`/api/v1${path}`, links.publicUrl).toString();
+  // Joined, not resolved: a base with a path (https://example.org/kith) keeps it.
+  const under = (base: string, path: string) => `${base.replace(/\/+$/, '')}${path}`;
+  const api = (path: string) => under(links.publicUrl, `/api/v1${path}`);
 
   function compose(event: MailEvent, name: string, email: string, token: string): Rendered {
     if (event.type === 'password_reset.requested') {
       const url = links.appUrl
-        ? `${new URL('/reset-password', links.appUrl).toString()}?token=${token}`
+        ? `${under(links.appUrl, '/reset-password')}?token=${token}`
         : undefined;
       return resetMail(name, { url, token, confirmEndpoint: api('/auth/password-reset/confirm') });
     }

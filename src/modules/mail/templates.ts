@@ -72,7 +72,7 @@ export function resetMail(
     subject: 'Reset your kith password',
     greeting: `Hi ${name},`,
     paragraphs: [
-      'Someone (we hope you) asked to reset the password of your kith account. The link works once and for one hour; using it signs you out everywhere.',
+      'Someone (we hope you) asked to reset the password of your kith account. The link works once and for one hour; using it ends every session of your account.',
       ...(reset.url
         ? []
         : [
