@@ -3,9 +3,16 @@ import { newer, type TimelineEntry, type TimelineStore } from './timeline.ts';
 
 const byNewest = (a: TimelineEntry, b: TimelineEntry) => (newer(a, b) ? -1 : newer(b, a) ? 1 : 0);
 
+/** A timeline: its entries, newest first, and its floor (see TimelineStore). */
+interface Timeline {
+  entries: TimelineEntry[];
+  /** The newest entry ever trimmed off. */
+  floor: TimelineEntry | undefined;
+}
+
 /** Timelines in process memory, at most `maxTimelines` of them (least recently used evicted). */
 export class MemoryTimelineStore implements TimelineStore {
-  readonly #timelines: LRUCache<string, TimelineEntry[]>;
+  readonly #timelines: LRUCache<string, Timeline>;
 
   constructor(maxTimelines = 100_000) {
     this.#timelines = new LRUCache({ max: maxTimelines });
@@ -18,21 +25,19 @@ export class MemoryTimelineStore implements TimelineStore {
   ) {
     const current = this.#timelines.get(key);
     if (!current && opts.onlyIfExists) return false;
-    const merged = new Map((current ?? []).map((e) => [e.id, e]));
-    for (const e of entries) merged.set(e.id, { id: e.id, score: e.score });
-    this.#timelines.set(key, [...merged.values()].sort(byNewest).slice(0, opts.cap));
+    this.#timelines.set(
+      key,
+      merged(current ?? { entries: [], floor: undefined }, entries, opts.cap),
+    );
     return true;
   }
 
   async replace(key: string, entries: readonly TimelineEntry[], cap: number) {
-    this.#timelines.set(
-      key,
-      [...new Map(entries.map((e) => [e.id, { ...e }])).values()].sort(byNewest).slice(0, cap),
-    );
+    this.#timelines.set(key, merged({ entries: [], floor: undefined }, entries, cap));
   }
 
   async range(key: string, opts: { limit: number; before?: TimelineEntry }) {
-    const all = this.#timelines.get(key) ?? [];
+    const all = this.#timelines.get(key)?.entries ?? [];
     const { before } = opts;
     const start = before ? all.findIndex((e) => newer(before, e)) : 0;
     return start < 0 ? [] : all.slice(start, start + opts.limit).map((e) => ({ ...e }));
@@ -42,10 +47,10 @@ export class MemoryTimelineStore implements TimelineStore {
     const current = this.#timelines.get(key);
     if (!current) return;
     const gone = new Set(ids);
-    this.#timelines.set(
-      key,
-      current.filter((e) => !gone.has(e.id)),
-    );
+    this.#timelines.set(key, {
+      ...current,
+      entries: current.entries.filter((e) => !gone.has(e.id)),
+    });
   }
 
   async exists(key: string) {
@@ -53,7 +58,7 @@ export class MemoryTimelineStore implements TimelineStore {
   }
 
   async size(key: string) {
-    return this.#timelines.get(key)?.length ?? 0;
+    return this.#timelines.get(key)?.entries.length ?? 0;
   }
 
   async delete(...keys: string[]) {
@@ -63,4 +68,14 @@ export class MemoryTimelineStore implements TimelineStore {
   async close() {
     this.#timelines.clear();
   }
+}
+
+/** Adds the entries above the floor, keeps the newest `cap`, and raises the floor to what went. */
+function merged(t: Timeline, entries: readonly TimelineEntry[], cap: number): Timeline {
+  const byId = new Map(t.entries.map((e) => [e.id, e]));
+  for (const e of entries) {
+    if (!t.floor || newer(e, t.floor)) byId.set(e.id, { id: e.id, score: e.score });
+  }
+  const all = [...byId.values()].sort(byNewest);
+  return { entries: all.slice(0, cap), floor: all[cap] ?? t.floor };
 }

@@ -1,19 +1,38 @@
 import type { Redis } from 'ioredis';
 import type { TimelineEntry, TimelineStore } from './timeline.ts';
 
-// An empty sorted set cannot exist in Redis; this member (score -1, below every real score)
-// marks a timeline that was built and is empty. It is never returned.
-const MARKER = '';
+// Every timeline holds a marker member: "\0" + the id of its floor entry, scored like it (the
+// floor is the newest entry ever trimmed off; "\0" and -1 when none was). The timeline holds
+// every entry newer than its floor, so older ones are never added back (readers get those from
+// SQL), and an emptied timeline still exists. The marker sorts first and is never returned.
+const MARKER = '\0';
 
-// KEYS[1] timeline; ARGV[1] cap; ARGV[2] "1" = only if it exists; then score, id pairs.
-// Atomic, so a timeline evicted between a check and the write is never half re-created.
+// KEYS[1] timeline; ARGV[1] cap; ARGV[2] mode: 0 push, 1 push only if it exists, 2 replace;
+// then score, id pairs. Atomic, so concurrent pushes and trims never leave a gap above the
+// floor. Scores stay strings: Lua would print big numbers with too few digits.
 const PUSH = `
 if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 3, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('ZREM', KEYS[1], '')
+if ARGV[2] == '2' then redis.call('DEL', KEYS[1]) end
+local floorScore, floorId = '-1', ''
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+if first[1] and string.sub(first[1], 1, 1) == '\\0' then
+  floorScore, floorId = first[2], string.sub(first[1], 2)
+  redis.call('ZREM', KEYS[1], first[1])
+end
+local floor = tonumber(floorScore)
+for i = 3, #ARGV, 2 do
+  local score = tonumber(ARGV[i])
+  if score > floor or (score == floor and ARGV[i + 1] > floorId) then
+    redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
 local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
-if extra > 0 then redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1) end
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('ZADD', KEYS[1], -1, '') end
+if extra > 0 then
+  local gone = redis.call('ZRANGE', KEYS[1], 0, extra - 1, 'WITHSCORES')
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
+  floorId, floorScore = gone[#gone - 1], gone[#gone]
+end
+redis.call('ZADD', KEYS[1], floorScore, '\\0' .. floorId)
 return 1`;
 
 /** The PUSH script as an ioredis command: sent by its SHA (EVALSHA), the text only once. */
@@ -48,13 +67,8 @@ export class RedisTimelineStore implements TimelineStore {
   }
 
   async replace(key: string, entries: readonly TimelineEntry[], cap: number) {
-    const k = this.#prefix + key;
-    const newest = [...entries]
-      .sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1))
-      .slice(0, cap);
-    const multi = this.#redis.multi().del(k).zadd(k, -1, MARKER);
-    if (newest.length > 0) multi.zadd(k, ...newest.flatMap((e) => [e.score, e.id])).zrem(k, MARKER);
-    await multi.exec();
+    const args = entries.flatMap((e) => [String(e.score), e.id]);
+    await this.#redis.kithTimelinePush(this.#prefix + key, String(cap), '2', ...args);
   }
 
   async range(key: string, opts: { limit: number; before?: TimelineEntry }) {
@@ -76,7 +90,7 @@ export class RedisTimelineStore implements TimelineStore {
     const out: TimelineEntry[] = [];
     for (let i = 0; i < raw.length && out.length < limit; i += 2) {
       const entry = { id: raw[i]!, score: Number(raw[i + 1]) };
-      if (entry.id === MARKER) continue;
+      if (entry.id.startsWith(MARKER)) continue;
       if (before && !(entry.score < before.score || entry.id < before.id)) continue;
       out.push(entry);
     }
@@ -92,9 +106,7 @@ export class RedisTimelineStore implements TimelineStore {
   }
 
   async size(key: string) {
-    const n = await this.#redis.zcard(this.#prefix + key);
-    const marked = await this.#redis.zscore(this.#prefix + key, MARKER);
-    return marked === null ? n : n - 1;
+    return Math.max(0, (await this.#redis.zcard(this.#prefix + key)) - 1);
   }
 
   async delete(...keys: string[]) {

@@ -101,6 +101,28 @@ for (const [name, make] of implementations) {
       );
     });
 
+    it('never adds back below the floor (the highest score trimmed); replace resets it', async () => {
+      const store = await make();
+      const key = freshKey();
+      const at = (score: number, id = `s${score}`) => ({ id, score });
+      await store.push(
+        key,
+        [10, 20, 30, 40, 50].map((n) => at(n)),
+        { cap: 3 },
+      );
+      assert.deepEqual(ids(await store.range(key, { limit: 10 })), ['s50', 's40', 's30']);
+      // Floor (20, s20): 15 and (20, a20) are older (a reader gets them elsewhere); 25 is newer.
+      await store.push(key, [at(15), at(20, 'a20'), at(25)], { cap: 10 });
+      assert.deepEqual(ids(await store.range(key, { limit: 10 })), ['s50', 's40', 's30', 's25']);
+      // Removing entries does not lower the floor.
+      await store.remove(key, ['s50', 's40', 's30', 's25']);
+      await store.push(key, [at(18)], { cap: 10 });
+      assert.equal(await store.size(key), 0);
+      assert.equal(await store.exists(key), true, 'an emptied timeline still exists');
+      await store.replace(key, [at(5)], 10);
+      assert.deepEqual(ids(await store.range(key, { limit: 10 })), ['s5']);
+    });
+
     it('removes entries and deletes timelines', async () => {
       const store = await make();
       const key = freshKey();

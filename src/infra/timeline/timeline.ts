@@ -7,18 +7,24 @@ export interface TimelineEntry {
 /**
  * The timeline port: capped lists of ids sorted by score, newest first (Redis sorted sets, or
  * in memory). Ties on score are ordered by id, descending, in both implementations.
+ *
+ * Each timeline has a floor: the highest score trimmed off by the cap (none at first). A
+ * timeline holds every entry pushed above its floor that was not removed; entries at or below
+ * the floor are not added. So a reader who reaches the end of a timeline knows that anything
+ * older is simply not in it, never that something in between went missing.
  */
 export interface TimelineStore {
   /**
-   * Adds entries and trims the timeline to its newest `cap`. With `onlyIfExists`, a timeline
-   * that does not exist stays absent (its owner rebuilds it on read) and false is returned.
+   * Adds the entries above the floor and trims the timeline to its newest `cap`, raising the
+   * floor to the highest score trimmed. With `onlyIfExists`, a timeline that does not exist stays
+   * absent (its owner rebuilds it on read) and false is returned.
    */
   push(
     key: string,
     entries: readonly TimelineEntry[],
     opts: { cap: number; onlyIfExists?: boolean },
   ): Promise<boolean>;
-  /** Replaces the whole timeline at once (a rebuild); an empty list still marks it as existing. */
+  /** Replaces the whole timeline at once (floor reset); an empty list still makes it exist. */
   replace(key: string, entries: readonly TimelineEntry[], cap: number): Promise<void>;
   /** Newest first, strictly after (older than) `before` when given. */
   range(key: string, opts: { limit: number; before?: TimelineEntry }): Promise<TimelineEntry[]>;

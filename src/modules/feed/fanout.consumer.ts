@@ -75,7 +75,8 @@ export function feedConsumer(
   async function sync(userId: string, authorId: string) {
     const key = homeTimeline(userId);
     const merge = async () => {
-      const ids = await repo.recentPostIds(authorId, opts.cap, true);
+      // One more than fits, so the floor rises past the author's older posts if they have more.
+      const ids = await repo.recentPostIds(authorId, opts.cap + 1, true);
       await timelines.push(key, ids.map(entryOf), { cap: opts.cap, onlyIfExists: true });
     };
     if (await repo.follows(userId, authorId)) return merge();

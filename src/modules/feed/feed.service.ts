@@ -124,7 +124,8 @@ export class FeedService {
   async #rebuild(key: string, userId: string): Promise<void> {
     const { timelines, repo, cap, metrics } = this.#d;
     await fromStore(timelines.push(key, [], { cap }));
-    const ids = await repo.timelineIds(userId, cap);
+    // One more than fits: when SQL holds more, trimming it raises the floor past all the rest.
+    const ids = await repo.timelineIds(userId, cap + 1);
     await fromStore(timelines.push(key, ids.map(entryOf), { cap, onlyIfExists: true }));
     metrics.feedRebuilds.inc();
   }
