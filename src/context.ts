@@ -33,7 +33,7 @@ import { MessagesService } from './modules/messages/messages.service.ts';
 import { notificationsConsumer } from './modules/notifications/notifications.consumer.ts';
 import { NotificationsService } from './modules/notifications/notifications.service.ts';
 import { StreamHub } from './modules/realtime/hub.ts';
-import { StreamPublisher } from './modules/realtime/publisher.ts';
+import { StreamPublisher, streamAnnouncer } from './modules/realtime/publisher.ts';
 import { StreamLog } from './modules/realtime/stream-log.ts';
 import { feedConsumer } from './modules/feed/fanout.consumer.ts';
 import { FeedRepository } from './modules/feed/feed.repository.ts';
@@ -207,7 +207,7 @@ export async function createContext(
     mailer,
     relay,
     consumers: [
-      feedConsumer(feedRepo, timelines, metrics, {
+      feedConsumer(feedRepo, timelines, metrics, streamAnnouncer(db, publisher), {
         cap: config.feedTimelineCap,
         batch: config.feedFanoutBatch,
         inactiveDays: config.feedInactiveDays,

@@ -17,6 +17,14 @@ export interface FanoutOptions {
 
 const DAY_MS = 86_400_000;
 
+/** Appends one event to the streams of some users, once per (event, batch); see realtime. */
+export type Announce = (
+  eventId: string,
+  userIds: string[],
+  type: 'feed.post' | 'post.deleted',
+  data: Record<string, unknown>,
+) => Promise<void>;
+
 /**
  * The feed consumer keeps home timelines in step with posts and the graph. Every effect is
  * idempotent (adding or removing ids), and graph changes are applied from the current state in
@@ -27,9 +35,10 @@ export function feedConsumer(
   repo: FeedRepository,
   timelines: TimelineStore,
   metrics: Metrics,
+  announce: Announce,
   opts: FanoutOptions,
 ): Consumer {
-  /** Pushes (or, for a deletion, removes) the post in every follower's timeline, batch by batch. */
+  /** Applies a change to every follower, batch by batch: active ones (ids) and idle ones. */
   async function fanOut(
     authorId: string,
     apply: (active: string[], idle: string[]) => Promise<unknown>,
@@ -39,33 +48,42 @@ export function feedConsumer(
     for (;;) {
       const batch = await repo.followerBatch(authorId, after, opts.batch, activeSince);
       if (batch.length === 0) return;
-      const keys = (active: boolean) =>
-        batch.filter((f) => f.active === active).map((f) => homeTimeline(f.id));
-      await apply(keys(true), keys(false));
+      const ids = (active: boolean) => batch.filter((f) => f.active === active).map((f) => f.id);
+      await apply(ids(true), ids(false));
       metrics.feedFanoutBatch.observe(batch.length);
       if (batch.length < opts.batch) return;
       after = batch.at(-1)!.id;
     }
   }
 
-  async function created({ post_id }: EventMap['post.created']) {
+  async function created(eventId: string, { post_id }: EventMap['post.created']) {
     const post = await repo.findPost(post_id);
     if (!post?.fan_out) return; // deleted meanwhile, or a big account's post, merged at read time
     const entry = [entryOf(post.id)];
-    await fanOut(post.author_id, (active, idle) =>
-      Promise.all([
-        ...active.map((key) => timelines.push(key, entry, { cap: opts.cap, onlyIfExists: true })),
-        timelines.delete(...idle),
-      ]),
-    );
+    const data = { post_id: post.id, author_id: post.author_id };
+    await fanOut(post.author_id, async (active, idle) => {
+      await Promise.all([
+        ...active.map((id) =>
+          timelines.push(homeTimeline(id), entry, { cap: opts.cap, onlyIfExists: true }),
+        ),
+        timelines.delete(...idle.map(homeTimeline)),
+      ]);
+      await announce(eventId, active, 'feed.post', data);
+    });
     metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
   }
 
-  async function deleted({ post_id, author_id, fan_out }: EventMap['post.deleted']) {
+  async function deleted(
+    eventId: string,
+    { post_id, author_id, fan_out }: EventMap['post.deleted'],
+  ) {
     if (fan_out === false) return;
-    await fanOut(author_id, (active, idle) =>
-      Promise.all([...active, ...idle].map((key) => timelines.remove(key, [post_id]))),
-    );
+    await fanOut(author_id, async (active, idle) => {
+      await Promise.all(
+        [...active, ...idle].map((id) => timelines.remove(homeTimeline(id), [post_id])),
+      );
+      await announce(eventId, active, 'post.deleted', { post_id, author_id });
+    });
   }
 
   /**
@@ -91,9 +109,9 @@ export function feedConsumer(
     handle: async (event: DomainEvent) => {
       switch (event.type) {
         case 'post.created':
-          return created(event.data as EventMap['post.created']);
+          return created(event.id, event.data as EventMap['post.created']);
         case 'post.deleted':
-          return deleted(event.data as EventMap['post.deleted']);
+          return deleted(event.id, event.data as EventMap['post.deleted']);
         case 'follow.created':
         case 'follow.removed': {
           const d = event.data as EventMap['follow.created'];

@@ -131,6 +131,49 @@ function withKith(name: string, env: Env = {}) {
 describe('fan-out, with default settings but FEED_FANOUT_BATCH=2', { timeout: 60_000 }, () => {
   const k = withKith('defaults', { FEED_FANOUT_BATCH: '2' });
 
+  it('announces a new post and its deletion in the streams of active followers, once each', async () => {
+    const [author, f1, f2, f3, idle] = await k.users(5);
+    for (const f of [f1, f2, f3, idle]) await k.follow(f!, author!);
+    await k.drain();
+    await k.idleFor(idle!, 40);
+    const postId = await k.post(author!);
+    await k.drain();
+    const consumer = k.ctx.consumers.find((c) => c.group === 'feed')!;
+    const { db } = k.ctx.database;
+    const created = await db
+      .selectFrom('outbox')
+      .select(['id', 'type', 'data', 'created_at'])
+      .where('type', '=', 'post.created')
+      .where(({ eb }) => eb(eb.ref('data', '->>').key('post_id'), '=', postId))
+      .executeTakeFirstOrThrow();
+    const event = {
+      id: created.id,
+      type: created.type,
+      data: created.data,
+      occurred_at: created.created_at.toISOString(),
+    };
+    await consumer.handle(event, 2); // a redelivery adds nothing
+    await k.call('DELETE', `/posts/${postId}`, author!, undefined, 204);
+    await k.drain();
+    const events = async (who: Account) =>
+      (
+        await db
+          .selectFrom('stream_events')
+          .select(['type', 'data'])
+          .where('user_id', '=', who.id)
+          .where('type', 'in', ['feed.post', 'post.deleted'])
+          .orderBy('seq')
+          .execute()
+      ).map((e) => [e.type, (e.data as { post_id?: string }).post_id]);
+    for (const f of [f1, f2, f3])
+      assert.deepEqual(await events(f!), [
+        ['feed.post', postId],
+        ['post.deleted', postId],
+      ]);
+    assert.deepEqual(await events(idle!), [], 'idle followers get no stream events');
+    assert.deepEqual(await events(author!), [], 'nor does the author');
+  });
+
   it('pushes a post into the existing timelines of followers, batch by batch; an absent one stays absent and is rebuilt on read', async () => {
     const [author, r1, r2, r3, cold, stranger] = await k.users(6);
     for (const f of [r1, r2, r3, cold]) await k.follow(f!, author!);

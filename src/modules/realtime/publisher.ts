@@ -1,6 +1,9 @@
+import type { Kysely } from 'kysely';
 import type { EventBus } from '../../infra/bus/bus.ts';
+import type { DB } from '../../infra/db/schema.ts';
 import type { Logger } from '../../logger.ts';
-import type { Delivery } from './stream-log.ts';
+import { applyOnce } from '../events/apply-once.ts';
+import { StreamLog, type Delivery } from './stream-log.ts';
 
 export const STREAM_BROADCAST = 'stream';
 
@@ -29,4 +32,28 @@ export class StreamPublisher {
       );
     }
   }
+}
+
+/**
+ * Appends the same event to many users' streams (a fan-out batch) and announces it. Applied once
+ * per source event and batch (its first user), so a redelivered event adds nothing twice.
+ */
+export function streamAnnouncer(db: Kysely<DB>, publisher: StreamPublisher) {
+  return async (
+    eventId: string,
+    userIds: string[],
+    type: string,
+    data: Record<string, unknown>,
+  ): Promise<void> => {
+    if (userIds.length === 0) return;
+    const deliveries: Delivery[] = [];
+    await applyOnce(db, `stream:${userIds[0]}`, eventId, async (trx) => {
+      deliveries.splice(
+        0,
+        deliveries.length,
+        ...(await new StreamLog(trx).appendToMany(userIds, type, data)),
+      );
+    });
+    await publisher.publish(deliveries);
+  };
 }
