@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 
 /** Raised when the environment holds a value kith cannot run with; names the variable. */
@@ -106,6 +107,12 @@ export const SETTINGS = {
   ),
   host: setting('HOST', '0.0.0.0', 'Interface the HTTP server listens on.', text),
   port: setting('PORT', '5000', 'HTTP port.', integer(0, 65535)),
+  nodeName: setting(
+    'NODE_NAME',
+    undefined,
+    'Name of this process in the `X-Kith-Node` response header and the logs. Default: host name and process id.',
+    text,
+  ),
   dataDir: setting(
     'DATA_DIR',
     './data',
@@ -347,7 +354,8 @@ type ParsedSettings = {
 };
 
 export type Config = Readonly<
-  Omit<ParsedSettings, 'jwtSecret' | 'migrateOnStart' | 'dataDir' | 'mailDir'> & {
+  Omit<ParsedSettings, 'jwtSecret' | 'migrateOnStart' | 'dataDir' | 'mailDir' | 'nodeName'> & {
+    nodeName: string;
     dataDir: string;
     mailDir: string;
     jwtSecret: string;
@@ -410,6 +418,7 @@ export function loadConfig(env: Env = process.env): Config {
   return Object.freeze({
     ...s,
     dataDir,
+    nodeName: s.nodeName ?? `${hostname()}-${process.pid}`,
     mailDir: resolve(s.mailDir ?? join(dataDir, 'mail')),
     jwtSecret: s.jwtSecret ?? developmentSecret(dataDir),
     migrateOnStart: s.migrateOnStart ?? !production,

@@ -82,6 +82,8 @@ export async function buildApp(ctx: Context): Promise<App> {
 
   app.addHook('onRequest', async (request, reply) => {
     void reply.header('x-request-id', request.id);
+    // Which API node answered: behind a load balancer, for operators and tests.
+    void reply.header('x-kith-node', config.nodeName);
   });
   app.addHook('onResponse', async (request, reply) => {
     ctx.metrics.httpDuration.observe(
