@@ -143,6 +143,33 @@ for (const impl of implementations) {
       assert.deepEqual(await bus.deadLetters(group), []);
     });
 
+    it('replays dead letters as fresh first attempts, once the cause is gone', async (t) => {
+      const [bus] = open(t) as [EventBus];
+      const [type, group] = [unique('replay.'), newGroup()];
+      const events = [newEvent(type, { n: 1 }), newEvent(type, { n: 2 })];
+      let healthy = false;
+      const handled: { id: string; attempt: number }[] = [];
+      const done = deferred();
+      const handler: EventHandler = async (event, attempt) => {
+        if (!healthy) throw new Error('the outage');
+        handled.push({ id: event.id, attempt });
+        if (handled.length === events.length) done.resolve();
+      };
+      await bus.consume(group, [type], handler, { maxAttempts: 1, concurrency: 1 });
+      await bus.publish(events);
+      await until(async () => ((await bus.deadLetters(group)).length === 2 ? true : undefined));
+      healthy = true;
+      assert.equal(await bus.replayDeadLetters(group), 2);
+      await within(done.promise);
+      assert.deepEqual(
+        handled.map((h) => [h.id, h.attempt]).sort(),
+        events.map((e) => [e.id, 1]).sort(),
+      );
+      assert.deepEqual(await bus.deadLetters(group), [], 'nothing left dead');
+      assert.equal(await bus.replayDeadLetters(group), 0);
+      assert.equal(await bus.replayDeadLetters(newGroup()), 0, 'an unknown group has none');
+    });
+
     it('dead-letters a poison event without holding up later ones', async (t) => {
       const [bus] = open(t) as [EventBus];
       const [type, group] = [unique('poison.'), newGroup()];

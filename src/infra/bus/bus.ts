@@ -53,6 +53,12 @@ export interface EventBus {
   onBroadcast(handler: (message: BroadcastMessage) => void): Promise<Subscription>;
   /** Events a group gave up on, oldest first (inspection, tests, replay tooling). */
   deadLetters(group: string, limit?: number): Promise<DomainEvent[]>;
+  /**
+   * Gives up to `limit` dead-lettered events of a group a fresh round of attempts (after the
+   * outage that killed them is over); returns how many went back. Handlers are idempotent, so
+   * replaying is always safe.
+   */
+  replayDeadLetters(group: string, limit?: number): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -128,6 +128,18 @@ export class InProcessBus implements EventBus {
     return { stop: async () => void this.#broadcastHandlers.delete(wrapped) };
   }
 
+  async replayDeadLetters(name: string, limit = 1_000): Promise<number> {
+    const group = this.#groups.get(name);
+    if (!group) return 0;
+    const events = group.dead.splice(0, limit);
+    for (const event of events) {
+      // Nobody awaits a replay: a failure ends in the dead letters again.
+      group.backlog.push({ event, attempt: 1, done: () => {}, fail: () => {} });
+    }
+    this.#pump(group);
+    return events.length;
+  }
+
   async deadLetters(group: string, limit = 100): Promise<DomainEvent[]> {
     return copy((this.#groups.get(group)?.dead ?? []).slice(0, limit));
   }

@@ -231,6 +231,38 @@ export class RabbitMqBus implements EventBus {
     return events;
   }
 
+  async replayDeadLetters(group: string, limit = 1_000): Promise<number> {
+    const ch = await this.#conn.acquire();
+    const back = this.#conn.createPublisher({ confirm: true });
+    let replayed = 0;
+    try {
+      while (replayed < limit) {
+        const msg = await ch.basicGet({ queue: this.#names.dead(group), noAck: false });
+        if (!msg) break;
+        // Straight to the group's queue (default exchange), as a first attempt; acked from the
+        // dead queue only once the broker confirmed the copy, so nothing is lost either way.
+        await back.send(
+          {
+            routingKey: this.#names.queue(group),
+            durable: true,
+            messageId: msg.messageId,
+            type: msg.type,
+            contentType: msg.contentType,
+          },
+          msg.body,
+        );
+        ch.basicAck({ deliveryTag: msg.deliveryTag });
+        replayed += 1;
+      }
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'NOT_FOUND') throw err;
+    } finally {
+      await back.close();
+      await ch.close();
+    }
+    return replayed;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.#subscriptions].map((s) => s.stop()));
     await this.#publisher.close();

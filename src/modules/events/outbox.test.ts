@@ -71,6 +71,7 @@ function flakyBus(inner: EventBus, failures = 0) {
     broadcast: (message) => inner.broadcast(message),
     onBroadcast: (handler) => inner.onBroadcast(handler),
     deadLetters: (group, limit) => inner.deadLetters(group, limit),
+    replayDeadLetters: (group, limit) => inner.replayDeadLetters(group, limit),
     close: () => inner.close(),
   };
   return { bus, state };
