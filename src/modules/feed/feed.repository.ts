@@ -1,6 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
 import { visibleTo } from '../posts/visibility.ts';
+import { SocialRepository } from '../social/social.repository.ts';
 
 const olderThan = (beforeId: string | undefined): RawBuilder<boolean> =>
   beforeId === undefined ? sql<boolean>`true` : sql<boolean>`p.id < ${beforeId}`;
@@ -120,14 +121,8 @@ export class FeedRepository {
     return q.execute();
   }
 
-  async follows(followerId: string, followeeId: string): Promise<boolean> {
-    const row = await this.#db
-      .selectFrom('follows')
-      .select('follower_id')
-      .where('follower_id', '=', followerId)
-      .where('followee_id', '=', followeeId)
-      .executeTakeFirst();
-    return row !== undefined;
+  follows(followerId: string, followeeId: string): Promise<boolean> {
+    return new SocialRepository(this.#db).isFollowing(followerId, followeeId);
   }
 
   /** The post as fan-out needs it, or undefined once deleted. */
