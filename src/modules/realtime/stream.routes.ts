@@ -39,10 +39,13 @@ export function streamRoutes(ctx: Context) {
     }, heartbeatMs);
     checker.unref();
     const closers = new Set<() => void>();
+    // Before the server waits for its connections: open streams would otherwise hold it up.
+    app.addHook('preClose', async () => {
+      for (const close of closers) close();
+    });
     app.addHook('onClose', async () => {
       clearInterval(checker);
       await subscription.stop();
-      for (const close of closers) close();
     });
 
     /** Attaches a connection and arranges its end: token expiry, server shutdown. */
