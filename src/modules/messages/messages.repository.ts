@@ -153,8 +153,13 @@ export class MessagesRepository {
     return this.#db.selectFrom('messages').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
+  /** Stores a message (as the conversation's last, read by its sender); returns the row. */
   async addMessage(m: { id: string; conversation_id: string; sender_id: string; text: string }) {
-    await this.#db.insertInto('messages').values(m).execute();
+    const row = await this.#db
+      .insertInto('messages')
+      .values(m)
+      .returningAll()
+      .executeTakeFirstOrThrow();
     await this.#db
       .updateTable('conversations')
       .set({ last_message_id: m.id })
@@ -162,6 +167,7 @@ export class MessagesRepository {
       .execute();
     // Your own message is read by you.
     await this.markRead(m.conversation_id, m.sender_id, m.id);
+    return row;
   }
 
   /** Moves the reader's mark forward to `messageId`; false when it was already there or past. */

@@ -127,19 +127,20 @@ export class MessagesService {
       return createOnce(trx, viewerId, `messages.send:${id}`, idem, async () => {
         const other = otherSide(conversation, viewerId);
         await this.#assertMayMessage(trx, viewerId, other);
-        const messageId = newId();
-        await repo.addMessage({ id: messageId, conversation_id: id, sender_id: viewerId, text });
-        const message = view(
-          { id: messageId, conversation_id: id, text, created_at: new Date() },
-          sender,
-        );
+        const row = await repo.addMessage({
+          id: newId(),
+          conversation_id: id,
+          sender_id: viewerId,
+          text,
+        });
+        const message = view(row, sender);
         // To the recipient's connections and to the sender's (their other devices).
         deliveries.push(
           ...(await new StreamLog(trx).append(
             [other, viewerId].map((userId) => ({ userId, type: 'message', data: { ...message } })),
           )),
         );
-        return messageId;
+        return row.id;
       });
     });
     await this.#publisher.publish(deliveries);
