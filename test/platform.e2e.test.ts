@@ -152,7 +152,7 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
   const prefixes = new Set<string>();
   after(async () => {
     for (const prefix of prefixes)
-      await deleteAmqpTopology(AMQP, prefix, ['feed', 'probe', 'poison']);
+      await deleteAmqpTopology(AMQP, prefix, ['feed', 'mail', 'notifications', 'probe', 'poison']);
   });
 
   /** A fresh database (and a Kysely on it), and the env naming every service under new prefixes. */
