@@ -20,7 +20,37 @@ export const REDACT_PATHS = [
   'config.databaseUrl',
 ];
 
+/** Query parameters that carry credentials (stream clients send the access token so). */
+const SECRET_PARAMS = /([?&](?:access_token|token)=)[^&#]*/gi;
+
+/** A URL fit for a log line: credentials in its query string are replaced. */
+export const redactUrl = (url: string): string => url.replace(SECRET_PARAMS, '$1[redacted]');
+
+interface LoggedRequest {
+  method: string;
+  url: string;
+  host?: string;
+  ip?: string;
+  socket?: { remotePort?: number };
+}
+
 /** JSON logs (pino) with secrets redacted; `destination` lets tests capture the lines. */
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
-  return pino({ level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
+  return pino(
+    {
+      level,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      // Fastify's request serializer, with the URL redacted.
+      serializers: {
+        req: (req: LoggedRequest) => ({
+          method: req.method,
+          url: redactUrl(req.url),
+          host: req.host,
+          remoteAddress: req.ip,
+          remotePort: req.socket?.remotePort,
+        }),
+      },
+    },
+    destination,
+  );
 }

@@ -115,7 +115,9 @@ describe('mail while the SMTP server is down', { timeout: 60_000 }, () => {
     const k = await kithWithSmtpDown(t, 'retry', retry);
 
     const [first, second] = [await k.register(), await k.register()];
-    for (const { ms } of [first, second]) assert.ok(ms < 2_000, `register took ${ms} ms`);
+    // Not a speed target: a request that waited for the mail would fail, or last at least the
+    // SMTP connection timeout (10 s); a loaded machine must not make this flaky.
+    for (const { ms } of [first, second]) assert.ok(ms < 8_000, `register took ${ms} ms`);
     const reset = await k.app.inject({
       method: 'POST',
       url: `${API}/auth/password-reset`,
