@@ -62,13 +62,21 @@ export function feedConsumer(
     const entry = [entryOf(post.id)];
     const data = { post_id: post.id, author_id: post.author_id };
     await fanOut(post.author_id, async (active, idle) => {
-      await Promise.all([
-        ...active.map((id) =>
-          timelines.push(homeTimeline(id), entry, { cap: opts.cap, onlyIfExists: true }),
+      const [written] = await Promise.all([
+        Promise.all(
+          active.map((id) =>
+            timelines.push(homeTimeline(id), entry, { cap: opts.cap, onlyIfExists: true }),
+          ),
         ),
         timelines.delete(...idle.map(homeTimeline)),
       ]);
-      await announce(eventId, active, 'feed.post', data);
+      // Streams hear of it where a timeline took it: users who read their feed lately.
+      await announce(
+        eventId,
+        active.filter((_, i) => written[i]),
+        'feed.post',
+        data,
+      );
     });
     metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
   }

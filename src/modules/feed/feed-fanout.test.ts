@@ -131,9 +131,10 @@ function withKith(name: string, env: Env = {}) {
 describe('fan-out, with default settings but FEED_FANOUT_BATCH=2', { timeout: 60_000 }, () => {
   const k = withKith('defaults', { FEED_FANOUT_BATCH: '2' });
 
-  it('announces a new post and its deletion in the streams of active followers, once each', async () => {
-    const [author, f1, f2, f3, idle] = await k.users(5);
-    for (const f of [f1, f2, f3, idle]) await k.follow(f!, author!);
+  it('announces a new post in the streams of followers with a timeline, and its deletion, once each', async () => {
+    const [author, f1, f2, f3, idle, cold] = await k.users(6);
+    for (const f of [f1, f2, f3, idle, cold]) await k.follow(f!, author!);
+    for (const f of [f1, f2, f3, idle]) await k.read(f!); // builds their timelines
     await k.drain();
     await k.idleFor(idle!, 40);
     const postId = await k.post(author!);
@@ -171,6 +172,7 @@ describe('fan-out, with default settings but FEED_FANOUT_BATCH=2', { timeout: 60
         ['post.deleted', postId],
       ]);
     assert.deepEqual(await events(idle!), [], 'idle followers get no stream events');
+    assert.deepEqual(await events(cold!), [['post.deleted', postId]], 'no timeline: no feed.post');
     assert.deepEqual(await events(author!), [], 'nor does the author');
   });
 
