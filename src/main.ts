@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { scriptCommand } from './cli/script.ts';
+import { seedCommand } from './cli/seed-command.ts';
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts';
 import { createContext } from './context.ts';
 import { migrateToLatest } from './infra/db/database.ts';
@@ -13,6 +15,8 @@ Commands:
   serve      run the roles in ROLES (default: api and worker in one process)
   worker     run only the worker role (same as ROLES=worker kith serve)
   migrate    apply pending database migrations and exit
+  script     replay a command script against a running kith (kith script --help)
+  seed       fill the database with demo users, follows, posts and likes (kith seed --help)
   config     print the table of environment variables (Markdown)
   help       show this text
 
@@ -84,6 +88,9 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'serve') return serve(loadConfig());
   if (command === 'worker') return serve(loadConfig({ ...process.env, ROLES: 'worker' }));
   if (command === 'migrate') return migrate(loadConfig());
+  const rest = argv.slice(argv.indexOf(command) + 1);
+  if (command === 'script') return void (process.exitCode = await scriptCommand(rest));
+  if (command === 'seed') return void (process.exitCode = await seedCommand(rest));
   console.error(`Unknown command "${command}".\n\n${USAGE}`);
   process.exitCode = 2;
 }
