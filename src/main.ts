@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
+import { deadLettersCommand } from './cli/dead-letters.ts';
 import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts';
@@ -17,6 +18,7 @@ Commands:
   migrate    apply pending database migrations and exit
   script     replay a command script against a running kith (kith script --help)
   seed       fill the database with demo users, follows, posts and likes (kith seed --help)
+  dead-letters GROUP [--replay]   list (or replay) events a consumer group gave up on
   config     print the table of environment variables (Markdown)
   help       show this text
 
@@ -91,6 +93,7 @@ async function main(argv: string[]): Promise<void> {
   const rest = argv.slice(argv.indexOf(command) + 1);
   if (command === 'script') return void (process.exitCode = await scriptCommand(rest));
   if (command === 'seed') return void (process.exitCode = await seedCommand(rest));
+  if (command === 'dead-letters') return void (process.exitCode = await deadLettersCommand(rest));
   console.error(`Unknown command "${command}".\n\n${USAGE}`);
   process.exitCode = 2;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -56,6 +56,18 @@ function spawnKith(env: Record<string, string>, command = 'serve') {
   return { child, lines, exited };
 }
 type Kith = ReturnType<typeof spawnKith> & { url: string };
+
+/** Runs a one-shot `kith` command to its end; returns its exit code and output. */
+function runKith(args: string[], env: Record<string, string>) {
+  return new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
+    execFile(
+      process.execPath,
+      [MAIN, ...args],
+      { env: { PATH: process.env.PATH, ...env } },
+      (error, out, err) => resolve({ code: error ? (error.code as number) : 0, out, err }),
+    );
+  });
+}
 
 /** Starts a real `kith serve` and resolves once it logged `ready` (with its URL for the api). */
 async function startKith(env: Record<string, string>, ready: string): Promise<Kith> {
@@ -313,6 +325,24 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
     );
     assert.deepEqual(attempts, [1, 2, 3]);
     assert.deepEqual([...handled].sort(), good.sort(), 'each good event handled once');
+
+    // Operators list it and replay it (`kith dead-letters`); still poisonous, it comes back.
+    const cli = (...args: string[]) =>
+      runKith(['dead-letters', ...args], {
+        AMQP_URL: AMQP,
+        AMQP_PREFIX: prefix,
+        DATABASE_URL: postgresUrl()!,
+        LOG_LEVEL: 'silent',
+      });
+    const listed = await cli('poison');
+    assert.equal(listed.code, 0, listed.err);
+    assert.match(listed.out, new RegExp(`post\\.liked\\s+${poisonId}`));
+    assert.match(listed.out, /^1 dead-lettered event\(s\) in "poison"\.$/m);
+    const replayed = await cli('poison', '--replay');
+    assert.match(replayed.out, /^1 dead-lettered event\(s\) of "poison" sent back/m);
+    await waitFor(() => attempts.length === 6, 'the replayed event tried again');
+    assert.deepEqual(attempts, [1, 2, 3, 1, 2, 3], 'a replay is a fresh round of attempts');
+    await waitFor(async () => (await bus.deadLetters('poison')).length === 1, 'dead again');
   });
 
   /** An app whose Redis connection runs through a proxy the test can cut. */
