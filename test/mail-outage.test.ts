@@ -5,16 +5,14 @@
  * exactly once when the server is back, or is dead-lettered after CONSUMER_MAX_ATTEMPTS.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { after, describe, it, type TestContext } from 'node:test';
-import PostalMime, { type Email } from 'postal-mime';
-import { SMTPServer } from 'smtp-server';
 import type { Env } from '../src/config.ts';
 import { startWorker } from '../src/roles/worker.ts';
 import { drain } from './drain.ts';
 import { login, newUser } from './factories.ts';
 import { createTestApp } from './harness.ts';
 import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix, testRedis } from './services.ts';
+import { startSmtpServer } from './smtp-server.ts';
 import { TcpProxy } from './tcp-proxy.ts';
 import { waitFor } from './wait.ts';
 
@@ -26,36 +24,12 @@ after(async () => {
   for (const { prefix, groups } of topologies) await deleteAmqpTopology(amqpUrl()!, prefix, groups);
 });
 
-/** A real SMTP server on a free loopback port; `received` holds every message, parsed. */
-async function smtpServer(t: TestContext) {
-  const received: (Email & { rcpt: string[] })[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const rcpt = session.envelope.rcptTo.map((r) => r.address);
-        PostalMime.parse(Buffer.concat(chunks)).then(
-          (mail) => (received.push({ ...mail, rcpt }), done()),
-          (err: Error) => done(err),
-        );
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { url: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`, received };
-}
-
 /**
  * An app (with a worker) whose SMTP_URL goes through a proxy that is cut from the start, and
  * helpers to look at what happened.
  */
 async function kithWithSmtpDown(t: TestContext, name: string, env: Env) {
-  const smtp = await smtpServer(t);
+  const smtp = await startSmtpServer((close) => t.after(close));
   const proxy = new TcpProxy(smtp.url);
   proxy.cut();
   const smtpUrl = await proxy.start(smtp.url);

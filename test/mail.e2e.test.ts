@@ -6,11 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import PostalMime, { type Email } from 'postal-mime';
-import { SMTPServer } from 'smtp-server';
 import type { Env } from '../src/config.ts';
 import { newId } from '../src/ids.ts';
 import { EmailTokenSigner, EmailTokensRepository } from '../src/modules/accounts/email-tokens.ts';
@@ -19,6 +16,8 @@ import { startWorker } from '../src/roles/worker.ts';
 import { transaction } from '../src/infra/db/transaction.ts';
 import { drain } from './drain.ts';
 import { createAccount, login, type Account, type NewUser } from './factories.ts';
+import PostalMime, { type Email } from 'postal-mime';
+import { startSmtpServer } from './smtp-server.ts';
 import { createTestApp, TEST_JWT_SECRET } from './harness.ts';
 import { assertProblem } from './problems.ts';
 import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix, testRedis } from './services.ts';
@@ -36,30 +35,7 @@ after(async () => {
   for (const { prefix, groups } of topologies) await deleteAmqpTopology(amqpUrl()!, prefix, groups);
 });
 
-/** A real SMTP server on a free loopback port; `received` holds every message, parsed. */
-async function smtpServer() {
-  const received: (Email & { rcpt: string[] })[] = [];
-  const server = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    logger: false,
-    onData(stream, session, done) {
-      const chunks: Buffer[] = [];
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const rcpt = session.envelope.rcptTo.map((r) => r.address);
-        PostalMime.parse(Buffer.concat(chunks)).then(
-          (mail) => (received.push({ ...mail, rcpt }), done()),
-          (err: Error) => done(err),
-        );
-      });
-    },
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
-  return { url: `smtp://127.0.0.1:${(server.server.address() as AddressInfo).port}`, received };
-}
-const smtp = await smtpServer();
+const smtp = await startSmtpServer((close) => after(close));
 
 /** An app with a worker on this run's services; `stop()` ends the worker. */
 async function kith(name: string, env: Env, captureLogs = false) {
