@@ -27,8 +27,8 @@ const SECRET_PARAMS = /([?&](?:access_token|token)=)[^&#]*/gi;
 export const redactUrl = (url: string): string => url.replace(SECRET_PARAMS, '$1[redacted]');
 
 interface LoggedRequest {
-  method: string;
-  url: string;
+  method?: string;
+  url?: string;
   host?: string;
   ip?: string;
   socket?: { remotePort?: number };
@@ -42,13 +42,17 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       // Fastify's request serializer, with the URL redacted.
       serializers: {
-        req: (req: LoggedRequest) => ({
-          method: req.method,
-          url: redactUrl(req.url),
-          host: req.host,
-          remoteAddress: req.ip,
-          remotePort: req.socket?.remotePort,
-        }),
+        req: (req: LoggedRequest) =>
+          // A request object (Fastify's); anything else logged as `req` is left as it is.
+          typeof req.url === 'string' && typeof req.method === 'string'
+            ? {
+                method: req.method,
+                url: redactUrl(req.url),
+                host: req.host,
+                remoteAddress: req.ip,
+                remotePort: req.socket?.remotePort,
+              }
+            : req,
       },
     },
     destination,

@@ -150,7 +150,14 @@ export async function buildApp(ctx: Context): Promise<App> {
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   // Clients send nothing but pongs over the stream: small frames only.
-  await app.register(websocket, { options: { maxPayload: 4096 } });
+  await app.register(websocket, {
+    options: { maxPayload: 4096 },
+    // On shutdown, tell clients it is a restart ("going away") so they reconnect elsewhere.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
+      done();
+    },
+  });
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -81,6 +81,14 @@ async function plan(db: Kysely<DB>, event: DomainEvent): Promise<Planned[]> {
     }
     case 'post.liked': {
       const d = event.data as EventMap['post.liked'];
+      // Unliked, or the post deleted, before this ran: nothing to tell.
+      const like = await db
+        .selectFrom('likes')
+        .select('user_id')
+        .where('post_id', '=', d.post_id)
+        .where('user_id', '=', d.user_id)
+        .executeTakeFirst();
+      if (!like) return [];
       return [
         {
           user_id: d.author_id,

@@ -43,8 +43,9 @@ export class StreamHub {
 
   /**
    * Starts a connection after `since` (the last seq the client saw). Without it, the client
-   * gets new events only. When events after `since` were already purged (or `since` is ahead of
-   * the log), it gets a `resync` event carrying the newest seq, then new events.
+   * gets a `ready` event carrying the newest seq, then new events. When events after `since`
+   * were already purged (or `since` is ahead of the log), it gets a `resync` event carrying the
+   * newest seq, then new events.
    */
   attach(conn: StreamConnection, since: number | undefined): () => void {
     const entry: Attached = { conn, last: Number.MAX_SAFE_INTEGER, chain: Promise.resolve() };
@@ -59,7 +60,8 @@ export class StreamHub {
         (since === last || (oldest ?? Infinity) <= since + 1);
       if (!continuous) {
         entry.last = last;
-        if (since !== undefined) conn.send({ seq: last, type: 'resync', data: {} });
+        // Either way the client learns where it stands: the seq to resume from later.
+        conn.send({ seq: last, type: since === undefined ? 'ready' : 'resync', data: {} });
         return;
       }
       entry.last = since;
