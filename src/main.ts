@@ -5,7 +5,7 @@ import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts';
 import { createContext } from './context.ts';
-import { migrateToLatest } from './infra/db/database.ts';
+import { DatabaseInUseError, migrateToLatest } from './infra/db/database.ts';
 import { createLogger } from './logger.ts';
 import { startApi, type RunningRole } from './roles/api.ts';
 import { startWorker } from './roles/worker.ts';
@@ -101,6 +101,8 @@ async function main(argv: string[]): Promise<void> {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof ConfigError) {
     console.error(`kith: configuration error: ${err.message}`);
+  } else if (err instanceof DatabaseInUseError) {
+    console.error(`kith: ${err.message}`);
   } else {
     createLogger('error').fatal({ err }, 'kith failed to start');
   }

@@ -1,12 +1,22 @@
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
 import { createTestApp } from '../../../test/harness.ts';
 import { postgresUrl } from '../../../test/test-databases.ts';
 import { newId } from '../../ids.ts';
 import { SessionsRepository } from '../../modules/accounts/sessions.repository.ts';
 import { UsersRepository } from '../../modules/accounts/users.repository.ts';
-import { isUniqueViolation, migrateToLatest, type Database } from './database.ts';
+import {
+  DatabaseInUseError,
+  isUniqueViolation,
+  migrateToLatest,
+  openDatabase,
+  type Database,
+} from './database.ts';
 import type { DB } from './schema.ts';
 
 const expectedKind = postgresUrl() ? 'postgres' : 'pglite';
@@ -134,5 +144,32 @@ describe(`database and repositories on ${expectedKind}`, () => {
       .where('user_id', '=', user.id)
       .execute();
     for (const row of rows) assert.equal(row.revoked_at === null, row.family_id === families[0]);
+  });
+});
+
+describe('embedded database lock', { timeout: 60_000 }, () => {
+  it('lets one process at a time open a data folder, and takes over a lock left by a dead one', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'kith-lock-'));
+    after(() => rmSync(dataDir, { recursive: true, force: true }));
+    const lock = join(dataDir, 'pglite.lock');
+    const opts = { dataDir, poolSize: 1 };
+    const first = await openDatabase(opts);
+    assert.equal(readFileSync(lock, 'utf8'), String(process.pid));
+    await assert.rejects(openDatabase(opts), (err: Error) => {
+      assert.ok(err instanceof DatabaseInUseError);
+      assert.match(
+        err.message,
+        new RegExp(`in use by another kith process \\(pid ${process.pid}\\)`),
+      );
+      return true;
+    });
+    await first.close();
+    assert.equal(existsSync(lock), false, 'released on close');
+
+    const gone = spawnSync(process.execPath, ['-e', '0']).pid; // a process that has ended
+    writeFileSync(lock, String(gone));
+    const again = await openDatabase(opts);
+    assert.equal(readFileSync(lock, 'utf8'), String(process.pid), 'stale lock taken over');
+    await again.close();
   });
 });

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResult } from 'kysely';
@@ -36,10 +36,57 @@ function once(fn: () => Promise<void>): () => Promise<void> {
   return () => (done ??= fn());
 }
 
+/** Raised when another live process holds the embedded database. */
+export class DatabaseInUseError extends Error {
+  override name = 'DatabaseInUseError';
+}
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/**
+ * One process at a time on an embedded database: PGlite has no lock of its own, and two
+ * processes on one folder silently lose each other's writes. A lock file holds the owner's
+ * pid; one left by a process that is gone is taken over. Returns the release.
+ */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, 'pglite.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(file, 'utf8'));
+      if (owner > 0 && alive(owner)) {
+        throw new DatabaseInUseError(
+          `the embedded database in ${dataDir} is in use by another kith process (pid ${owner}); stop it, or set another DATA_DIR or DATABASE_URL`,
+        );
+      }
+      rmSync(file, { force: true }); // left by a process that is gone
+    }
+  }
+  throw new DatabaseInUseError(`could not lock the embedded database in ${dataDir}`);
+}
+
 /** Opens Postgres when a URL is given, otherwise PGlite (in `dataDir/pglite`, or the given instance). */
 export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Promise<Database> {
   if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.poolSize);
-  const pglite = existing ?? (await createPGlite(join(opts.dataDir, 'pglite')));
+  const release = existing ? () => {} : lockDataDir(opts.dataDir);
+  let pglite: PGlite;
+  try {
+    pglite = existing ?? (await createPGlite(join(opts.dataDir, 'pglite')));
+  } catch (err) {
+    release();
+    throw err;
+  }
   const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
   return {
     db,
@@ -48,6 +95,7 @@ export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Pr
     close: once(async () => {
       await db.destroy();
       await pglite.close();
+      release();
     }),
   };
 }
