@@ -170,6 +170,24 @@ for (const impl of implementations) {
       assert.equal(await bus.replayDeadLetters(newGroup()), 0, 'an unknown group has none');
     });
 
+    it('replays each dead letter once per call, even when it fails again at once', async (t) => {
+      const [bus] = open(t) as [EventBus];
+      const [type, group] = [unique('still-poison.'), newGroup()];
+      const events = [newEvent(type), newEvent(type), newEvent(type)];
+      let attempts = 0;
+      const handler: EventHandler = async () => {
+        attempts += 1;
+        throw new Error('still broken');
+      };
+      await bus.consume(group, [type], handler, { maxAttempts: 1, concurrency: 3 });
+      await bus.publish(events);
+      await until(async () => ((await bus.deadLetters(group)).length === 3 ? true : undefined));
+      assert.equal(await bus.replayDeadLetters(group), 3);
+      await until(async () => (attempts === 6 ? true : undefined));
+      await until(async () => ((await bus.deadLetters(group)).length === 3 ? true : undefined));
+      assert.equal(attempts, 6, 'each replayed event tried once more, not again and again');
+    });
+
     it('dead-letters a poison event without holding up later ones', async (t) => {
       const [bus] = open(t) as [EventBus];
       const [type, group] = [unique('poison.'), newGroup()];

@@ -1,6 +1,7 @@
 import {
   Connection,
   type AsyncMessage,
+  type SyncMessage,
   type Consumer,
   type Envelope,
   type Publisher,
@@ -234,11 +235,17 @@ export class RabbitMqBus implements EventBus {
   async replayDeadLetters(group: string, limit = 1_000): Promise<number> {
     const ch = await this.#conn.acquire();
     const back = this.#conn.createPublisher({ confirm: true });
-    let replayed = 0;
     try {
-      while (replayed < limit) {
+      // Take every message first (unacknowledged, so held by this channel), then send them
+      // back: an event that fails again and returns to the dead queue meanwhile is not taken
+      // a second time.
+      const taken: SyncMessage[] = [];
+      while (taken.length < limit) {
         const msg = await ch.basicGet({ queue: this.#names.dead(group), noAck: false });
         if (!msg) break;
+        taken.push(msg);
+      }
+      for (const msg of taken) {
         // Straight to the group's queue (default exchange), as a first attempt; acked from the
         // dead queue only once the broker confirmed the copy, so nothing is lost either way.
         await back.send(
@@ -252,15 +259,15 @@ export class RabbitMqBus implements EventBus {
           msg.body,
         );
         ch.basicAck({ deliveryTag: msg.deliveryTag });
-        replayed += 1;
       }
+      return taken.length;
     } catch (err) {
       if ((err as { code?: string }).code !== 'NOT_FOUND') throw err;
+      return 0;
     } finally {
       await back.close();
-      await ch.close();
+      await ch.close(); // anything taken but not sent back is requeued, still dead
     }
-    return replayed;
   }
 
   async close(): Promise<void> {
