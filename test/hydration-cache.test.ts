@@ -306,7 +306,7 @@ for (const [stack, env] of stacks) {
       assert.equal((await cached(`post:${gone}`))?.text, 'gone');
       const timeline = await t.ctx.timelines.range(`home:${viewer.id}`, { limit: 10 });
       assert.deepEqual(
-        timeline.map((e) => e.id),
+        (timeline ?? []).map((e) => e.id),
         [gone, kept],
       );
       assert.deepEqual(await c.feedIds(viewer), [kept]);

@@ -37,7 +37,8 @@ export class MemoryTimelineStore implements TimelineStore {
   }
 
   async range(key: string, opts: { limit: number; before?: TimelineEntry }) {
-    const all = this.#timelines.get(key)?.entries ?? [];
+    const all = this.#timelines.get(key)?.entries;
+    if (!all) return undefined;
     const { before } = opts;
     const start = before ? all.findIndex((e) => newer(before, e)) : 0;
     return start < 0 ? [] : all.slice(start, start + opts.limit).map((e) => ({ ...e }));

@@ -76,17 +76,27 @@ export class RedisTimelineStore implements TimelineStore {
     // Inclusive of the cursor's score, then ties are cut by id: equal scores sort by id in Redis too.
     const max = before ? String(before.score) : '+inf';
     const extra = before ? 32 : 0;
-    const raw = await this.#redis.zrange(
-      this.#prefix + key,
-      max,
-      '0',
-      'BYSCORE',
-      'REV',
-      'LIMIT',
-      0,
-      limit + extra,
-      'WITHSCORES',
-    );
+    const replies = await this.#redis
+      .pipeline()
+      .exists(this.#prefix + key)
+      .zrange(
+        this.#prefix + key,
+        max,
+        '0',
+        'BYSCORE',
+        'REV',
+        'LIMIT',
+        0,
+        limit + extra,
+        'WITHSCORES',
+      )
+      .exec();
+    const [[existsError, exists], [rangeError, raw]] = (replies ?? [
+      [new Error('aborted')],
+      [],
+    ]) as [[Error | null, number], [Error | null, string[]]];
+    if (existsError ?? rangeError) throw existsError ?? rangeError;
+    if (exists !== 1) return undefined;
     const out: TimelineEntry[] = [];
     for (let i = 0; i < raw.length && out.length < limit; i += 2) {
       const entry = { id: raw[i]!, score: Number(raw[i + 1]) };

@@ -22,7 +22,8 @@ const entries = (n: number): TimelineEntry[] =>
     const id = newId();
     return { id, score: scoreOfId(id) };
   });
-const ids = (list: TimelineEntry[]) => list.map((e) => e.id);
+const ids = (list: TimelineEntry[] | undefined) =>
+  (list ?? assert.fail('no timeline')).map((e) => e.id);
 const newestFirst = (list: TimelineEntry[]) =>
   [...list].sort((a, b) => b.score - a.score || (a.id < b.id ? 1 : -1));
 
@@ -36,9 +37,9 @@ for (const [name, make] of implementations) {
       const expected = ids(newestFirst(all));
       const first = await store.range(key, { limit: 3 });
       assert.deepEqual(ids(first), expected.slice(0, 3));
-      const second = await store.range(key, { limit: 3, before: first.at(-1)! });
+      const second = await store.range(key, { limit: 3, before: first!.at(-1)! });
       assert.deepEqual(ids(second), expected.slice(3, 6));
-      const last = await store.range(key, { limit: 3, before: second.at(-1)! });
+      const last = await store.range(key, { limit: 3, before: second!.at(-1)! });
       assert.deepEqual(ids(last), expected.slice(6));
       assert.equal(await store.size(key), 7);
     });
@@ -50,7 +51,7 @@ for (const [name, make] of implementations) {
       await store.push(key, tied, { cap: 100 });
       const first = await store.range(key, { limit: 2 });
       assert.deepEqual(ids(first), ['e', 'd']);
-      const rest = await store.range(key, { limit: 10, before: first.at(-1)! });
+      const rest = await store.range(key, { limit: 10, before: first!.at(-1)! });
       assert.deepEqual(ids(rest), ['c', 'b', 'a']);
     });
 
@@ -81,6 +82,7 @@ for (const [name, make] of implementations) {
       const key = freshKey();
       assert.equal(await store.push(key, entries(1), { cap: 10, onlyIfExists: true }), false);
       assert.equal(await store.exists(key), false);
+      assert.equal(await store.range(key, { limit: 10 }), undefined, 'absent: no range');
       await store.replace(key, [], 10);
       assert.equal(await store.exists(key), true, 'an empty rebuilt timeline exists');
       assert.deepEqual(await store.range(key, { limit: 10 }), []);
@@ -139,7 +141,7 @@ for (const [name, make] of implementations) {
       await store.delete(key, other, freshKey());
       assert.equal(await store.exists(key), false);
       assert.equal(await store.exists(other), false);
-      assert.deepEqual(await store.range(key, { limit: 10 }), []);
+      assert.equal(await store.range(key, { limit: 10 }), undefined);
       await store.delete();
     });
   });

@@ -26,8 +26,14 @@ export interface TimelineStore {
   ): Promise<boolean>;
   /** Replaces the whole timeline at once (floor reset); an empty list still makes it exist. */
   replace(key: string, entries: readonly TimelineEntry[], cap: number): Promise<void>;
-  /** Newest first, strictly after (older than) `before` when given. */
-  range(key: string, opts: { limit: number; before?: TimelineEntry }): Promise<TimelineEntry[]>;
+  /**
+   * Newest first, strictly after (older than) `before` when given; undefined when the timeline
+   * does not exist (one round trip answers both).
+   */
+  range(
+    key: string,
+    opts: { limit: number; before?: TimelineEntry },
+  ): Promise<TimelineEntry[] | undefined>;
   remove(key: string, ids: readonly string[]): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** How many entries the timeline holds (0 when absent). */

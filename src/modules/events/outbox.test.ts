@@ -473,7 +473,7 @@ describe('feed fan-out through the worker role', { timeout: 30_000 }, () => {
   it('pushes a new post into the existing timelines of followers, and removes it on delete', async (t) => {
     const { app, ctx } = await createTestApp({ env: { OUTBOX_POLL_MS: '10' } });
     const timeline = async (user: Account) =>
-      (await ctx.timelines.range(`home:${user.id}`, { limit: 100 })).map((e) => e.id);
+      ((await ctx.timelines.range(`home:${user.id}`, { limit: 100 })) ?? []).map((e) => e.id);
     const [author, ready, cold, stranger] = [
       await createAccount(app),
       await createAccount(app),

@@ -92,7 +92,8 @@ async function kith(name: string, env: Env = {}, { worker = true } = {}) {
       } while (cursor);
       return seen;
     },
-    timeline: async (who: Account) => ids(await ctx.timelines.range(key(who), { limit: 1000 })),
+    timeline: async (who: Account) =>
+      ids((await ctx.timelines.range(key(who), { limit: 1000 })) ?? []),
     hasTimeline: (who: Account) => ctx.timelines.exists(key(who)),
     reference: (who: Account) => new FeedRepository(db).feedIds(who.id, undefined, 1000),
     fanOut: async (postId: string) =>

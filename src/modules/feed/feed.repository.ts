@@ -1,5 +1,6 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
+import type { PostStats } from '../posts/posts.repository.ts';
 import { visibleTo } from '../posts/visibility.ts';
 import { SocialRepository } from '../social/social.repository.ts';
 
@@ -68,12 +69,19 @@ export class FeedRepository {
   }
 
   /**
-   * Posts merged into the feed at read time: the viewer's own (read-your-writes, without waiting
-   * for the fan-out) and those of followed big accounts, which are never fanned out.
+   * One feed page's counters in one query: for the timeline's `ids` and for the posts merged in
+   * at read time (the viewer's own, for read-your-writes without waiting for the fan-out, and
+   * those of followed big accounts, which are never fanned out), the rows the viewer may see,
+   * with counters, the viewer's like, and whether the post was merged in.
    */
-  mergedIds(viewerId: string, beforeId: string | undefined, limit: number): Promise<string[]> {
-    return ids(
-      sql<{ id: string }>`
+  pageStats(
+    viewerId: string,
+    ids: readonly string[],
+    beforeId: string | undefined,
+    limit: number,
+  ): Promise<(PostStats & { merged: boolean })[]> {
+    return sql<PostStats & { merged: boolean }>`
+      with merged as (
         (select p.id from posts p
          where p.author_id = ${viewerId} and ${olderThan(beforeId)}
          order by p.id desc limit ${limit})
@@ -86,9 +94,15 @@ export class FeedRepository {
            order by p.id desc limit ${limit}
          ) p
          where f.follower_id = ${viewerId} and ${notMutedBy(viewerId, sql.ref('f.followee_id'))}
-         order by p.id desc limit ${limit})`,
-      this.#db,
-    );
+         order by p.id desc limit ${limit}))
+      select p.id, p.edited_at, p.like_count, p.comment_count,
+        exists (select 1 from likes l where l.post_id = p.id and l.user_id = ${viewerId}) as liked,
+        p.id in (select id from merged) as merged
+      from posts p
+      where p.id in (select unnest(${[...ids]}::uuid[]) union select id from merged)
+        and ${visibleTo(viewerId)}`
+      .execute(this.#db)
+      .then((r) => r.rows);
   }
 
   /** The author's newest post ids (only fanned-out ones with `fanOutOnly`). */

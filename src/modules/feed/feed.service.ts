@@ -52,7 +52,11 @@ export class FeedService {
     this.#d = deps;
   }
 
-  /** Up to `limit` posts older than `beforeId` (all when undefined), newest first. */
+  /**
+   * Up to `limit` posts older than `beforeId` (all when undefined), newest first. The first
+   * timeline window and the merged posts are hydrated together: one query reads what to merge
+   * and every counter of the page.
+   */
   async page(
     viewerId: string,
     beforeId: string | undefined,
@@ -60,20 +64,28 @@ export class FeedService {
   ): Promise<HydratedPost[]> {
     const { repo, hydrator, metrics } = this.#d;
     const rel = await this.#d.relations.of(viewerId);
-    const [fromTimeline, merged] = await Promise.all([
-      this.#timelinePart(viewerId, rel, beforeId, limit).catch((err: unknown): undefined => {
-        if (!(err instanceof TimelineUnavailable)) throw err;
-        this.#degraded(err.cause);
-        return undefined;
-      }),
-      repo.mergedIds(viewerId, beforeId, limit).then((ids) => hydrator.hydrate(viewerId, ids, rel)),
-    ]);
-    const rest: HydratedPost[] =
-      fromTimeline ??
-      (await hydrator.hydrate(viewerId, await repo.feedIds(viewerId, beforeId, limit), rel));
-    metrics.feedReads.inc({ source: fromTimeline ? 'timeline' : 'sql' });
+    const before = beforeId === undefined ? undefined : entryOf(beforeId);
+    const window = await this.#window(viewerId, before, limit).catch((err: unknown): undefined => {
+      if (!(err instanceof TimelineUnavailable)) throw err;
+      this.#degraded(err.cause);
+      return undefined;
+    });
+    const firstIds = window?.map((e) => e.id) ?? (await repo.feedIds(viewerId, beforeId, limit));
+    const stats = await repo.pageStats(viewerId, firstIds, beforeId, limit);
+    const mergedIds = stats.filter((s) => s.merged).map((s) => s.id);
+    const all = [...new Set([...firstIds, ...mergedIds])];
+    const hydrated = new Map(
+      (await hydrator.hydrateWithStats(viewerId, all, rel, stats)).map((p) => [p.id, p]),
+    );
+    const pick = (ids: readonly string[]) => ids.flatMap((id) => hydrated.get(id) ?? []);
+    let rest = pick(firstIds);
+    if (window && rest.length < limit) {
+      const missing = limit - rest.length;
+      rest = [...rest, ...(await this.#more(viewerId, rel, before, window, missing, limit))];
+    }
+    metrics.feedReads.inc({ source: window ? 'timeline' : 'sql' });
 
-    const unique = new Map([...rest, ...merged].map((p) => [p.id, p]));
+    const unique = new Map([...rest, ...pick(mergedIds)].map((p) => [p.id, p]));
     const page = [...unique.values()].sort(byNewest).slice(0, limit);
     const fromRest = new Set(rest.map((p) => p.id));
     const pulled = page.filter((p) => p.author_id !== viewerId && !fromRest.has(p.id)).length;
@@ -81,39 +93,53 @@ export class FeedService {
     return page;
   }
 
+  /** The first `limit` entries of the timeline after `before`, rebuilding a missing one. */
+  async #window(
+    viewerId: string,
+    before: TimelineEntry | undefined,
+    limit: number,
+  ): Promise<TimelineEntry[]> {
+    const { timelines } = this.#d;
+    const key = homeTimeline(viewerId);
+    const opts = before ? { limit, before } : { limit };
+    const entries = await fromStore(timelines.range(key, opts));
+    if (entries) return entries;
+    await this.#rebuild(key, viewerId);
+    return (await fromStore(timelines.range(key, opts))) ?? [];
+  }
+
   /**
-   * Posts from the timeline, complete down to the last entry examined; when the timeline runs
-   * out before `limit` posts are found, continued from SQL past its oldest entry.
+   * When the first window held fewer than `limit` posts the viewer may see: more from the
+   * timeline (windows doubling up to the cap), complete down to the last entry examined, and
+   * once the timeline runs out, from SQL past its oldest entry.
    */
-  async #timelinePart(
+  async #more(
     viewerId: string,
     rel: Relations,
-    beforeId: string | undefined,
+    cursor: TimelineEntry | undefined,
+    window: readonly TimelineEntry[],
+    missing: number,
     limit: number,
   ): Promise<HydratedPost[]> {
     const { timelines, repo, hydrator, cap } = this.#d;
     const key = homeTimeline(viewerId);
-    if (!(await fromStore(timelines.exists(key)))) await this.#rebuild(key, viewerId);
     const found: HydratedPost[] = [];
-    let before = beforeId === undefined ? undefined : entryOf(beforeId);
+    let before = window.at(-1) ?? cursor;
     let want = limit;
-    for (;;) {
-      const entries = await fromStore(
-        timelines.range(key, before ? { limit: want, before } : { limit: want }),
-      );
-      before = entries.at(-1) ?? before;
-      found.push(
-        ...(await hydrator.hydrate(
-          viewerId,
-          entries.map((e) => e.id),
-          rel,
-        )),
-      );
-      if (found.length >= limit) return found;
-      if (entries.length < want) break;
+    let exhausted = window.length < limit;
+    while (!exhausted && found.length < missing) {
       want = Math.min(want * 2, cap);
+      const entries =
+        (await fromStore(
+          timelines.range(key, before ? { limit: want, before } : { limit: want }),
+        )) ?? [];
+      before = entries.at(-1) ?? before;
+      const ids = entries.map((e) => e.id);
+      found.push(...(await hydrator.hydrate(viewerId, ids, rel)));
+      exhausted = entries.length < want;
     }
-    const older = await repo.feedIds(viewerId, before?.id, limit - found.length);
+    if (found.length >= missing) return found;
+    const older = await repo.feedIds(viewerId, before?.id, missing - found.length);
     return [...found, ...(await hydrator.hydrate(viewerId, older, rel))];
   }
 

@@ -84,7 +84,7 @@ async function befriend(a: Account, b: Account) {
 }
 const feed = (who: Account, query = '') => call<Page>('GET', `/feed${query}`, who);
 const timeline = async (who: Account) =>
-  ids(await ctx.timelines.range(`home:${who.id}`, { limit: 1000 }));
+  ids((await ctx.timelines.range(`home:${who.id}`, { limit: 1000 })) ?? []);
 /** The SQL definition of the feed (FeedRepository.feedIds): the reference. */
 const reference = (who: Account) =>
   new FeedRepository(ctx.database.db).feedIds(who.id, undefined, 1000);

@@ -1,6 +1,6 @@
 import type { UsersService } from '../accounts/users.service.ts';
 import type { PostContentCache } from '../posts/post-cache.ts';
-import type { HydratedPost, PostsRepository } from '../posts/posts.repository.ts';
+import type { HydratedPost, PostStats, PostsRepository } from '../posts/posts.repository.ts';
 import type { Relations } from '../social/relations.ts';
 
 /**
@@ -21,7 +21,26 @@ export class FeedHydrator {
     this.#posts = posts;
   }
 
-  async hydrate(viewerId: string, ids: readonly string[], rel: Relations): Promise<HydratedPost[]> {
+  hydrate(viewerId: string, ids: readonly string[], rel: Relations): Promise<HydratedPost[]> {
+    return this.#hydrate(viewerId, ids, rel, (kept) => this.#posts.stats(kept, viewerId));
+  }
+
+  /** The same, with the counters already read (a row for each post the viewer may see). */
+  hydrateWithStats(
+    viewerId: string,
+    ids: readonly string[],
+    rel: Relations,
+    stats: readonly PostStats[],
+  ): Promise<HydratedPost[]> {
+    return this.#hydrate(viewerId, ids, rel, async () => stats);
+  }
+
+  async #hydrate(
+    viewerId: string,
+    ids: readonly string[],
+    rel: Relations,
+    statsOf: (ids: string[]) => Promise<readonly PostStats[]>,
+  ): Promise<HydratedPost[]> {
     const contents = await this.#contents.getMany(ids);
     const kept = ids.flatMap((id) => {
       const post = contents.get(id);
@@ -33,10 +52,7 @@ export class FeedHydrator {
     if (kept.length === 0) return [];
     const [authors, stats] = await Promise.all([
       this.#users.refsById(kept.map((p) => p.author_id)),
-      this.#posts.stats(
-        kept.map((p) => p.id),
-        viewerId,
-      ),
+      statsOf(kept.map((p) => p.id)),
     ]);
     const statsById = new Map(stats.map((s) => [s.id, s]));
     // A cached text older than the last edit (an invalidation lost to a cache outage or a race

@@ -9,6 +9,15 @@ export interface HydratedPost extends PostRow {
   liked: boolean;
 }
 
+/** What hydration reads from the database for each post: never cached. */
+export interface PostStats {
+  id: string;
+  edited_at: Date | null;
+  like_count: number;
+  comment_count: number;
+  liked: boolean;
+}
+
 /** SQL for posts, their versions and likes. Visibility is always applied in SQL. */
 export class PostsRepository {
   readonly #db: Kysely<DB>;
@@ -58,7 +67,7 @@ export class PostsRepository {
    * (hydration after the cache: the database has the last word on existence and visibility, and
    * `edited_at` tells whether a cached text is stale).
    */
-  stats(ids: readonly string[], viewerId: string) {
+  stats(ids: readonly string[], viewerId: string): Promise<PostStats[]> {
     return this.#db
       .selectFrom('posts as p')
       .select([
