@@ -160,9 +160,12 @@ export class MessagesService {
       const last = conversation.last_message_id;
       if (last && (await repo.markRead(id, viewerId, last))) {
         const data = { conversation_id: id, user_id: viewerId, last_read_id: last };
+        // Read receipts never cross a block: only the reader's own devices hear of it then.
+        const other = otherSide(conversation, viewerId);
+        const blockedPair = await new SocialRepository(trx).blockedEitherWay(viewerId, other);
         deliveries.push(
           ...(await new StreamLog(trx).append(
-            [otherSide(conversation, viewerId), viewerId].map((userId) => ({
+            (blockedPair ? [viewerId] : [other, viewerId]).map((userId) => ({
               userId,
               type: 'message.read',
               data,

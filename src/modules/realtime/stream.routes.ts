@@ -3,6 +3,7 @@ import type {} from '@fastify/websocket';
 import { Type } from 'typebox';
 import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
+import { AppError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
 import type { StreamEvent } from './stream-log.ts';
 import { STREAM_BROADCAST } from './publisher.ts';
@@ -68,19 +69,27 @@ export function streamRoutes(ctx: Context) {
       };
     }
 
-    app.get(
-      '/stream',
-      {
-        websocket: true,
-        config: { auth: 'required', tokenInQuery: true },
-        schema: {
-          tags: ['realtime'],
-          summary: 'Your real-time stream (WebSocket)',
-          description: `Upgrade to a WebSocket. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`).`,
-          querystring: StreamQuery,
-        },
+    app.route({
+      method: 'GET',
+      url: '/stream',
+      config: { auth: 'required', tokenInQuery: true },
+      schema: {
+        tags: ['realtime'],
+        summary: 'Your real-time stream (WebSocket)',
+        description: `Upgrade to a WebSocket. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`).`,
+        querystring: StreamQuery,
+        hide: true,
       },
-      (socket, request) => {
+      // A plain HTTP request (no Upgrade): say how to connect instead of a bare 404.
+      handler: () => {
+        throw new AppError(
+          426,
+          'upgrade_required',
+          'Connect with a WebSocket upgrade, or read /api/v1/stream/sse.',
+          { headers: { upgrade: 'websocket', connection: 'Upgrade' } },
+        );
+      },
+      wsHandler: (socket, request) => {
         let alive = true;
         const close = open(
           request,
@@ -104,11 +113,13 @@ export function streamRoutes(ctx: Context) {
           close();
         });
       },
-    );
+    });
 
     app.get(
       '/stream/sse',
       {
+        // HEAD would open a stream that never answers.
+        exposeHeadRoute: false,
         config: { auth: 'required', tokenInQuery: true },
         schema: {
           tags: ['realtime'],
