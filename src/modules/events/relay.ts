@@ -2,6 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import type { DomainEvent, EventBus } from '../../infra/bus/bus.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import type { Logger } from '../../logger.ts';
+import { idIn } from '../../infra/db/sql.ts';
 
 export interface RelayOptions {
   pollMs: number;
@@ -146,7 +147,7 @@ export class OutboxRelay {
         select id from outbox
         where published_at is null
           and (claimed_until is null or claimed_until < now())
-          ${busy.length > 0 ? sql`and id not in (${sql.join(busy)})` : sql``}
+          and not (${idIn('id', busy)})
         order by id
         limit ${limit}
         for update skip locked)
@@ -188,7 +189,7 @@ export class OutboxRelay {
       await this.#db
         .updateTable('outbox')
         .set({ published_at: new Date(), claimed_until: null })
-        .where('id', 'in', ids)
+        .where(idIn('id', ids))
         .execute();
     } catch (err) {
       this.#done.push(...ids); // published already; marking them is retried next round

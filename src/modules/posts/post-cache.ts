@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB, PostRow } from '../../infra/db/schema.ts';
+import { idIn } from '../../infra/db/sql.ts';
 
 /** What a post says and who may see it: everything but its counters, which change too often. */
 export type PostContent = Pick<
@@ -55,7 +56,7 @@ export class PostContentCache {
       const rows = await this.#db
         .selectFrom('posts')
         .select(['id', 'author_id', 'text', 'visibility', 'created_at', 'edited_at', 'fan_out'])
-        .where('id', 'in', missing)
+        .where(idIn('id', missing))
         .execute();
       for (const row of rows) found.set(row.id, row);
       await Promise.all(rows.map((row) => this.#cache.set(key(row.id), store(row), TTL_SECONDS)));

@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, PostRow, UserRow, Visibility } from '../../infra/db/schema.ts';
 import { allowedBy, notBlockedWith, visibleTo } from './visibility.ts';
+import { idIn } from '../../infra/db/sql.ts';
 
 /** A post with what every reader needs: its author and whether the viewer liked it. */
 export interface HydratedPost extends PostRow {
@@ -79,7 +80,7 @@ export class PostsRepository {
           'liked',
         ),
       ])
-      .where('p.id', 'in', ids)
+      .where(idIn('p.id', ids))
       .where(visibleTo(viewerId))
       .execute();
   }

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
+import { idIn } from '../../infra/db/sql.ts';
 
 /** One event of a user's stream, as clients receive it. */
 export interface StreamEvent {
@@ -64,7 +65,7 @@ export class StreamLog {
     const { rows } = await sql<{ user_id: string; seq: number }>`
       with bumped as (
         update users set stream_seq = stream_seq + 1
-        where id in (${sql.join(userIds)})
+        where ${idIn('id', userIds)}
         returning id, stream_seq
       )
       insert into stream_events (user_id, seq, type, data)
@@ -107,7 +108,7 @@ export class StreamLog {
     const rows = await this.#db
       .selectFrom('users')
       .select(['id', 'stream_seq'])
-      .where('id', 'in', userIds)
+      .where(idIn('id', userIds))
       .execute();
     return new Map(rows.map((r) => [r.id, Number(r.stream_seq)]));
   }
