@@ -175,6 +175,12 @@ export function notificationsConsumer(db: Kysely<DB>, publisher: StreamPublisher
       'comment.created',
     ],
     handle: async (event) => {
+      // Most posts mention nobody: nothing to record, not even that the event was seen.
+      if (
+        event.type === 'post.created' &&
+        (event.data as EventMap['post.created']).mentions === false
+      )
+        return;
       const deliveries: Delivery[] = [];
       await applyOnce(db, 'notifications', event.id, async (trx) => {
         deliveries.length = 0; // a retried transaction starts again

@@ -10,6 +10,7 @@ import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
 import { PostsRepository, type HydratedPost } from './posts.repository.ts';
 import { recordEvent } from '../events/outbox.ts';
 import type { PostContentCache } from './post-cache.ts';
+import { mentionedUsernames } from '../notifications/mentions.ts';
 
 export const POST_MAX = 5_000;
 
@@ -68,7 +69,11 @@ export class PostsService {
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
         ]);
-        await recordEvent(trx, 'post.created', { post_id: id, author_id: authorId });
+        await recordEvent(trx, 'post.created', {
+          post_id: id,
+          author_id: authorId,
+          mentions: mentionedUsernames(text).length > 0,
+        });
         return id;
       }),
     );
