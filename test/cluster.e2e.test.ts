@@ -235,6 +235,10 @@ describe('two API nodes and a worker behind nginx', { skip }, () => {
     const big = await call('POST', '/api/v1/auth/login', { body: 'x'.repeat(1_100_000) });
     assert.deepEqual([big.status, big.node], [413, null]);
 
+    // Metrics are not published through nginx; each node still serves them to a scraper.
+    assert.equal((await call('GET', '/metrics')).status, 404);
+    assert.equal((await call('GET', '/metrics', { base: node.url })).status, 200);
+
     // The worker answers its liveness probe on METRICS_PORT.
     const probe = await call('GET', '/healthz', {
       base: cluster.worker.url.replace(/\/metrics$/, ''),
