@@ -8,6 +8,8 @@ interface Timeline {
   entries: TimelineEntry[];
   /** The newest entry ever trimmed off. */
   floor: TimelineEntry | undefined;
+  /** Marked incomplete (see TimelineStore.markIncomplete). */
+  incomplete?: boolean;
 }
 
 /** Timelines in process memory, at most `maxTimelines` of them (least recently used evicted). */
@@ -37,11 +39,22 @@ export class MemoryTimelineStore implements TimelineStore {
   }
 
   async range(key: string, opts: { limit: number; before?: TimelineEntry }) {
-    const all = this.#timelines.get(key)?.entries;
-    if (!all) return undefined;
+    return (await this.window(key, opts))?.entries;
+  }
+
+  async window(key: string, opts: { limit: number; before?: TimelineEntry }) {
+    const timeline = this.#timelines.get(key);
+    if (!timeline) return undefined;
+    const { entries: all, floor } = timeline;
     const { before } = opts;
     const start = before ? all.findIndex((e) => newer(before, e)) : 0;
-    return start < 0 ? [] : all.slice(start, start + opts.limit).map((e) => ({ ...e }));
+    const entries = start < 0 ? [] : all.slice(start, start + opts.limit).map((e) => ({ ...e }));
+    return { entries, complete: floor === undefined && !timeline.incomplete };
+  }
+
+  async markIncomplete(key: string) {
+    const current = this.#timelines.get(key);
+    if (current) this.#timelines.set(key, { ...current, incomplete: true });
   }
 
   async remove(key: string, ids: readonly string[]) {
@@ -78,5 +91,5 @@ function merged(t: Timeline, entries: readonly TimelineEntry[], cap: number): Ti
     if (!t.floor || newer(e, t.floor)) byId.set(e.id, { id: e.id, score: e.score });
   }
   const all = [...byId.values()].sort(byNewest);
-  return { entries: all.slice(0, cap), floor: all[cap] ?? t.floor };
+  return { ...t, entries: all.slice(0, cap), floor: all[cap] ?? t.floor };
 }

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { TimelineEntry, TimelineStore } from './timeline.ts';
 
 // Every timeline holds a marker member: "\0" + the id of its floor entry, scored like it (the
-// floor is the newest entry ever trimmed off; "\0" and -1 when none was). The timeline holds
+// floor is the newest entry ever trimmed off; "\0" and -1 when none was; "\0\0" and -1 when
+// none was but the timeline was marked incomplete). The timeline holds
 // every entry newer than its floor, so older ones are never added back (readers get those from
 // SQL), and an emptied timeline still exists. The marker sorts first and is never returned.
 const MARKER = '\0';
@@ -35,9 +36,18 @@ end
 redis.call('ZADD', KEYS[1], floorScore, '\\0' .. floorId)
 return 1`;
 
+// KEYS[1] timeline: a complete timeline (marker "\0") gets the marker "\0\0".
+const MARK_INCOMPLETE = `
+if redis.call('ZSCORE', KEYS[1], '\\0') then
+  redis.call('ZREM', KEYS[1], '\\0')
+  redis.call('ZADD', KEYS[1], -1, '\\0\\0')
+end
+return 1`;
+
 /** The PUSH script as an ioredis command: sent by its SHA (EVALSHA), the text only once. */
 type WithPush = Redis & {
   kithTimelinePush(key: string, ...args: string[]): Promise<number>;
+  kithTimelineMarkIncomplete(key: string): Promise<number>;
 };
 
 /** Timelines as Redis sorted sets (score = time, member = id), under `prefix`. */
@@ -47,6 +57,7 @@ export class RedisTimelineStore implements TimelineStore {
 
   constructor(redis: Redis, prefix: string) {
     redis.defineCommand('kithTimelinePush', { numberOfKeys: 1, lua: PUSH });
+    redis.defineCommand('kithTimelineMarkIncomplete', { numberOfKeys: 1, lua: MARK_INCOMPLETE });
     this.#redis = redis as WithPush;
     this.#prefix = prefix;
   }
@@ -72,39 +83,40 @@ export class RedisTimelineStore implements TimelineStore {
   }
 
   async range(key: string, opts: { limit: number; before?: TimelineEntry }) {
+    return (await this.window(key, opts))?.entries;
+  }
+
+  async window(key: string, opts: { limit: number; before?: TimelineEntry }) {
     const { before, limit } = opts;
     // Inclusive of the cursor's score, then ties are cut by id: equal scores sort by id in Redis too.
     const max = before ? String(before.score) : '+inf';
     const extra = before ? 32 : 0;
+    const k = this.#prefix + key;
+    // The lowest member is always the marker: it tells at once whether the timeline exists
+    // and whether it has a floor.
     const replies = await this.#redis
       .pipeline()
-      .exists(this.#prefix + key)
-      .zrange(
-        this.#prefix + key,
-        max,
-        '0',
-        'BYSCORE',
-        'REV',
-        'LIMIT',
-        0,
-        limit + extra,
-        'WITHSCORES',
-      )
+      .zrange(k, '0', '0')
+      .zrange(k, max, '0', 'BYSCORE', 'REV', 'LIMIT', 0, limit + extra, 'WITHSCORES')
       .exec();
-    const [[existsError, exists], [rangeError, raw]] = (replies ?? [
+    const [[markerError, marker], [rangeError, raw]] = (replies ?? [
       [new Error('aborted')],
       [],
-    ]) as [[Error | null, number], [Error | null, string[]]];
-    if (existsError ?? rangeError) throw existsError ?? rangeError;
-    if (exists !== 1) return undefined;
-    const out: TimelineEntry[] = [];
-    for (let i = 0; i < raw.length && out.length < limit; i += 2) {
+    ]) as [[Error | null, string[]], [Error | null, string[]]];
+    if (markerError ?? rangeError) throw markerError ?? rangeError;
+    if (marker.length === 0) return undefined;
+    const entries: TimelineEntry[] = [];
+    for (let i = 0; i < raw.length && entries.length < limit; i += 2) {
       const entry = { id: raw[i]!, score: Number(raw[i + 1]) };
       if (entry.id.startsWith(MARKER)) continue;
       if (before && !(entry.score < before.score || entry.id < before.id)) continue;
-      out.push(entry);
+      entries.push(entry);
     }
-    return out;
+    return { entries, complete: marker[0] === MARKER };
+  }
+
+  async markIncomplete(key: string) {
+    await this.#redis.kithTimelineMarkIncomplete(this.#prefix + key);
   }
 
   async remove(key: string, ids: readonly string[]) {

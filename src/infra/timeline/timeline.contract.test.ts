@@ -125,6 +125,49 @@ for (const [name, make] of implementations) {
       assert.deepEqual(ids(await store.range(key, { limit: 10 })), ['s5']);
     });
 
+    it('says a timeline is complete until something is trimmed off, and again after a replace', async () => {
+      const store = await make();
+      const key = freshKey();
+      const at = (score: number) => ({ id: `s${score}`, score });
+      assert.equal(await store.window(key, { limit: 2 }), undefined, 'absent');
+      await store.push(key, [at(10), at(20), at(30)], { cap: 3 });
+      assert.deepEqual(await store.window(key, { limit: 2 }), {
+        entries: [at(30), at(20)],
+        complete: true,
+      });
+      await store.push(key, [at(40)], { cap: 3 });
+      assert.deepEqual(await store.window(key, { limit: 5, before: at(30) }), {
+        entries: [at(20)],
+        complete: false,
+      });
+      await store.remove(key, ['s40', 's30', 's20']);
+      assert.equal((await store.window(key, { limit: 5 }))?.complete, false, 'removal keeps it');
+      await store.replace(key, [], 3);
+      assert.deepEqual(await store.window(key, { limit: 5 }), { entries: [], complete: true });
+    });
+
+    it('marks a timeline incomplete without a floor: entries still go in, trimming keeps it so', async () => {
+      const store = await make();
+      const key = freshKey();
+      const at = (score: number) => ({ id: `s${score}`, score });
+      await store.markIncomplete(key);
+      assert.equal(await store.exists(key), false, 'an absent timeline stays absent');
+      await store.push(key, [at(20)], { cap: 2 });
+      await store.markIncomplete(key);
+      await store.push(key, [at(10)], { cap: 2 });
+      assert.deepEqual(await store.window(key, { limit: 5 }), {
+        entries: [at(20), at(10)],
+        complete: false,
+      });
+      await store.push(key, [at(30), at(5)], { cap: 2 });
+      assert.deepEqual(await store.window(key, { limit: 5 }), {
+        entries: [at(30), at(20)],
+        complete: false,
+      });
+      await store.replace(key, [at(1)], 2);
+      assert.equal((await store.window(key, { limit: 5 }))?.complete, true);
+    });
+
     it('removes entries and deletes timelines', async () => {
       const store = await make();
       const key = freshKey();

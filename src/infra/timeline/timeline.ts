@@ -4,6 +4,12 @@ export interface TimelineEntry {
   score: number;
 }
 
+/** A slice of a timeline, and whether the timeline was never trimmed (see `window`). */
+export interface TimelineWindow {
+  entries: TimelineEntry[];
+  complete: boolean;
+}
+
 /**
  * The timeline port: capped lists of ids sorted by score, newest first (Redis sorted sets, or
  * in memory). Ties on score are ordered by id, descending, in both implementations.
@@ -34,10 +40,23 @@ export interface TimelineStore {
     key: string,
     opts: { limit: number; before?: TimelineEntry },
   ): Promise<TimelineEntry[] | undefined>;
+  /**
+   * The same, and whether the timeline is complete: nothing was ever trimmed off (no floor) and
+   * it was not marked incomplete, so it holds every entry pushed to it that was not removed.
+   */
+  window(
+    key: string,
+    opts: { limit: number; before?: TimelineEntry },
+  ): Promise<TimelineWindow | undefined>;
   remove(key: string, ids: readonly string[]): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** How many entries the timeline holds (0 when absent). */
   size(key: string): Promise<number>;
+  /**
+   * Says the timeline may lack entries below its newest (a new followee's posts, before they are
+   * merged): it is no longer complete (see `window`) until replaced. Absent: nothing happens.
+   */
+  markIncomplete(key: string): Promise<void>;
   /** Drops whole timelines (their owners rebuild them on read). */
   delete(...keys: string[]): Promise<void>;
   close(): Promise<void>;

@@ -4,6 +4,7 @@ import {
   scoreOfId,
   type TimelineEntry,
   type TimelineStore,
+  type TimelineWindow,
 } from '../../infra/timeline/timeline.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { Relations, RelationsCache } from '../social/relations.ts';
@@ -70,7 +71,8 @@ export class FeedService {
       this.#degraded(err.cause);
       return undefined;
     });
-    const firstIds = window?.map((e) => e.id) ?? (await repo.feedIds(viewerId, beforeId, limit));
+    const firstIds =
+      window?.entries.map((e) => e.id) ?? (await repo.feedIds(viewerId, beforeId, limit));
     const stats = await repo.pageStats(viewerId, firstIds, beforeId, limit);
     const mergedIds = stats.filter((s) => s.merged).map((s) => s.id);
     const all = [...new Set([...firstIds, ...mergedIds])];
@@ -98,47 +100,45 @@ export class FeedService {
     viewerId: string,
     before: TimelineEntry | undefined,
     limit: number,
-  ): Promise<TimelineEntry[]> {
+  ): Promise<TimelineWindow> {
     const { timelines } = this.#d;
     const key = homeTimeline(viewerId);
     const opts = before ? { limit, before } : { limit };
-    const entries = await fromStore(timelines.range(key, opts));
-    if (entries) return entries;
+    const window = await fromStore(timelines.window(key, opts));
+    if (window) return window;
     await this.#rebuild(key, viewerId);
-    return (await fromStore(timelines.range(key, opts))) ?? [];
+    return (await fromStore(timelines.window(key, opts))) ?? { entries: [], complete: false };
   }
 
   /**
    * When the first window held fewer than `limit` posts the viewer may see: more from the
    * timeline (windows doubling up to the cap), complete down to the last entry examined, and
-   * once the timeline runs out, from SQL past its oldest entry.
+   * once the timeline runs out, from SQL past its oldest entry, unless the timeline is complete
+   * (never trimmed: nothing older was fanned out to it; the rest is merged by the page query).
    */
   async #more(
     viewerId: string,
     rel: Relations,
     cursor: TimelineEntry | undefined,
-    window: readonly TimelineEntry[],
+    first: TimelineWindow,
     missing: number,
     limit: number,
   ): Promise<HydratedPost[]> {
     const { timelines, repo, hydrator, cap } = this.#d;
     const key = homeTimeline(viewerId);
     const found: HydratedPost[] = [];
-    let before = window.at(-1) ?? cursor;
+    let before = first.entries.at(-1) ?? cursor;
     let want = limit;
-    let exhausted = window.length < limit;
-    while (!exhausted && found.length < missing) {
+    let last = first;
+    while (last.entries.length === want && found.length < missing) {
       want = Math.min(want * 2, cap);
-      const entries =
-        (await fromStore(
-          timelines.range(key, before ? { limit: want, before } : { limit: want }),
-        )) ?? [];
-      before = entries.at(-1) ?? before;
-      const ids = entries.map((e) => e.id);
+      const opts = before ? { limit: want, before } : { limit: want };
+      last = (await fromStore(timelines.window(key, opts))) ?? { entries: [], complete: false };
+      before = last.entries.at(-1) ?? before;
+      const ids = last.entries.map((e) => e.id);
       found.push(...(await hydrator.hydrate(viewerId, ids, rel)));
-      exhausted = entries.length < want;
     }
-    if (found.length >= missing) return found;
+    if (found.length >= missing || last.complete) return found;
     const older = await repo.feedIds(viewerId, before?.id, missing - found.length);
     return [...found, ...(await hydrator.hydrate(viewerId, older, rel))];
   }

@@ -27,10 +27,17 @@ const key = (userId: string) => `relations:${userId}`;
 export class RelationsCache {
   readonly #db: Kysely<DB>;
   readonly #cache: Cache;
+  readonly #onChanged: (userIds: string[]) => Promise<void>;
 
-  constructor(db: Kysely<DB>, cache: Cache) {
+  /** `onChanged`: what else depends on these users' ties (their home timelines). */
+  constructor(
+    db: Kysely<DB>,
+    cache: Cache,
+    onChanged: (userIds: string[]) => Promise<void> = async () => {},
+  ) {
     this.#db = db;
     this.#cache = cache;
+    this.#onChanged = onChanged;
   }
 
   async of(userId: string): Promise<Relations> {
@@ -45,7 +52,7 @@ export class RelationsCache {
 
   /** Forgets the cached relations of users whose ties just changed. */
   async changed(...userIds: string[]): Promise<void> {
-    await this.#cache.delete(...userIds.map(key));
+    await Promise.all([this.#cache.delete(...userIds.map(key)), this.#onChanged(userIds)]);
   }
 
   async #load(userId: string): Promise<Stored> {
