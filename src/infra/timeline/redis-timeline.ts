@@ -103,7 +103,7 @@ export class RedisTimelineStore implements TimelineStore {
       [new Error('aborted')],
       [],
     ]) as [[Error | null, string[]], [Error | null, string[]]];
-    if (markerError ?? rangeError) throw markerError ?? rangeError;
+    for (const err of [markerError, rangeError]) if (err) throw err;
     if (marker.length === 0) return undefined;
     const entries: TimelineEntry[] = [];
     for (let i = 0; i < raw.length && entries.length < limit; i += 2) {
