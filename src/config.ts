@@ -131,6 +131,18 @@ export const SETTINGS = {
     'Maximum Postgres connections per process.',
     integer(1, 200),
   ),
+  databaseConnectTimeout: setting(
+    'DATABASE_CONNECT_TIMEOUT_MS',
+    '2000',
+    'How long a query waits for a Postgres connection (a new one, or a free one from the pool) before the request answers 503 `service_unavailable`, in milliseconds.',
+    integer(100, 600_000),
+  ),
+  databaseStatementTimeout: setting(
+    'DATABASE_STATEMENT_TIMEOUT_MS',
+    '10000',
+    'Longest a Postgres statement may run (`statement_timeout`); a connection that stays silent 2 s longer is dropped. Either way the request answers 503 `service_unavailable`. 0: no limit. `kith migrate` never has one.',
+    integer(0, 3_600_000),
+  ),
   migrateOnStart: setting(
     'MIGRATE_ON_START',
     undefined,
@@ -253,6 +265,12 @@ export const SETTINGS = {
     'Followers whose timelines are updated together by one fan-out step.',
     integer(1, 100_000),
   ),
+  dsbCompat: setting(
+    'DSB_COMPAT',
+    'false',
+    "Serve the DeathStarBench social-network routes under `/wrk2-api/` (register, follow, compose, timeline reads), so DSB's wrk2 scripts and graph loader drive kith. They have no authentication: benchmarks only.",
+    boolean,
+  ),
   publicUrl: setting(
     'PUBLIC_URL',
     'http://localhost:5000',
@@ -289,6 +307,18 @@ export const SETTINGS = {
     '3600',
     'Window of `RATE_LIMIT_MAIL`, in seconds.',
     integer(1, 604_800),
+  ),
+  messageRateLimit: setting(
+    'RATE_LIMIT_MESSAGES',
+    '60',
+    'Direct messages one user may send per `RATE_LIMIT_MESSAGES_WINDOW`, over all their conversations (counted on every API node together when `REDIS_URL` is set).',
+    integer(1, 1_000_000),
+  ),
+  messageRateLimitWindow: setting(
+    'RATE_LIMIT_MESSAGES_WINDOW',
+    '60',
+    'Window of `RATE_LIMIT_MESSAGES`, in seconds.',
+    integer(1, 86_400),
   ),
   streamHeartbeatSeconds: setting(
     'STREAM_HEARTBEAT_SECONDS',
@@ -341,6 +371,42 @@ export const SETTINGS = {
     '10',
     'Seconds to wait for in-flight requests on SIGTERM/SIGINT before exiting anyway.',
     integer(1, 600),
+  ),
+  shedMaxInFlight: setting(
+    'SHED_MAX_IN_FLIGHT',
+    '256',
+    'Load shedding: requests one process serves at once (streams, `/healthz` and `/metrics` not counted); more answer 503 `overloaded` at once instead of queueing for the database. Bounds latency to about this many divided by the throughput. 0 disables.',
+    integer(0, 1_000_000),
+  ),
+  shedMaxEventLoopDelayMs: setting(
+    'SHED_MAX_EVENT_LOOP_DELAY_MS',
+    '200',
+    'Load shedding: while the event-loop delay over the last two samples (time-weighted: how long work that became ready waited, on average, for the loop to turn to it) is above this many milliseconds, requests answer 503 `overloaded` with `Retry-After`; `/healthz` and `/metrics` still answer. 0 disables.',
+    integer(0, 60_000),
+  ),
+  shedMaxEventLoopUtilization: setting(
+    'SHED_MAX_EVENT_LOOP_UTILIZATION',
+    '0',
+    'Load shedding: also shed while the event loop was busy more than this fraction of the last sample (e.g. `0.98`). 0 disables.',
+    (raw, name) => {
+      const n = Number(raw);
+      if (!/^\d*\.?\d+$/.test(raw.trim()) || n > 1) {
+        throw new ConfigError(`${name} must be a number from 0 to 1, got "${raw}"`);
+      }
+      return n;
+    },
+  ),
+  shedMaxHeapMb: setting(
+    'SHED_MAX_HEAP_MB',
+    '0',
+    'Load shedding: also shed while the JavaScript heap in use is above this many MiB. 0 disables.',
+    integer(0, 1_000_000),
+  ),
+  shedSampleIntervalMs: setting(
+    'SHED_SAMPLE_INTERVAL_MS',
+    '1000',
+    'How often load shedding samples event-loop delay, utilization and heap, in milliseconds: shedding starts and stops one or two of these after the overload does. Shorter reacts faster, but lets one slow operation trip it more easily.',
+    integer(10, 60_000),
   ),
 } as const;
 

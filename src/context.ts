@@ -45,6 +45,7 @@ import { RelationsCache } from './modules/social/relations.ts';
 import { PostsService } from './modules/posts/posts.service.ts';
 import { FriendsService } from './modules/social/friends.service.ts';
 import { SocialService } from './modules/social/social.service.ts';
+import { homeTimeline } from './modules/feed/feed.service.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -101,6 +102,9 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    // Commands issued in the same tick, by any request, leave in one write: under load a
+    // system call per command costs more than the commands themselves.
+    enableAutoPipelining: true,
   });
   let warned = false;
   redis.on('error', (err) => {
@@ -128,7 +132,13 @@ export async function createContext(
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = new Metrics();
   const database = await openDatabase(
-    { databaseUrl: config.databaseUrl, dataDir: config.dataDir, poolSize: config.databasePoolSize },
+    {
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      poolSize: config.databasePoolSize,
+      connectTimeoutMs: config.databaseConnectTimeout,
+      statementTimeoutMs: config.databaseStatementTimeout,
+    },
     overrides.pglite,
   );
   try {
@@ -192,7 +202,15 @@ export async function createContext(
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
   const users = new UsersService(db, hasher, cache);
-  const relations = new RelationsCache(db, cache);
+  // After a graph change a home timeline may lack a new followee's posts until the feed
+  // consumer merges them: readers then continue past its end from SQL, so they show at once.
+  const relations = new RelationsCache(db, cache, (ids) =>
+    Promise.all(ids.map((id) => timelines.markIncomplete(homeTimeline(id))))
+      .then(() => {})
+      .catch((err: unknown) => {
+        log.warn({ err }, 'could not mark home timelines incomplete after a graph change');
+      }),
+  );
   const contents = new PostContentCache(db, cache);
   const feedRepo = new FeedRepository(db);
   return {

@@ -52,7 +52,10 @@ async function serve(config: Config): Promise<void> {
     }, config.shutdownTimeout * 1000);
     force.unref();
     (async () => {
-      for (const { role } of [...running].reverse()) await role.stop();
+      for (const { name, role } of [...running].reverse()) {
+        await role.stop();
+        ctx.log.info({ role: name }, 'role stopped');
+      }
       await ctx.close();
     })().then(
       () => {
@@ -70,7 +73,12 @@ async function serve(config: Config): Promise<void> {
 }
 
 async function migrate(config: Config): Promise<void> {
-  const ctx = await createContext({ ...config, migrateOnStart: false });
+  // A migration may rightly run long (an index on a big table): no statement timeout here.
+  const ctx = await createContext({
+    ...config,
+    migrateOnStart: false,
+    databaseStatementTimeout: 0,
+  });
   try {
     const applied = await migrateToLatest(ctx.database.db);
     ctx.log.info(

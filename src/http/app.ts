@@ -16,6 +16,7 @@ import { AppError } from '../errors.ts';
 import { authRoutes } from '../modules/accounts/auth.routes.ts';
 import { usersRoutes } from '../modules/accounts/users.routes.ts';
 import { commentsRoutes } from '../modules/comments/comments.routes.ts';
+import { dsbRoutes } from '../modules/dsb/dsb.routes.ts';
 import { emailRoutes } from '../modules/accounts/email.routes.ts';
 import { messagesRoutes } from '../modules/messages/messages.routes.ts';
 import { notificationsRoutes } from '../modules/notifications/notifications.routes.ts';
@@ -27,6 +28,7 @@ import { friendsRoutes } from '../modules/social/friends.routes.ts';
 import { socialRoutes } from '../modules/social/social.routes.ts';
 import { registerAuth } from './auth.ts';
 import { healthRoutes } from './health.routes.ts';
+import { registerLoadShedding } from './load-shedding.ts';
 import { ProblemSchema, sendProblem } from './problem.ts';
 
 /** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
@@ -58,6 +60,56 @@ declare module 'fastify' {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** JSON bodies nest at most this deep; deeper ones are refused before they are parsed. */
+export const JSON_MAX_DEPTH = 64;
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Whether `text` nests arrays/objects deeper than `max`: one pass, no recursion, strings skipped. */
+function nestsDeeperThan(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) {
+      if (++depth > max) return true;
+    } else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return false;
+}
+
+/**
+ * kith takes JSON only. Bodies must be UTF-8 (RFC 8259; invalid bytes are refused rather than
+ * silently replaced), nest at most JSON_MAX_DEPTH levels, and carry no `__proto__` or
+ * `constructor.prototype` keys (Fastify's secure-json-parse). An empty text/plain body (what some
+ * clients send with a bodiless POST) passes; any other type is 415.
+ */
+function registerBodyParsers(app: App): void {
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
+    let text: string;
+    try {
+      text = strictUtf8.decode(body as Buffer);
+    } catch {
+      return done(new AppError(400, 'invalid_json', 'The body is not valid UTF-8.'), undefined);
+    }
+    if (nestsDeeperThan(text, JSON_MAX_DEPTH)) {
+      const message = `The body nests deeper than ${JSON_MAX_DEPTH} levels.`;
+      return done(new AppError(400, 'json_too_deep', message), undefined);
+    }
+    void parseJson(request, text, done);
+  });
+  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    const message = 'Send the body as application/json.';
+    done(new AppError(415, 'unsupported_media_type', message), undefined);
+  });
+}
+
 /** Builds the HTTP app without listening: tests call `inject`, the api role calls `listen`. */
 export async function buildApp(ctx: Context): Promise<App> {
   const { config } = ctx;
@@ -65,6 +117,20 @@ export async function buildApp(ctx: Context): Promise<App> {
     loggerInstance: ctx.log,
     trustProxy: config.trustProxy.length > 0 ? config.trustProxy : false,
     bodyLimit: 1024 * 1024,
+    // Idle keep-alive connections stay open 120 s (Fastify's default is 72 s): load generators
+    // such as DeathStarBench's wrk2 keep theirs for the whole run and count a close as an error.
+    keepAliveTimeout: 120_000,
+    // While shutting down, requests already on an open connection are still served (the api
+    // role answers them with `Connection: close`), rather than refused with a bare 503.
+    return503OnClosing: false,
+    // A request line may carry an absolute URL (`GET http://host:port/path HTTP/1.1`, as wrk2's
+    // DSB scripts send): route it by its path.
+    rewriteUrl: (req) => {
+      const url = req.url ?? '/';
+      if (url.startsWith('/')) return url;
+      const path = url.replace(/^[a-z][a-z\d+.-]*:\/\/[^/?#]*/i, '');
+      return path.startsWith('/') ? path : `/${path}`;
+    },
     // Accept a caller's request id (e.g. from nginx) when it is sane; otherwise make one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -96,6 +162,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     );
   });
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  registerBodyParsers(app);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       new AppError(
@@ -125,6 +192,8 @@ export async function buildApp(ctx: Context): Promise<App> {
   });
 
   await app.register(helmet, { contentSecurityPolicy: false });
+  // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
+  await registerLoadShedding(app, ctx);
   // Limits are applied where they are needed, through createLimiter (src/http/rate-limit.ts).
   // Counters live in Redis when there is one, so every API node shares each client's budget;
   // if Redis fails, requests pass rather than fail (skipOnError).
@@ -180,5 +249,6 @@ export async function buildApp(ctx: Context): Promise<App> {
   ]) {
     await app.register(routes(ctx), { prefix: API_PREFIX });
   }
+  if (config.dsbCompat) await app.register(dsbRoutes(ctx));
   return app;
 }

@@ -85,22 +85,40 @@ function fieldErrors(err: FastifyError): FieldError[] {
   });
 }
 
-// Errors that mean "the database (or another backing service) is unreachable right now".
+// Errors that mean "the database (or another backing service) is unreachable or too slow right
+// now": the request did nothing durable and may be retried. Socket errors, and Postgres codes:
+// class 08 (connection exception), 57P01-57P03 (server shutting down or starting), 53300 (too
+// many connections), 57014 (statement cancelled: DATABASE_STATEMENT_TIMEOUT_MS).
 const UNAVAILABLE = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
   'ETIMEDOUT',
   'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
   '57P01',
+  '57P02',
   '57P03',
+  '53300',
+  '57014',
+  '08000',
   '08001',
+  '08003',
+  '08004',
   '08006',
 ]);
+
+// node-postgres' own messages: pool or connect timeout, a connection lost mid-query, a query
+// with no answer within its query_timeout, a client used after its connection failed.
+const UNAVAILABLE_MESSAGE =
+  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|not queryable/i;
 
 function isUnavailable(err: { code?: unknown; message?: string }): boolean {
   return (
     (typeof err.code === 'string' && UNAVAILABLE.has(err.code)) ||
-    /timeout exceeded when trying to connect|Connection terminated/i.test(err.message ?? '')
+    UNAVAILABLE_MESSAGE.test(err.message ?? '')
   );
 }
 

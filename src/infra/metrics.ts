@@ -65,6 +65,25 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly httpShed = new Counter({
+    name: 'kith_http_shed_total',
+    help: 'Requests refused with 503 `overloaded` by load shedding, by reason: inFlight, eventLoopDelay, eventLoopUtilization or heapUsedBytes.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly httpInFlight = new Gauge({
+    name: 'kith_http_in_flight_requests',
+    help: 'Requests being served (streams, /healthz and /metrics left out); above SHED_MAX_IN_FLIGHT, requests are shed.',
+    registers: [this.registry],
+  });
+
+  readonly shedEventLoopDelay = new Gauge({
+    name: 'kith_http_shed_event_loop_delay_seconds',
+    help: 'Event-loop delay as load shedding measures it (time-weighted mean over the last two samples); above SHED_MAX_EVENT_LOOP_DELAY_MS, requests are shed.',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kith_' });
   }

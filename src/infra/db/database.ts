@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResult } from 'kysely';
+import { usePreparedStatements } from './prepared.ts';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { migrations } from './migrations/index.ts';
@@ -22,7 +23,17 @@ export interface DatabaseOptions {
   databaseUrl?: string | undefined;
   dataDir: string;
   poolSize: number;
+  /** Postgres: how long a query waits for a connection (new, or free in the pool). */
+  connectTimeoutMs?: number;
+  /** Postgres: the server's `statement_timeout`; a silent connection is dropped a little later. 0: none. */
+  statementTimeoutMs?: number;
 }
+
+/** Defaults of the Postgres timeouts (as in the configuration). */
+export const POSTGRES_TIMEOUTS = { connectTimeoutMs: 2_000, statementTimeoutMs: 10_000 };
+/** How much longer than `statement_timeout` a query may go without any answer (not even the
+ * server's cancel) before its connection is taken for dead. */
+const SILENCE_MARGIN_MS = 2_000;
 
 const INT8 = 20;
 const DATE = 1082;
@@ -78,7 +89,7 @@ function lockDataDir(dataDir: string): () => void {
 
 /** Opens Postgres when a URL is given, otherwise PGlite (in `dataDir/pglite`, or the given instance). */
 export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Promise<Database> {
-  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.poolSize);
+  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, { ...POSTGRES_TIMEOUTS, ...opts });
   const release = existing ? () => {} : lockDataDir(opts.dataDir);
   let pglite: PGlite;
   try {
@@ -112,11 +123,25 @@ export async function createPGlite(dataDir?: string, loadDataDir?: Blob): Promis
   return pglite;
 }
 
-function openPostgres(connectionString: string, max: number): Database {
+function openPostgres(
+  connectionString: string,
+  opts: Required<Omit<DatabaseOptions, 'databaseUrl' | 'dataDir'>>,
+): Database {
+  const statement = opts.statementTimeoutMs;
   const pool = new pg.Pool({
     connectionString,
-    max,
-    connectionTimeoutMillis: 5_000,
+    max: opts.poolSize,
+    // Bounds both connecting and waiting for a free pooled connection: an unreachable database
+    // answers 503 within this, instead of holding requests until the client gives up.
+    connectionTimeoutMillis: opts.connectTimeoutMs,
+    // Lets the OS notice a server that vanished without closing the connection.
+    keepAlive: true,
+    // The server cancels a statement running too long (a lock wait, overload); a connection
+    // that stays silent even past that (a cut network) fails its query on the client side.
+    ...(statement > 0 && {
+      statement_timeout: statement,
+      query_timeout: statement + SILENCE_MARGIN_MS,
+    }),
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') => {
         if (oid === INT8) return parseInt8;
@@ -127,6 +152,12 @@ function openPostgres(connectionString: string, max: number): Database {
   });
   // An idle client losing its server must not crash the process; the next query reconnects.
   pool.on('error', () => {});
+  // Nor one in use: its query fails (the request answers 503), but the client also emits
+  // 'error', which the pool listens for only while the client is idle; unheard, Node would
+  // crash the process on it. The pool drops the broken client when it is released.
+  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', usePreparedStatements);
+  if (statement > 0) pool.on('connect', dropWhenSilent);
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
@@ -134,6 +165,26 @@ function openPostgres(connectionString: string, max: number): Database {
     ping: async () => void (await sql`select 1`.execute(db)),
     close: once(() => db.destroy()),
   };
+}
+
+/**
+ * A query that timed out on the client side still occupies its connection (its answer may never
+ * come): end the client, which destroys the socket and makes the pool replace it rather than
+ * queue the next request behind the silent one.
+ */
+function dropWhenSilent(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  Object.assign(client, {
+    query: (...args: unknown[]) => {
+      const result = query(...args);
+      if (result instanceof Promise) {
+        result.catch((err: unknown) => {
+          if ((err as Error)?.message === 'Query read timeout') void client.end().catch(() => {});
+        });
+      }
+      return result;
+    },
+  });
 }
 
 /** Applies every pending migration; throws with the failing migration's name. */

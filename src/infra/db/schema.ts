@@ -211,7 +211,42 @@ export interface MessagesTable {
   created_at: Generated<Date>;
 }
 
+/** DeathStarBench compatibility: the numeric user id DSB's loader gave a kith user. */
+export interface DsbUsersTable {
+  dsb_id: string;
+  user_id: string;
+}
+
+export interface DsbMedia {
+  media_id: string;
+  media_type: string;
+}
+
+export interface DsbMention {
+  user_id: string;
+  username: string;
+}
+
+/** DeathStarBench compatibility: a DSB post's fields beyond kith's. */
+export interface DsbPostsTable {
+  post_id: string;
+  creator_dsb_id: string;
+  req_id: string;
+  post_type: number;
+  media: ColumnType<DsbMedia[], string | undefined, string>;
+  mentions: ColumnType<DsbMention[], string | undefined, string>;
+}
+
+/** DeathStarBench compatibility: a post delivered to the home timeline of a user it mentions. */
+export interface DsbMentionsTable {
+  user_id: string;
+  post_id: string;
+}
+
 export interface DB {
+  dsb_users: DsbUsersTable;
+  dsb_posts: DsbPostsTable;
+  dsb_mentions: DsbMentionsTable;
   stream_events: StreamEventsTable;
   notifications: NotificationsTable;
   notification_actors: NotificationActorsTable;

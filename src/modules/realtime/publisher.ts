@@ -4,6 +4,10 @@ import type { DB } from '../../infra/db/schema.ts';
 import type { Logger } from '../../logger.ts';
 import { applyOnce } from '../events/apply-once.ts';
 import { StreamLog, type Delivery } from './stream-log.ts';
+import { setTimeout as delay } from 'node:timers/promises';
+
+/** How long a write waits for its stream broadcast to leave (see StreamPublisher.publish). */
+const PUBLISH_WAIT_MS = 200;
 
 export const STREAM_BROADCAST = 'stream';
 
@@ -21,16 +25,23 @@ export class StreamPublisher {
     this.#log = log;
   }
 
+  /**
+   * Broadcasts the events, waiting at most PUBLISH_WAIT_MS: with the broker down a write must
+   * not wait for it. The events are in the stream log already, and every node checks its open
+   * streams against the log every STREAM_HEARTBEAT_SECONDS, so a broadcast lost or late only
+   * delays delivery.
+   */
   async publish(events: readonly Delivery[]): Promise<void> {
     if (events.length === 0) return;
-    try {
-      await this.#bus.broadcast({ type: STREAM_BROADCAST, data: { events } });
-    } catch (err) {
-      this.#log.warn(
-        { err, count: events.length },
-        'stream broadcast failed; nodes catch up later',
-      );
-    }
+    const sent = this.#bus
+      .broadcast({ type: STREAM_BROADCAST, data: { events } })
+      .catch((err: unknown) => {
+        this.#log.warn(
+          { err, count: events.length },
+          'stream broadcast failed; nodes catch up later',
+        );
+      });
+    await Promise.race([sent, delay(PUBLISH_WAIT_MS, undefined, { ref: false })]);
   }
 }
 

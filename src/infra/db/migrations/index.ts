@@ -5,6 +5,7 @@ import * as outbox from './0003-outbox.ts';
 import * as feed from './0004-feed.ts';
 import * as mail from './0005-mail.ts';
 import * as realtime from './0006-realtime.ts';
+import * as dsb from './0007-dsb.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '0004-feed': feed,
   '0005-mail': mail,
   '0006-realtime': realtime,
+  '0007-dsb': dsb,
 };
