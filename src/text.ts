@@ -1,10 +1,25 @@
 import { ValidationError } from './errors.ts';
 
-// Control characters other than tab and newline, plus zero-width/bidi marks that hide text.
+/**
+ * Characters that hide or reorder text: C0/C1 controls other than tab and newline, zero-width
+ * space, LRM/RLM and the Arabic letter mark, word joiner and invisible operators, the bidi
+ * embeddings, overrides and isolates ("Trojan Source"), the BOM, and Unicode tags (invisible
+ * ASCII look-alikes) outside an emoji flag.
+ */
 const FORBIDDEN =
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
-  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/u;
-const NEWLINES = /[\r\n]/;
+  /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u{e0000}-\u{e007f}]/u;
+/** A subdivision flag (🏴 + tag letters + cancel tag), the one legitimate use of tags. */
+const TAG_FLAG = /\u{1f3f4}[\u{e0020}-\u{e007e}]+\u{e007f}/gu;
+/**
+ * Zero-width (non-)joiners belong in emoji sequences (👩‍💻) and in Persian and Indic spelling;
+ * next to ASCII (or at either end) they only hide a difference between two look-alike texts.
+ */
+// eslint-disable-next-line no-control-regex -- ASCII range, controls included
+const BARE_JOINER = /(?:^|[\u0000-\u007f])[\u200c\u200d]|[\u200c\u200d](?:$|[\u0000-\u007f])/u;
+/** More combining marks in a row than Unicode's stream-safe format allows (UAX #15): "Zalgo". */
+const MARK_PILE = /\p{M}{31}/u;
+const NEWLINES = /[\r\n\u2028\u2029]/;
 
 export interface TextRule {
   min: number;
@@ -17,12 +32,17 @@ export interface TextRule {
  * after trimming. Throws a 400 naming `path` when the text breaks the rule.
  */
 export function cleanText(value: string, path: string, rule: TextRule): string {
-  const text = value.normalize('NFC').replace(/\r\n?/g, '\n').trim();
-  const length = [...text].length;
   const fail = (code: string, message: string) => {
     throw new ValidationError([{ path, code, message }]);
   };
-  if (FORBIDDEN.test(text)) fail('invalid_characters', 'must not contain control characters');
+  // A lone surrogate (possible through a JSON \ud800 escape) cannot be stored as UTF-8.
+  if (!value.isWellFormed()) fail('invalid_characters', 'must be valid Unicode');
+  const text = value.normalize('NFC').replace(/\r\n?/g, '\n').trim();
+  const length = [...text].length;
+  if (FORBIDDEN.test(text.replace(TAG_FLAG, '')) || BARE_JOINER.test(text)) {
+    fail('invalid_characters', 'must not contain control or invisible formatting characters');
+  }
+  if (MARK_PILE.test(text)) fail('invalid_characters', 'must not pile up combining marks');
   if (!rule.multiline && NEWLINES.test(text)) fail('invalid_characters', 'must be a single line');
   if (length < rule.min) {
     fail(

@@ -12,7 +12,7 @@ import Fastify, {
   type RawServerDefault,
 } from 'fastify';
 import type { Context } from '../context.ts';
-import { AppError } from '../errors.ts';
+import { AppError, ValidationError } from '../errors.ts';
 import { authRoutes } from '../modules/accounts/auth.routes.ts';
 import { usersRoutes } from '../modules/accounts/users.routes.ts';
 import { commentsRoutes } from '../modules/comments/comments.routes.ts';
@@ -123,6 +123,20 @@ export async function buildApp(ctx: Context): Promise<App> {
     // While shutting down, requests already on an open connection are still served (the api
     // role answers them with `Connection: close`), rather than refused with a bare 503.
     return503OnClosing: false,
+    // A path the router cannot read (a malformed %-escape, a segment over 100 characters) is
+    // answered like every other error: problem+json with a stable code.
+    frameworkErrors: (error, request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void sendProblem(
+        new AppError(
+          tooLong ? 414 : 400,
+          tooLong ? 'uri_too_long' : 'bad_url',
+          tooLong ? 'A path segment is too long.' : 'The URL cannot be read.',
+        ),
+        request,
+        reply,
+      );
+    },
     // A request line may carry an absolute URL (`GET http://host:port/path HTTP/1.1`, as wrk2's
     // DSB scripts send): route it by its path.
     rewriteUrl: (req) => {
@@ -162,6 +176,18 @@ export async function buildApp(ctx: Context): Promise<App> {
     );
   });
   app.setErrorHandler((error, request, reply) => sendProblem(error, request, reply));
+  // A number too large for a double (`?limit=1e309`) passes JSON Schema as Infinity, past any
+  // maximum: refused here, after validation.
+  app.addHook('preHandler', async (request) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    for (const [name, value] of Object.entries(query ?? {})) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        throw new ValidationError([
+          { path: `/${name}`, code: 'out_of_range', message: 'must be a finite number' },
+        ]);
+      }
+    }
+  });
   registerBodyParsers(app);
   app.setNotFoundHandler((request, reply) =>
     sendProblem(

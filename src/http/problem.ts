@@ -34,6 +34,7 @@ const TITLES: Record<number, string> = {
   405: 'Method Not Allowed',
   409: 'Conflict',
   413: 'Content Too Large',
+  414: 'URI Too Long',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
@@ -157,7 +158,11 @@ export function toAppError(error: unknown): AppError {
 
 export function sendProblem(error: unknown, request: FastifyRequest, reply: FastifyReply) {
   const e = toAppError(error);
-  if (e.status >= 500) request.log.error({ err: error }, 'request failed');
+  // Shed requests are counted (kith_http_shed_total), not logged one by one: under overload
+  // a log line per refusal would add to the load it is shedding.
+  if (e.status >= 500 && e.code !== 'overloaded') {
+    request.log.error({ err: error }, 'request failed');
+  }
   const body = {
     type: `urn:kith:problem:${e.code}`,
     title: TITLES[e.status] ?? 'Error',

@@ -4,9 +4,16 @@ import { PageQuery } from '../../http/pagination.ts';
 import { BIO_MAX, DISPLAY_NAME_MAX } from './users.service.ts';
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS } from './passwords.ts';
 
+/**
+ * For text that is looked up but never stored (logins, names in paths, search prefixes, cursor
+ * fields): no control characters. Postgres text cannot hold NUL, and no name contains any.
+ */
+export const NO_CONTROLS = '^[^\\u0000-\\u001f\\u007f]*$';
+
 export const Username = Type.String({
   pattern: '^[A-Za-z0-9_]{3,30}$',
-  description: '3-30 of a-z, 0-9 and _; case-insensitive, stored in lower case.',
+  description:
+    '3-30 of a-z, 0-9 and _; case-insensitive, stored in lower case. Compatibility forms (fullwidth `ａ`, ligatures) are folded to these first (NFKC); other scripts are refused.',
   examples: ['ana_92'],
 });
 
@@ -76,6 +83,7 @@ export const LoginBody = Type.Object(
     login: Type.String({
       minLength: 1,
       maxLength: 254,
+      pattern: NO_CONTROLS,
       description: 'Username or e-mail address.',
     }),
     password: Type.String({ minLength: 1, maxLength: 1024 }),
@@ -149,12 +157,13 @@ export const ChangePasswordBody = Type.Object(
 );
 
 export const UsernameParams = Type.Object({
-  username: Type.String({ minLength: 1, maxLength: 64 }),
+  username: Type.String({ minLength: 1, maxLength: 64, pattern: NO_CONTROLS }),
 });
 
 export const SearchUsersQuery = Type.Object({
   q: Type.String({
     maxLength: 30,
+    pattern: NO_CONTROLS,
     default: '',
     description: 'Username prefix (case-insensitive).',
   }),

@@ -1,12 +1,15 @@
 import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
+import { UnauthorizedError } from '../../errors.ts';
 import type { DB } from '../../infra/db/schema.ts';
 
 const EVERY_MS = 60 * 60 * 1000;
 
 /**
  * Records when users were last active (any authenticated request), at most once an hour per user
- * and process, so an active user costs one small UPDATE an hour. Fan-out skips the idle.
+ * and process, so an active user costs one small UPDATE an hour. Fan-out skips the idle. The
+ * UPDATE also tells whether the account still exists: a correctly signed token for a user who is
+ * not there (deleted, or another database) is refused with 401 before any route runs.
  */
 export class ActivityTracker {
   readonly #db: Kysely<DB>;
@@ -20,11 +23,14 @@ export class ActivityTracker {
     if (this.#recent.has(userId)) return;
     this.#recent.set(userId, true);
     try {
-      await this.#db
+      const { numUpdatedRows } = await this.#db
         .updateTable('users')
         .set({ last_active_at: new Date() })
         .where('id', '=', userId)
-        .execute();
+        .executeTakeFirst();
+      if (numUpdatedRows === 0n) {
+        throw new UnauthorizedError('invalid_token', 'The account no longer exists.');
+      }
     } catch (err) {
       this.#recent.delete(userId);
       throw err;

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
 import {
@@ -12,16 +12,12 @@ import {
 } from './accounts.schemas.ts';
 import type { Session } from './auth.service.ts';
 import { clientIp, createLimiter } from '../../http/rate-limit.ts';
+import { normalizeUsernameField } from './usernames.ts';
 
 const tags = ['auth'];
 
 function presentSession(s: Session) {
   return { ...s.tokens, user: presentMe(s.user) };
-}
-
-function loginKey(body: unknown): string {
-  const login = (body as { login?: unknown } | undefined)?.login;
-  return typeof login === 'string' ? login.trim().toLowerCase() : '';
 }
 
 /** Registration and login sessions: `/auth/*`. */
@@ -31,25 +27,40 @@ export function authRoutes(ctx: Context) {
   return async (app: App) => {
     const fastify = app as unknown as FastifyInstance;
     // One budget per IP shared by every /auth route, and one per account for login, so spreading
-    // password guesses over many addresses does not help either.
+    // password guesses over many addresses does not help either. The account is the user the login
+    // names, so its username, its e-mail and their look-alike spellings share one budget.
     const perIp = createLimiter(fastify, {
       name: 'auth-ip',
       max: config.authRateLimitIp,
       windowSeconds: config.authRateLimitWindow,
       key: clientIp,
     });
+    // Resolved (one query) before the limiter, whose key function cannot wait.
+    const loginSubjects = new WeakMap<FastifyRequest, string>();
+    const findLoginSubject = async (request: FastifyRequest) => {
+      const { login } = request.body as { login: string };
+      loginSubjects.set(request, await ctx.auth.loginSubject(login));
+    };
     const perAccount = createLimiter(fastify, {
       name: 'login-account',
       max: config.authRateLimitAccount,
       windowSeconds: config.authRateLimitWindow,
-      key: (request) => loginKey(request.body),
+      key: (request) => loginSubjects.get(request) ?? '',
     });
 
     app.post(
       '/auth/register',
       {
         onRequest: perIp,
-        schema: { tags, summary: 'Create an account', body: RegisterBody, response: { 201: Me } },
+        preValidation: normalizeUsernameField('username'),
+        schema: {
+          tags,
+          summary: 'Create an account',
+          description:
+            'The username is normalised (NFKC, lower case) before it is checked, so look-alike spellings (`ＡＬＩＣＥ`) are one name. 409 `username_taken`, `email_taken`.',
+          body: RegisterBody,
+          response: { 201: Me },
+        },
       },
       async (request, reply) => {
         const user = await ctx.users.register(request.body);
@@ -64,7 +75,7 @@ export function authRoutes(ctx: Context) {
       '/auth/login',
       {
         onRequest: perIp,
-        preHandler: perAccount,
+        preHandler: [findLoginSubject, perAccount],
         schema: {
           tags,
           summary: 'Log in with username or e-mail',

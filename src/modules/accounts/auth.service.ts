@@ -8,6 +8,7 @@ import type { AccessTokens } from './access-tokens.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
 import { UsersRepository } from './users.repository.ts';
+import { normalizeUsername } from './usernames.ts';
 
 export interface TokenPair {
   access_token: string;
@@ -48,6 +49,15 @@ export class AuthService {
     this.#hasher = hasher;
     this.#access = access;
     this.#refreshTtlSeconds = refreshTtlSeconds;
+  }
+
+  /**
+   * Whom login attempts with `login` are counted against: the account it names (by username or
+   * e-mail, in any spelling that finds it), else the normalised text itself.
+   */
+  async loginSubject(login: string): Promise<string> {
+    const user = await this.#users.findByLogin(login.trim());
+    return user ? `user:${user.id}` : `login:${normalizeUsername(login.trim())}`;
   }
 
   /** Same answer for an unknown login and a wrong password, in about the same time. */

@@ -389,8 +389,8 @@ describe('rate limits', () => {
     assert.equal((await post(limited, '/auth/login', credentials, '203.0.113.4')).statusCode, 200);
   });
 
-  // The route's per-IP hook sets @fastify/rate-limit's per-request "already ran" flag, so the
-  // per-account preHandler (app.rateLimit) returns at once and never counts.
+  // Both limiters are createRateLimit checks (createLimiter): unlike app.rateLimit hooks they do
+  // not share @fastify/rate-limit's per-request "already ran" flag, so both count.
   it('limits login attempts per account across IPs', async () => {
     const { app: limited } = await createTestApp({ env: { RATE_LIMIT_LOGIN_PER_ACCOUNT: '2' } });
     const [a, b] = [newUser(), newUser()];

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { CounterColumn, DB, NewUserRow, UserRow } from '../../infra/db/schema.ts';
+import { normalizeUsername } from './usernames.ts';
 
 /** Escapes LIKE wildcards so a search for `a_b` matches the underscore literally. */
 function likePrefix(prefix: string): string {
@@ -25,11 +26,11 @@ export class UsersRepository {
     return this.#db
       .selectFrom('users')
       .selectAll()
-      .where('username', '=', username.toLowerCase())
+      .where('username', '=', normalizeUsername(username))
       .executeTakeFirst();
   }
 
-  /** `login` is a username or an e-mail address, matched case-insensitively. */
+  /** `login` is a username (normalised) or an e-mail address, matched case-insensitively. */
   findByLogin(login: string): Promise<UserRow | undefined> {
     const lower = login.toLowerCase();
     return this.#db
@@ -38,7 +39,7 @@ export class UsersRepository {
       .where((eb) =>
         lower.includes('@')
           ? eb(eb.fn('lower', ['email']), '=', lower)
-          : eb('username', '=', lower),
+          : eb('username', '=', normalizeUsername(login)),
       )
       .executeTakeFirst();
   }
@@ -48,7 +49,7 @@ export class UsersRepository {
     let q = this.#db
       .selectFrom('users')
       .selectAll()
-      .where('username', 'like', likePrefix(prefix.toLowerCase()))
+      .where('username', 'like', likePrefix(normalizeUsername(prefix)))
       .orderBy('username')
       .limit(limit);
     if (afterUsername !== undefined) q = q.where('username', '>', afterUsername);
@@ -72,10 +73,11 @@ export class UsersRepository {
       .executeTakeFirst();
   }
 
-  /** Users by (lower-case) username, in no particular order. */
+  /** Users by username (normalised here), in no particular order. */
   findManyByUsernames(usernames: readonly string[]): Promise<UserRow[]> {
     if (usernames.length === 0) return Promise.resolve([]);
-    return this.#db.selectFrom('users').selectAll().where('username', 'in', usernames).execute();
+    const names = usernames.map(normalizeUsername);
+    return this.#db.selectFrom('users').selectAll().where('username', 'in', names).execute();
   }
 
   /** Users by id, in no particular order (for hydrating lists). */

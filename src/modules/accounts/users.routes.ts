@@ -6,6 +6,7 @@ import { decodeCursor, Page, pageOf } from '../../http/pagination.ts';
 import {
   ChangePasswordBody,
   Me,
+  NO_CONTROLS,
   presentMe,
   presentUser,
   PublicUser,
@@ -14,7 +15,7 @@ import {
   UsernameParams,
 } from './accounts.schemas.ts';
 
-const UsersCursor = Type.Object({ u: Type.String() });
+const UsersCursor = Type.Object({ u: Type.String({ pattern: NO_CONTROLS }) });
 
 /** The caller's own account (`/me`) and public profiles (`/users`). */
 export function usersRoutes(ctx: Context) {

@@ -3,6 +3,7 @@ import {
   AppError,
   ConflictError,
   NotFoundError,
+  UnauthorizedError,
   ValidationError,
   type FieldError,
 } from '../../errors.ts';
@@ -17,6 +18,7 @@ import { transaction } from '../../infra/db/transaction.ts';
 import { recordEvent } from '../events/outbox.ts';
 
 import { UsersRepository } from './users.repository.ts';
+import { normalizeUsername } from './usernames.ts';
 import { EmailTokensRepository } from './email-tokens.ts';
 
 export const MINIMUM_AGE = 13;
@@ -114,7 +116,7 @@ export class UsersService {
   async register(input: RegisterInput): Promise<UserRow> {
     const problems = registrationProblems(input);
     if (problems.length > 0) throw new ValidationError(problems);
-    const username = input.username.toLowerCase();
+    const username = normalizeUsername(input.username);
     const email = input.email.trim();
     // Checked first to spare a bcrypt hash; the unique indexes settle any race below.
     if (await this.#users.findByUsername(username)) throw usernameTaken();
@@ -150,7 +152,7 @@ export class UsersService {
   async getById(id: string): Promise<UserRow> {
     const user = await this.#users.findById(id);
     // A valid token whose user is gone is treated like a bad token.
-    if (!user) throw new AppError(401, 'invalid_token', 'The account no longer exists.');
+    if (!user) throw new UnauthorizedError('invalid_token', 'The account no longer exists.');
     return user;
   }
 
@@ -167,7 +169,7 @@ export class UsersService {
    * cached, so they stay exact.
    */
   async resolve(username: string): Promise<UserRef> {
-    const key = refKey(username.toLowerCase());
+    const key = refKey(normalizeUsername(username));
     const cached = await this.#cache.get<UserRef>(key);
     if (cached) return cached;
     const user = await this.#users.findByUsername(username);
@@ -214,7 +216,7 @@ export class UsersService {
     }
     if (Object.keys(changes).length === 0) return this.getById(userId);
     const user = await this.#users.update(userId, changes);
-    if (!user) throw new AppError(401, 'invalid_token', 'The account no longer exists.');
+    if (!user) throw new UnauthorizedError('invalid_token', 'The account no longer exists.');
     await this.#cache.delete(refKey(user.username), idKey(user.id));
     return user;
   }

@@ -2,6 +2,8 @@ import { Type } from 'typebox';
 import type { Context } from '../../context.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
+import { createLimiter } from '../../http/rate-limit.ts';
+import { normalizeUsernameField } from '../accounts/usernames.ts';
 import { IdempotencyHeaders, idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
 import { decodeCursor, IdCursor, Page, pageOf, PageQuery } from '../../http/pagination.ts';
 import { UserSummary, Username } from '../accounts/accounts.schemas.ts';
@@ -30,12 +32,21 @@ const present = ({ position: _position, ...c }: ConversationView) => c;
 
 /** Direct messages: one-to-one conversations. */
 export function messagesRoutes(ctx: Context) {
-  const { messages } = ctx;
+  const { messages, config } = ctx;
   return async (app: App) => {
+    // Per sender, over all conversations: a person types far slower; a script flooding inboxes does not.
+    const perSender = createLimiter(app, {
+      name: 'messages',
+      max: config.messageRateLimit,
+      windowSeconds: config.messageRateLimitWindow,
+      key: (request) => principalOf(request).userId,
+    });
+
     app.post(
       '/conversations',
       {
         config: { auth: 'required' },
+        preValidation: normalizeUsernameField('username'),
         schema: {
           tags,
           summary: 'Start (or get) your conversation with a user',
@@ -129,10 +140,11 @@ export function messagesRoutes(ctx: Context) {
       '/conversations/:id/messages',
       {
         config: { auth: 'required' },
+        preHandler: perSender,
         schema: {
           tags,
           summary: 'Send a message',
-          description: `1-${MESSAGE_MAX} characters. Reaches every open stream of the recipient and your own. Takes \`Idempotency-Key\`. 403 \`blocked\` / \`messages_not_allowed\`. ${hidden}`,
+          description: `1-${MESSAGE_MAX} characters. Reaches every open stream of the recipient and your own. Takes \`Idempotency-Key\`. 403 \`blocked\` / \`messages_not_allowed\`. ${hidden} At most RATE_LIMIT_MESSAGES per RATE_LIMIT_MESSAGES_WINDOW per sender, then 429 \`rate_limited\` with \`Retry-After\`.`,
           params: ConversationParams,
           headers: IdempotencyHeaders,
           body: Type.Object(

@@ -4,7 +4,7 @@ import { AppError } from '../../errors.ts';
 import type { App } from '../../http/app.ts';
 import { principalOf } from '../../http/auth.ts';
 import { decodeCursor, Page, pageOf, PageQuery, TimeCursor } from '../../http/pagination.ts';
-import { presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';
+import { NO_CONTROLS, presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';
 import {
   ListedUser,
   Relationship,
@@ -15,7 +15,11 @@ import {
 
 const tags = ['social'];
 const auth = { auth: 'required' as const };
-const SuggestionCursor = Type.Object({ m: Type.Integer(), u: Type.String() });
+// Bounded like the SQL integer it is compared with: a forged cursor is a 400, not a 500.
+const SuggestionCursor = Type.Object({
+  m: Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 }),
+  u: Type.String({ pattern: NO_CONTROLS }),
+});
 const MAX_RELATIONSHIPS = 100;
 
 /** Follows, blocks, mutes, relationships, graph lists and suggestions. */

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import type { FriendRequestView } from './friends.service.ts';
-import { presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';
+import { NO_CONTROLS, presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';
 import { PageQuery } from '../../http/pagination.ts';
 
 export { UsernameParams } from '../accounts/accounts.schemas.ts';
@@ -22,6 +22,7 @@ export const RelationshipsQuery = Type.Object({
   users: Type.String({
     minLength: 1,
     maxLength: 3100,
+    pattern: NO_CONTROLS,
     description: 'Comma-separated usernames (at most 100).',
     examples: ['ana,ben'],
   }),

@@ -8,6 +8,7 @@ import { GraphWriter } from './graph.ts';
 import { recordEvent } from '../events/outbox.ts';
 import type { RelationsCache } from './relations.ts';
 import { SocialRepository, type Relationship, type TimeCursor } from './social.repository.ts';
+import { normalizeUsername } from '../accounts/usernames.ts';
 
 export interface GraphChange {
   user: UserRef;
@@ -109,7 +110,7 @@ export class SocialService {
     viewerId: string,
     usernames: string[],
   ): Promise<(Relationship & { username: string })[]> {
-    const wanted = [...new Set(usernames.map((u) => u.toLowerCase()))];
+    const wanted = [...new Set(usernames.map(normalizeUsername))];
     const users = await new UsersRepository(this.#db).findManyByUsernames(wanted);
     const byId = new Map(users.map((u) => [u.id, u.username]));
     const rels = await new SocialRepository(this.#db).relationships(viewerId, [...byId.keys()]);
