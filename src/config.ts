@@ -374,8 +374,8 @@ export const SETTINGS = {
   ),
   shedMaxInFlight: setting(
     'SHED_MAX_IN_FLIGHT',
-    '256',
-    'Load shedding: requests one process serves at once (streams, `/healthz` and `/metrics` not counted); more answer 503 `overloaded` at once instead of queueing for the database. Bounds latency to about this many divided by the throughput. 0 disables.',
+    '0',
+    'Load shedding: requests one process serves at once (streams, `/healthz` and `/metrics` not counted); more answer 503 `overloaded` at once instead of queueing for the database. Bounds latency to about this many divided by the throughput; set it from a measured capacity (a burst of new connections trips a low cap). 0 disables (the default).',
     integer(0, 1_000_000),
   ),
   shedMaxEventLoopDelayMs: setting(
