@@ -1,17 +1,24 @@
 /**
- * `npm run bench:feed [-- --real]`: home-feed measurements (issue 5).
+ * `npm run bench:feed [-- --real] [--quick]`: home-feed measurements (issues 5 and 10).
  *
- *  1. Fan-out lag: an author with 1,000 and one with 10,000 followers (all active, all with a
+ *  1. Fan-out lag: authors with 1,000, 10,000 and 100,000 followers (all active, all with a
  *     home timeline) post through the API, one post at a time; measured until the last
- *     follower's timeline holds the post. Both are fanned out (FEED_FANOUT_MAX_FOLLOWERS=20000).
+ *     follower's timeline holds the post. All are fanned out (FEED_FANOUT_MAX_FOLLOWERS is
+ *     raised to the largest audience for this part).
  *  2. Feed-read throughput: readers following authors with posts, timelines built by one read
  *     each; autocannon (another process) reads GET /api/v1/feed?limit=20 as every reader in turn,
  *     next to a bare node:http server loaded the same way in the same run.
+ *  3. Write cost past the big-account threshold (bench/write-cost.ts, a kith of its own at the
+ *     default threshold): POST /posts under load as a small author and as authors with 20,000
+ *     and 100,000 followers, which are not fanned out; the cost should be flat.
  *
  * kith runs in this process (api and worker roles) on the embedded stack, or with `--real`
  * (or BENCH_REAL=1) on DATABASE_URL / REDIS_URL / AMQP_URL, in a database and under prefixes of
  * its own that are removed afterwards. Results are printed and written to bench/results/.
- * Options: --duration <s> --warmup <s> --connections <n> --repeats <n> --readers <n>.
+ * Options: --duration <s> --warmup <s> --connections <n> --repeats <n> --readers <n>
+ * --followers <n,n,…> (fan-out audiences) --big <n,n,…> (big authors' followers, above the
+ * default threshold) --quick (a short smoke-sized run: audiences of 100 and 1,000, big authors of 2,000 and
+ * 5,000 above a threshold of 1,000, all in one kith).
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -20,6 +27,8 @@ import { parseArgs } from 'node:util';
 import type { Context } from '../src/context.ts';
 import { homeTimeline } from '../src/modules/feed/feed.service.ts';
 import {
+  cleanUp,
+  apiCall,
   busyWarning,
   counterValue,
   fmt,
@@ -28,18 +37,31 @@ import {
   measureLoad,
   median,
   numberOption,
+  onInterrupt,
   startBaseline,
   table,
   writeResults,
+  loadFigure,
+  type Figure,
   type LoadResult,
 } from './lib.ts';
 import * as seed from './seed.ts';
 import { startKith, wantsReal, type KithUnderTest } from './stack.ts';
+import {
+  measureWriteCost,
+  writeCostFigures,
+  writeCostSection,
+  type WriteCostOptions,
+  type WriteCostResult,
+} from './write-cost.ts';
 
 const text = { type: 'string' } as const;
 const { values } = parseArgs({
   options: {
     real: { type: 'boolean' },
+    quick: { type: 'boolean' },
+    followers: text,
+    big: text,
     duration: text,
     connections: text,
     warmup: text,
@@ -47,20 +69,44 @@ const { values } = parseArgs({
     readers: text,
   },
 });
+const quick = values.quick === true;
+const list = (raw: string | undefined, fallback: number[]) =>
+  raw === undefined
+    ? fallback
+    : raw.split(',').map((x) => {
+        const n = Number(x.trim());
+        if (!Number.isInteger(n) || n < 1) throw new Error('--followers, --big: positive integers');
+        return n;
+      });
 const P = {
-  duration: numberOption(values, 'duration', 10),
-  connections: numberOption(values, 'connections', 50),
-  warmup: numberOption(values, 'warmup', 3),
-  repeats: numberOption(values, 'repeats', 5),
-  readers: numberOption(values, 'readers', 200),
+  duration: numberOption(values, 'duration', quick ? 2 : 10),
+  connections: numberOption(values, 'connections', quick ? 10 : 50),
+  warmup: numberOption(values, 'warmup', quick ? 1 : 3),
+  repeats: numberOption(values, 'repeats', quick ? 2 : 5),
+  readers: numberOption(values, 'readers', quick ? 50 : 200),
   /** Fan-out audiences. */
-  followerCounts: [1_000, 10_000],
+  followerCounts: list(values.followers, quick ? [100, 1_000] : [1_000, 10_000, 100_000]).sort(
+    (a, b) => a - b,
+  ),
+  /** Write cost: the big authors' followers, above `writeThreshold`, and the small author's. */
+  bigFollowers: list(values.big, quick ? [2_000, 5_000] : [20_000, 100_000]),
+  smallFollowers: 50,
+  /**
+   * FEED_FANOUT_MAX_FOLLOWERS of the write-cost part (undefined: kith's default, 10,000). Quick:
+   * the lag part's (its largest audience), so one kith serves both parts.
+   */
+  writeThreshold: undefined as number | undefined,
+  writeConnections: quick ? 5 : 10,
+  writeDuration: quick ? 1 : 5,
+  writeWarmup: quick ? 0 : 2,
   feedAuthors: 100,
   followsPerReader: 50,
   postsPerAuthor: 20,
   pageSize: 20,
 };
-const KITH_ENV = { FEED_FANOUT_MAX_FOLLOWERS: '20000' };
+const LAG_THRESHOLD = Math.max(...P.followerCounts);
+if (quick) P.writeThreshold = LAG_THRESHOLD;
+const KITH_ENV = { FEED_FANOUT_MAX_FOLLOWERS: String(LAG_THRESHOLD) };
 const FEED_PATH = `/feed?limit=${P.pageSize}`;
 
 interface LagSample {
@@ -84,13 +130,8 @@ interface Seeded {
 
 const log = (line: string) => console.log(line);
 
-async function api<T>(kith: KithUnderTest, path: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(kith.url + '/api/v1' + path, init);
-  const body = (await res.json()) as T;
-  if (!res.ok)
-    throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${JSON.stringify(body)}`);
-  return body;
-}
+const api = <T>(kith: KithUnderTest, path: string, init?: RequestInit) =>
+  apiCall<T>(kith.url, path, init);
 
 async function seedAll(ctx: Context): Promise<Seeded> {
   const { db } = ctx.database;
@@ -138,7 +179,7 @@ async function lagHistogram(ctx: Context): Promise<{ count: number; sum: number 
 
 async function holds(ctx: Context, userId: string, postId: string): Promise<boolean> {
   const entries = await ctx.timelines.range(homeTimeline(userId), { limit: 5 });
-  return entries.some((e) => e.id === postId);
+  return (entries ?? []).some((e) => e.id === postId);
 }
 
 /**
@@ -349,51 +390,101 @@ async function main(): Promise<void> {
   const busy = busyWarning(machine);
   log(`# kith feed benchmark (${kind})\n\nMachine: ${machineLine(machine)}`);
   if (busy) log(busy);
-  const kith = await startKith(kind, KITH_ENV);
-  const interrupt = () => void kith.stop().finally(() => process.exit(130));
-  process.once('SIGINT', interrupt).once('SIGTERM', interrupt);
+  let kith: KithUnderTest | undefined = await startKith(kind, KITH_ENV);
+  onInterrupt(() => kith?.stop());
   try {
-    log(`Stack: ${kith.description}\n`);
+    const { description, settings } = kith;
+    log(`Stack: ${description}\n`);
     const t = performance.now();
     const seeded = await seedAll(kith.ctx);
     const seedSeconds = (performance.now() - t) / 1000;
     log(
-      `Seeded ${fmt(seeded.followers.length + seeded.readers.length + P.feedAuthors + 2)} users in ${fmt(seedSeconds, 1)} s`,
+      `Seeded ${fmt(seeded.followers.length + seeded.readers.length + P.feedAuthors + P.followerCounts.length)} users in ${fmt(seedSeconds, 1)} s`,
     );
     const fanout = await measureFanout(kith, seeded);
     const reads = await measureReads(kith, seeded);
+    const outboxPollMs = kith.ctx.config.outboxPollMs;
+    // One kith for both parts when the big authors are above the lag part's threshold too.
+    const shareKith =
+      P.writeThreshold === LAG_THRESHOLD && P.bigFollowers.every((n) => n > LAG_THRESHOLD);
+    if (!shareKith) {
+      await kith.stop();
+      kith = undefined;
+    }
+    const writeOptions: WriteCostOptions = {
+      ...(P.writeThreshold === undefined ? {} : { threshold: P.writeThreshold }),
+      smallFollowers: P.smallFollowers,
+      bigFollowers: P.bigFollowers,
+      connections: P.writeConnections,
+      duration: P.writeDuration,
+      warmup: P.writeWarmup,
+    };
+    const writeCost = await measureWriteCost(kind, writeOptions, kith);
     const totalSeconds = (performance.now() - started) / 1000;
-    const settings = Object.entries(kith.settings).map(([k, v]) => `${k}=${v}`);
     const markdown = [
       `# kith feed benchmark (${kind})`,
       '',
       `- Machine: ${machineLine(machine)}`,
-      `- Stack: ${kith.description}`,
-      `- Settings: ${settings.join(', ')}`,
-      `- Date: ${new Date().toISOString()}; whole run ${fmt(totalSeconds)} s (seeding ${fmt(seedSeconds, 1)} s)`,
+      `- Stack: ${description}`,
+      `- Settings: ${Object.entries(settings)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')} (fan-out lag and feed reads)`,
+      `- Date: ${new Date().toISOString()}; whole run ${fmt(totalSeconds)} s (seeding ${fmt(seedSeconds + writeCost.seedSeconds, 1)} s)`,
       ...(busy ? [`- ${busy}`] : []),
       '',
-      report(fanout, reads, kith.ctx.config.outboxPollMs),
+      report(fanout, reads, outboxPollMs),
+      writeCostSection(writeCost, writeOptions),
     ].join('\n');
     log('\n' + markdown);
-    const files = writeResults(`feed-${kind}`, markdown, {
+    writeResults(`feed-${kind}`, markdown, {
       name: 'feed',
       date: new Date().toISOString(),
       machine,
-      stack: { kind, description: kith.description, settings: kith.settings },
+      stack: { kind, description, settings },
       parameters: P,
       seedSeconds,
       totalSeconds,
       fanout,
       feedRead: reads,
+      writeCost,
+      figures: figures(fanout, reads, writeCost),
     });
-    log(`Results: ${files.md}, ${files.json}`);
   } finally {
-    await kith.stop();
+    await cleanUp(() => kith?.stop());
   }
 }
 
-main().catch((err: unknown) => {
+function figures(
+  fanout: Awaited<ReturnType<typeof measureFanout>>,
+  reads: Awaited<ReturnType<typeof measureReads>>,
+  writeCost: WriteCostResult,
+): Figure[] {
+  const baselineRps =
+    (reads.baselineBefore.requestsPerSec + reads.baselineAfter.requestsPerSec) / 2;
+  return [
+    ...fanout.map(({ followers, samples }): Figure => {
+      const lags = samples.map((x) => x.totalMs);
+      return {
+        id: `feed.lag.${followers}`,
+        label: `Fan-out lag, ${fmt(followers)} followers (median of ${samples.length} posts)`,
+        value: median(lags),
+        unit: 'ms',
+        note: `max ${fmt(Math.max(...lags))} ms`,
+      };
+    }),
+    loadFigure(
+      'feed.read',
+      `Home feed read, synthetic graph (${fmt(P.readers)} readers following ${P.followsPerReader} authors)`,
+      reads.feed,
+      baselineRps,
+    ),
+    ...writeCostFigures(writeCost),
+  ];
+}
+
+await main().catch((err: unknown) => {
   console.error(err);
   process.exitCode = 1;
 });
+// Everything is written and cleaned up: nothing left over may keep the process alive.
+process.exit();

@@ -5,9 +5,10 @@
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { availableParallelism, cpus, loadavg, platform, release, totalmem } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadOptions, LoadResult } from './autocannon-runner.ts';
 
@@ -15,7 +16,10 @@ export type { LoadOptions, LoadResult } from './autocannon-runner.ts';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const ROOT_DIR = dirname(BENCH_DIR);
-export const RESULTS_DIR = join(BENCH_DIR, 'results');
+/** Where results are written: bench/results, or BENCH_RESULTS_DIR (the smoke test's temp folder). */
+export const RESULTS_DIR = process.env.BENCH_RESULTS_DIR
+  ? resolve(process.env.BENCH_RESULTS_DIR)
+  : join(BENCH_DIR, 'results');
 
 export interface MachineInfo {
   cores: number;
@@ -114,6 +118,50 @@ export function runLoad(opts: LoadOptions): Promise<LoadResult> {
   });
 }
 
+/**
+ * One call to kith's API (`path` under /api/v1) during a scenario's set-up; throws on an error
+ * status. A 503 (load shedding: bulk seeding blocks the event loop for a while) is retried for
+ * up to 30 s.
+ */
+export async function apiCall<T>(origin: string, path: string, init: RequestInit = {}): Promise<T> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(`${origin}/api/v1${path}`, init);
+    const body = (await res.json()) as T;
+    if (res.ok) return body;
+    if (res.status !== 503 || Date.now() > deadline)
+      throw new Error(`${init.method ?? 'GET'} ${path}: ${res.status} ${JSON.stringify(body)}`);
+    await delay(250);
+  }
+}
+
+/**
+ * Runs a clean-up in a `finally`: a failure is printed and makes the exit code 1, but never
+ * hides the error (or the results) of the run before it.
+ */
+export async function cleanUp(stop: () => Promise<unknown> | undefined): Promise<void> {
+  try {
+    await stop();
+  } catch (err) {
+    console.error('Clean-up failed:', err);
+    process.exitCode = 1;
+  }
+}
+
+/**
+ * On SIGINT or SIGTERM: runs `stop` (removing what the run created), then exits with 130. A stop
+ * that hangs is given 30 s.
+ */
+export function onInterrupt(stop: () => Promise<unknown> | undefined): void {
+  const interrupt = () => {
+    setTimeout(() => process.exit(130), 30_000).unref();
+    void Promise.resolve(stop())
+      .catch((err: unknown) => console.error(err))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt).once('SIGTERM', interrupt);
+}
+
 /** A load run preceded by an unrecorded warm-up with the same settings. */
 export async function measureLoad(opts: LoadOptions, warmupSeconds: number): Promise<LoadResult> {
   if (warmupSeconds > 0) await runLoad({ ...opts, duration: warmupSeconds });
@@ -139,9 +187,19 @@ export const fmt = (n: number, digits = 0): string =>
     ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
     : '—';
 
+/** A path relative to the repository root when it is inside it, else absolute. */
+const shown = (path: string): string => {
+  const rel = relative(ROOT_DIR, path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
+};
+
+/** The line a scenario prints last: `npm run bench` (bench/run.ts) reads its results from it. */
+export const RESULTS_MARKER = 'bench-results';
+
 /**
- * Writes `bench/results/<name>-<timestamp>.md` and `.json`; returns their paths relative to the
- * repository root.
+ * Writes `<RESULTS_DIR>/<name>-<timestamp>.md` and `.json`; returns their paths (relative to the
+ * repository root when inside it), after printing them, then a JSON line
+ * `{"bench-results":{"md":…,"json":…}}` for bench/run.ts.
  */
 export function writeResults(
   name: string,
@@ -157,8 +215,67 @@ export function writeResults(
   const base = join(RESULTS_DIR, `${name}-${stamp}`);
   writeFileSync(`${base}.md`, markdown.endsWith('\n') ? markdown : `${markdown}\n`);
   writeFileSync(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
-  return { md: relative(ROOT_DIR, `${base}.md`), json: relative(ROOT_DIR, `${base}.json`) };
+  const files = { md: shown(`${base}.md`), json: shown(`${base}.json`) };
+  console.log(`Results: ${files.md}, ${files.json}`);
+  console.log(JSON.stringify({ [RESULTS_MARKER]: files }));
+  return files;
 }
+
+/**
+ * One figure of a scenario, as the combined summary (bench/run.ts) lists it. Every results JSON
+ * carries `figures: Figure[]`. A load run fills the request fields; anything else (a lag, a
+ * memory size) gives `value` and `unit`.
+ */
+export interface Figure {
+  /** Stable key, e.g. `http.home`, `feed.lag.10000`: the summary's targets look figures up by it. */
+  id: string;
+  /** What was measured, in words. */
+  label: string;
+  reqPerSec?: number;
+  /** Requests sent in the measured run (all outcomes). */
+  requests?: number;
+  p50Ms?: number;
+  p99Ms?: number;
+  /** Non-2xx responses, socket errors and timeouts. */
+  errors?: number;
+  /** req/s as a fraction of the baseline's (0.5 = half). */
+  ofBaseline?: number;
+  value?: number;
+  unit?: string;
+  note?: string;
+}
+
+/** Non-2xx responses plus socket errors and timeouts of a load run. */
+export const failures = (r: LoadResult): number => r.non2xx + r.errors + r.timeouts;
+
+/**
+ * Successful (2xx) responses per second: the throughput that counts. A shed or failed request
+ * is cheap, so counting it would flatter an overloaded server.
+ */
+export const okPerSec = (r: LoadResult): number =>
+  r.totalRequests > 0 ? (r.requestsPerSec * r.ok) / r.totalRequests : 0;
+
+/** The figure of a load run (2xx req/s); `baselineRps` gives its ratio to the baseline. */
+export const loadFigure = (
+  id: string,
+  label: string,
+  r: LoadResult,
+  baselineRps?: number,
+  note?: string,
+): Figure => ({
+  id,
+  label,
+  reqPerSec: okPerSec(r),
+  requests: r.totalRequests,
+  p50Ms: r.latencyP50,
+  p99Ms: r.latencyP99,
+  errors: failures(r),
+  ...(baselineRps ? { ofBaseline: okPerSec(r) / baselineRps } : {}),
+  ...(note ? { note } : {}),
+});
+
+/** A percentage with one decimal, e.g. `42.5 %`. */
+export const pct = (fraction: number): string => `${fmt(100 * fraction, 1)} %`;
 
 /** A prom-client counter's current value for these labels (read at once: values are live). */
 export async function counterValue(

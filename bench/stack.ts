@@ -3,7 +3,8 @@
  * two stacks. Embedded (default): in-memory PGlite, in-memory timelines and cache, in-process bus.
  * Real (`--real` or BENCH_REAL=1): the Postgres, Redis and RabbitMQ of DATABASE_URL, REDIS_URL and
  * AMQP_URL, under names of its own (a fresh database `kith_bench_<random>`, key and queue
- * prefixes `kith_bench_<random>`) that are removed again when it stops.
+ * prefixes `kith_bench_<random>`) that are removed again when it stops. Load shedding is off
+ * (SHED_MAX_EVENT_LOOP_DELAY_MS=0) unless BENCH_SHEDDING=1.
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -28,6 +29,17 @@ const HIDDEN = new Set(['JWT_SECRET', 'HOST', 'PORT', 'NODE_ENV', 'ROLES']);
 
 export type StackKind = 'embedded' | 'real';
 
+/** How long a role may take to stop before the run gives up on it and cleans up anyway. */
+const ROLE_STOP_MS = 30_000;
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 export interface KithUnderTest {
   ctx: Context;
   /** Origin of the HTTP API, e.g. http://127.0.0.1:40123. */
@@ -40,6 +52,10 @@ export interface KithUnderTest {
   /** Stops both roles, closes the context and removes what the run created. Idempotent. */
   stop(): Promise<void>;
 }
+
+/** True when BENCH_SHEDDING=1 asks to keep kith's load shedding on (it is off by default). */
+export const sheddingKept = (env: Env = process.env): boolean =>
+  ['1', 'true', 'yes'].includes((env.BENCH_SHEDDING ?? '').toLowerCase());
 
 /** True when the real stack was asked for on the command line or in the environment. */
 export const wantsReal = (argv: readonly string[], env: Env = process.env): boolean =>
@@ -123,7 +139,14 @@ export async function startKith(kind: StackKind, env: Env = {}): Promise<KithUnd
   } else {
     Object.assign(stack, { DATABASE_URL: '', REDIS_URL: '', AMQP_URL: '' });
   }
-  const overrides: Env = { LOG_LEVEL: process.env.LOG_LEVEL || 'warn', ...env, ...stack };
+  const overrides: Env = {
+    LOG_LEVEL: process.env.LOG_LEVEL || 'warn',
+    // Load shedding off, unless BENCH_SHEDDING=1: autocannon ignores Retry-After and sends a
+    // shed request straight back, so a run would measure how fast kith says 503, not its capacity.
+    ...(sheddingKept() ? {} : { SHED_MAX_EVENT_LOOP_DELAY_MS: '0' }),
+    ...env,
+    ...stack,
+  };
   const config = loadConfig({ ...process.env, ...overrides });
 
   const roles: RunningRole[] = [];
@@ -134,7 +157,10 @@ export async function startKith(kind: StackKind, env: Env = {}): Promise<KithUnd
       const failures: unknown[] = [];
       const attempt = (fn: () => Promise<unknown>) =>
         fn().catch((err: unknown) => void failures.push(err));
-      for (const role of roles.reverse()) await attempt(() => role.stop());
+      // A role that cannot stop (a connection it never lets go) must not keep the run's
+      // database and prefixes from being removed.
+      for (const role of roles.reverse())
+        await attempt(() => withTimeout(role.stop(), ROLE_STOP_MS, 'stopping a kith role'));
       if (ctx) await attempt(() => ctx!.close());
       for (const cleanup of cleanups.reverse()) await attempt(cleanup);
       if (failures.length > 0) throw new AggregateError(failures, 'benchmark cleanup failed');

@@ -20,7 +20,7 @@
  * --rate <msg/s> --senders <n> --idle <n,n,…> (idle steps; `max` = the open-file limit less a
  * margin, e.g. `--idle 1000,10000,max`).
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -35,21 +35,30 @@ import { SETTINGS } from '../src/config.ts';
 import type { Context } from '../src/context.ts';
 import { newId } from '../src/ids.ts';
 import {
+  cleanUp,
   busyWarning,
   fmt,
   machineInfo,
   machineLine,
   numberOption,
+  onInterrupt,
   table,
   writeResults,
+  type Figure,
 } from './lib.ts';
 import * as seed from './seed.ts';
 import { startKith, wantsReal, type KithUnderTest } from './stack.ts';
 
 const CHILD_ROLE = 'BENCH_STREAM_CHILD';
 /** File descriptors kept free for everything but the streams (database, bus, HTTP, logs). */
-const FD_MARGIN = 500;
+const FD_MARGIN = 250;
+/** The open-file limit asked for, when the current one is lower (it needs CAP_SYS_RESOURCE). */
+const WANTED_FD_LIMIT = 65_536;
+/** The issue's target: this many idle WebSockets in under 1 GiB. */
+const IDLE_TARGET = 20_000;
 const log = (line: string) => console.log(line);
+/** Tries of a WebSocket upgrade refused with 503 (load shedding), 0.5 s apart. */
+const SHED_ATTEMPTS = 60;
 /** Epoch milliseconds with sub-millisecond resolution, comparable across processes. */
 const now = () => performance.timeOrigin + performance.now();
 
@@ -64,6 +73,23 @@ function openFileLimit(): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Raises this process's open-file limit (soft and hard) to WANTED_FD_LIMIT with `prlimit`, so
+ * that it, and the children it forks afterwards, can hold 20,000 sockets. Raising the hard limit
+ * needs CAP_SYS_RESOURCE (root, outside a container that drops it); returns why it failed, if so.
+ */
+function raiseOpenFileLimit(): string | undefined {
+  const soft = openFileLimit();
+  if (soft === undefined || soft >= WANTED_FD_LIMIT) return undefined;
+  const r = spawnSync(
+    'prlimit',
+    ['--pid', String(process.pid), `--nofile=${WANTED_FD_LIMIT}:${WANTED_FD_LIMIT}`],
+    { encoding: 'utf8' },
+  );
+  if (r.status === 0) return undefined;
+  return (r.stderr || r.error?.message || `prlimit exited with ${r.status}`).trim();
 }
 
 /** `gc()`, exposed at run time (so `node bench/stream.ts` needs no --expose-gc). */
@@ -128,8 +154,9 @@ async function runChild(): Promise<void> {
   function open(url: string, token: string, index: number): Promise<void> {
     return new Promise((resolve, reject) => {
       const headers = token === '' ? {} : { authorization: `Bearer ${token}` };
-      const ws = new WebSocket(url, { headers });
+      const ws = new WebSocket(url, { headers, handshakeTimeout: 30_000 });
       let last = 0;
+      let ready = false;
       ws.on('message', (raw: Buffer) => {
         const at = now();
         const e = JSON.parse(raw.toString()) as {
@@ -137,6 +164,12 @@ async function runChild(): Promise<void> {
           type: string;
           data: { text?: string; created_at?: string };
         };
+        // A stream opens with `ready`, carrying the seq the next event follows.
+        if (e.type === 'ready' && !ready) {
+          ready = true;
+          last = e.seq;
+          return;
+        }
         if (e.seq !== last + 1) anomalies.push(`socket ${index}: seq ${e.seq} after ${last}`);
         last = e.seq;
         const n = /^bench (\d+) /.exec(e.data.text ?? '')?.[1];
@@ -145,16 +178,19 @@ async function runChild(): Promise<void> {
         received.push([index, Number(n), at, Date.parse(e.data.created_at ?? '')]);
         waiter?.();
       });
+      let opened = false;
       ws.once('open', () => {
+        opened = true;
         sockets[index] = ws;
         resolve();
       });
-      ws.once('error', (err) => {
-        anomalies.push(`socket ${index}: ${err.message}`);
-        reject(err);
+      // Before it opened, a failure is the caller's (it may try again); after, an anomaly.
+      ws.on('error', (err) => {
+        if (opened) anomalies.push(`socket ${index}: ${err.message}`);
+        else reject(err);
       });
       ws.once('close', (code) => {
-        if (!closing) anomalies.push(`socket ${index} closed by the server (${code})`);
+        if (opened && !closing) anomalies.push(`socket ${index} closed by the server (${code})`);
       });
     });
   }
@@ -166,14 +202,32 @@ async function runChild(): Promise<void> {
         const start = sockets.length;
         let next = start;
         let failed = 0;
+        let shed = 0;
+        let firstError: string | undefined;
         const lane = async () => {
           while (next < req.tokens.length) {
             const i = next++;
-            await open(req.url, req.tokens[i]!, i).catch(() => failed++);
+            for (let attempt = 1; ; attempt++) {
+              try {
+                await open(req.url, req.tokens[i]!, i);
+                break;
+              } catch (err) {
+                // Load shedding (503, Retry-After): a real client comes back; so does this one.
+                if (/\b503\b/.test(String(err)) && attempt < SHED_ATTEMPTS) {
+                  shed++;
+                  await delay(500);
+                  continue;
+                }
+                failed++;
+                firstError ??= String(err);
+                break;
+              }
+            }
           }
         };
         await Promise.all(Array.from({ length: req.concurrency }, lane));
-        return { opened: req.tokens.length - start - failed, failed, ms: now() - t0 };
+        const opened = req.tokens.length - start - failed;
+        return { opened, failed, shed, firstError, ms: now() - t0 };
       }
       case 'await': {
         const deadline = now() + req.timeoutMs;
@@ -235,6 +289,8 @@ async function send(
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({ text: `bench ${n} sent at ${r.sentAt[n]}` }),
+        // A request kith never answers counts as failed rather than holding the run up.
+        signal: AbortSignal.timeout(60_000),
       }).then(
         async (res) => {
           await res.arrayBuffer();
@@ -292,10 +348,11 @@ class Child {
 
 const text = { type: 'string' } as const;
 
-function parameters() {
+function parameters(fdRaiseError: string | undefined) {
   const { values } = parseArgs({
     options: {
       real: { type: 'boolean' },
+      quick: { type: 'boolean' },
       clients: text,
       messages: text,
       rate: text,
@@ -303,20 +360,27 @@ function parameters() {
       idle: text,
     },
   });
+  const quick = values.quick === true;
   const fdLimit = openFileLimit();
-  const maxIdle = fdLimit === undefined ? 20_000 : fdLimit - FD_MARGIN;
-  const steps = (values.idle ?? '1000,5000,10000').split(',').map((s) => s.trim());
+  const maxIdle = fdLimit === undefined ? IDLE_TARGET : fdLimit - FD_MARGIN;
+  const steps = (values.idle ?? (quick ? '100,200' : `1000,10000,${IDLE_TARGET}`))
+    .split(',')
+    .map((s) => s.trim());
   const idle = [
     ...new Set(steps.map((s) => Math.min(s === 'max' ? maxIdle : Number(s), maxIdle))),
   ].sort((a, b) => a - b);
   if (idle.some((n) => !Number.isInteger(n) || n < 1)) throw new Error('--idle: positive integers');
   return {
-    clients: numberOption(values, 'clients', 1_000),
-    messages: numberOption(values, 'messages', 2_000),
-    rate: numberOption(values, 'rate', 25),
-    senders: numberOption(values, 'senders', 50),
+    clients: numberOption(values, 'clients', quick ? 50 : 1_000),
+    messages: numberOption(values, 'messages', quick ? 100 : 2_000),
+    rate: numberOption(values, 'rate', quick ? 50 : 25),
+    senders: numberOption(values, 'senders', quick ? 10 : 50),
     idle,
+    /** Steps of the bare `ws` baseline. */
+    bareIdle: quick ? idle : [...new Set([1_000, 5_000].map((n) => Math.min(n, maxIdle)))],
     fdLimit,
+    /** Why the open-file limit could not be raised to WANTED_FD_LIMIT, if it could not. */
+    fdRaiseError,
     maxIdle,
     /** Asked-for steps above what the open-file limit allows (clipped to `maxIdle`). */
     clipped: steps.filter((s) => s !== 'max' && Number(s) > maxIdle).map(Number),
@@ -368,14 +432,35 @@ async function seedAll(ctx: Context, p: Params): Promise<Seeded> {
   return { streamUsers, senders, conversations };
 }
 
-/** Waits until kith's hub holds exactly `n` streams. */
-async function hubHolds(ctx: Context, n: number, timeoutMs = 60_000): Promise<void> {
+/**
+ * Streams a server kept after their clients closed them (Target.leftover), noted here: a run goes
+ * on past them (counting them out) so it still reports, and ends with exit code 2.
+ */
+const leftoverNotes: string[] = [];
+
+/** Waits until the server holds exactly `n` connections (besides its leftovers). */
+async function holds(target: Target, n: number, timeoutMs = 60_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (ctx.hub.connections !== n) {
+  while (target.held() !== n + target.leftover) {
     if (performance.now() > deadline)
-      throw new Error(`kith holds ${ctx.hub.connections} streams, not ${n}`);
+      throw new Error(`${target.name} holds ${target.held() - target.leftover} streams, not ${n}`);
     await delay(20);
   }
+}
+
+/** Closes every client connection and waits until the server has let go of them. */
+async function closeAll(target: Target, clients: Child): Promise<number> {
+  const { closed } = await clients.request<{ closed: number }>({ op: 'close' });
+  try {
+    await holds(target, 0);
+  } catch {
+    const kept = target.held() - target.leftover;
+    target.leftover += kept;
+    const note = `${target.name} still held ${fmt(kept)} of ${fmt(closed)} streams 60 s after their clients closed them`;
+    leftoverNotes.push(note);
+    console.error(`${note}: going on without them`);
+  }
+  return closed;
 }
 
 /** Nearest-rank percentile of sorted values. */
@@ -396,6 +481,7 @@ function summarize(values: readonly number[]) {
 
 async function measureLatency(
   kith: KithUnderTest,
+  target: Target,
   clients: Child,
   sender: Child,
   s: Seeded,
@@ -403,18 +489,21 @@ async function measureLatency(
 ) {
   const { ctx } = kith;
   const sign = (userId: string) => ctx.accessTokens.sign({ userId, sessionId: randomUUID() });
-  const streamUrl = kith.url.replace(/^http/, 'ws') + '/api/v1/stream';
   const tokens = await Promise.all(s.streamUsers.slice(0, p.clients).map(sign));
-  const connected = await clients.request<{ opened: number; failed: number; ms: number }>({
+  const connected = await clients.request<Connected>({
     op: 'connect',
-    url: streamUrl,
+    url: target.url,
     tokens,
     concurrency: p.connectConcurrency,
   });
-  if (connected.failed > 0) throw new Error(`${connected.failed} WebSockets failed to open`);
-  await hubHolds(ctx, p.clients);
+  if (connected.failed > 0)
+    throw new Error(`${connected.failed} WebSockets failed to open: ${connected.firstError}`);
+  await holds(target, p.clients);
   await delay(1_000); // the streams' attach work (reading each user's log bounds) is done
-  log(`Connected ${fmt(p.clients)} WebSockets in ${fmt(connected.ms / 1000, 1)} s`);
+  log(
+    `Connected ${fmt(p.clients)} WebSockets in ${fmt(connected.ms / 1000, 1)} s` +
+      (connected.shed ? ` (${fmt(connected.shed)} upgrades shed with 503 and retried)` : ''),
+  );
 
   const senderTokens = await Promise.all(s.senders.map(sign));
   const plan = Array.from({ length: p.messages }, (_, n) => ({
@@ -463,6 +552,7 @@ async function measureLatency(
     achievedRate: p.messages / sent.seconds,
     senderMaxBehindMs: sent.maxBehindMs,
     connectSeconds: connected.ms / 1000,
+    connectShed: connected.shed,
     latencyMs: summarize(latencies),
     /** From the message's created_at (transaction start, ms) to the event. */
     fromCreatedMs: summarize(fromCreated),
@@ -474,24 +564,37 @@ async function measureLatency(
     `Delivered ${fmt(seen.size)} of ${fmt(p.messages)} (${duplicates} duplicates, ${anomalies.length} anomalies): ` +
       `p50 ${fmt(l.p50, 1)} ms, p99 ${fmt(l.p99, 1)} ms, max ${fmt(l.max, 1)} ms`,
   );
-  const closed = await clients.request<{ closed: number }>({ op: 'close' });
-  await hubHolds(ctx, 0);
-  log(`Closed ${fmt(closed.closed)} WebSockets`);
+  log(`Closed ${fmt(await closeAll(target, clients))} WebSockets`);
   return result;
+}
+
+/** The answer to a `connect` request. */
+interface Connected {
+  opened: number;
+  failed: number;
+  /** Upgrades refused with 503 (load shedding) and tried again. */
+  shed: number;
+  firstError?: string;
+  ms: number;
 }
 
 /** Something to hold idle WebSockets: kith's stream, or the bare `ws` baseline. */
 interface Target {
+  name: string;
   url: string;
   /** Tokens for the first `n` connections ('' for none). */
   tokens(n: number): Promise<string[]>;
-  /** Resolves once the server holds exactly `n` connections. */
-  holds(n: number): Promise<void>;
+  /** Connections the server holds now. */
+  held(): number;
+  /** Connections it kept after their clients closed them (see `closeAll`). */
+  leftover: number;
 }
 
 interface MemoryStep {
   connections: number;
   connectSeconds: number;
+  /** Upgrades refused with 503 (load shedding) on the way, and retried. */
+  shed: number;
   server: Mem;
   client: Mem;
 }
@@ -507,42 +610,43 @@ async function measureMemory(target: Target, clients: Child, counts: number[], p
     tokens: await target.tokens(warmup),
     concurrency: p.connectConcurrency,
   });
-  await target.holds(warmup);
-  await clients.request({ op: 'close' });
-  await target.holds(0);
+  await holds(target, warmup);
+  await closeAll(target, clients);
   await delay(1_000);
   const base = await settledMemory(gc);
   const clientBase = await clients.request<Mem>({ op: 'memory' });
   const steps: MemoryStep[] = [];
   for (const n of counts) {
-    const c = await clients.request<{ opened: number; failed: number; ms: number }>({
+    const c = await clients.request<Connected>({
       op: 'connect',
       url: target.url,
       tokens: await target.tokens(n),
       concurrency: p.connectConcurrency,
     });
     if (c.failed > 0) {
-      log(`${c.failed} WebSockets failed to open on the way to ${fmt(n)}; stopping here`);
+      log(
+        `${c.failed} WebSockets failed to open on the way to ${fmt(n)} (${c.firstError}); stopping here`,
+      );
       break;
     }
-    await target.holds(n);
+    await holds(target, n);
     await delay(1_000); // work started by the last connections is done: they are idle
     const server = await settledMemory(gc);
     const client = await clients.request<Mem>({ op: 'memory' });
-    steps.push({ connections: n, connectSeconds: c.ms / 1000, server, client });
+    steps.push({ connections: n, connectSeconds: c.ms / 1000, shed: c.shed, server, client });
     log(
-      `${fmt(n)} idle WebSockets (opened in ${fmt(c.ms / 1000, 1)} s): ` +
+      `${fmt(n)} idle WebSockets (opened in ${fmt(c.ms / 1000, 1)} s${c.shed ? `, ${fmt(c.shed)} upgrades shed and retried` : ''}): ` +
         `heap +${fmt((server.heapUsed - base.heapUsed) / n / 1024, 1)} KiB, RSS +${fmt((server.rss - base.rss) / n / 1024, 1)} KiB each`,
     );
   }
-  await clients.request({ op: 'close' });
-  await target.holds(0);
+  await closeAll(target, clients);
   return { base, clientBase, steps };
 }
 
 function kithTarget(kith: KithUnderTest, s: Seeded): Target {
   const tokens: string[] = [];
   return {
+    name: 'kith',
     url: kith.url.replace(/^http/, 'ws') + '/api/v1/stream',
     async tokens(n) {
       for (let i = tokens.length; i < n; i++) {
@@ -551,7 +655,8 @@ function kithTarget(kith: KithUnderTest, s: Seeded): Target {
       }
       return tokens.slice(0, n);
     },
-    holds: (n) => hubHolds(kith.ctx, n),
+    held: () => kith.ctx.hub.connections,
+    leftover: 0,
   };
 }
 
@@ -575,15 +680,11 @@ async function startBareWs(heartbeatMs: number): Promise<Target & { close(): Pro
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
+    name: 'bare ws',
     url: `ws://127.0.0.1:${port}/`,
     tokens: async (n) => Array.from({ length: n }, () => ''),
-    async holds(n) {
-      const deadline = performance.now() + 60_000;
-      while (wss.clients.size !== n) {
-        if (performance.now() > deadline) throw new Error(`bare ws holds ${wss.clients.size}`);
-        await delay(20);
-      }
-    },
+    held: () => wss.clients.size,
+    leftover: 0,
     close: () =>
       new Promise<void>((resolve) => {
         wss.close();
@@ -649,6 +750,7 @@ function latencySection(lat: Latency, p: Params): string {
 }
 
 function memorySection(mem: Memory, bare: Memory, p: Params): string {
+  const target = idleTarget(mem);
   const limit = p.fdLimit === undefined ? 'unknown' : fmt(p.fdLimit);
   const rows = (what: string, m: Memory) =>
     m.steps.map((st, i) => {
@@ -680,8 +782,17 @@ function memorySection(mem: Memory, bare: Memory, p: Params): string {
       `Baseline: a bare \`ws\` server in the same process (pings like kith, nothing else), measured the same way before kith started. ` +
       `Open-file limit: ${limit} per process, so at most ${fmt(p.maxIdle)} connections` +
       (p.clipped.length > 0
-        ? ` (${p.clipped.map((n) => fmt(n)).join(', ')} asked for, clipped).`
-        : '.'),
+        ? ` (${p.clipped.map((n) => fmt(n)).join(', ')} asked for, clipped)`
+        : '') +
+      (p.fdRaiseError
+        ? `; raising it to ${fmt(WANTED_FD_LIMIT)} failed (${p.fdRaiseError}).`
+        : '.') +
+      (mem.steps.some((st) => st.shed > 0)
+        ? ` kith refused some upgrades with 503 (load shedding) while connections were opened ${p.connectConcurrency} at a time; the clients tried again half a second later, like real clients (${mem.steps.map((st) => `${fmt(st.shed)} on the way to ${fmt(st.connections)}`).join(', ')}).`
+        : '') +
+      (target && target.measuredAt < IDLE_TARGET
+        ? ` At ${fmt(IDLE_TARGET)} connections kith's RSS would be about ${mib(target.rssBytes)} MiB, extrapolated from ${fmt(target.measuredAt)} at its growth per connection.`
+        : ''),
     '',
     table(
       [
@@ -701,9 +812,74 @@ function memorySection(mem: Memory, bare: Memory, p: Params): string {
   ].join('\n');
 }
 
+/**
+ * kith's RSS with IDLE_TARGET idle WebSockets: measured, or, when the open-file limit stopped
+ * the run short of it, extrapolated from the largest step at its RSS growth per connection over
+ * the empty state.
+ */
+function idleTarget(mem: Memory) {
+  const last = mem.steps.at(-1);
+  if (!last) return undefined;
+  if (last.connections >= IDLE_TARGET)
+    return {
+      connections: last.connections,
+      rssBytes: last.server.rss,
+      measuredAt: last.connections,
+    };
+  const perConnection = Math.max(0, (last.server.rss - mem.base.rss) / last.connections);
+  return {
+    connections: IDLE_TARGET,
+    rssBytes: last.server.rss + perConnection * (IDLE_TARGET - last.connections),
+    measuredAt: last.connections,
+  };
+}
+
+function figures(latency: Latency | undefined, mem: Memory, maxIdle: number): Figure[] {
+  const out: Figure[] = [];
+  if (latency) {
+    const bad = latency.missing + latency.duplicates + latency.failedPosts + latency.wrongSocket;
+    out.push({
+      id: 'stream.delivery',
+      label: `WebSocket delivery latency, ${fmt(latency.clients)} clients (p99, POST → event)`,
+      value: latency.latencyMs.p99,
+      unit: 'ms',
+      p50Ms: latency.latencyMs.p50,
+      p99Ms: latency.latencyMs.p99,
+      errors: bad + latency.anomalyCount,
+      note: `${fmt(latency.unique)} of ${fmt(latency.sent)} messages delivered once, at ${fmt(latency.achievedRate, 1)}/s`,
+    });
+  }
+  for (const st of mem.steps) {
+    out.push({
+      id: `stream.idle.${st.connections}`,
+      label: `Idle WebSockets: ${fmt(st.connections)}, kith process RSS`,
+      value: st.server.rss / 2 ** 20,
+      unit: 'MiB',
+      note: `${fmt((st.server.rss - mem.base.rss) / st.connections / 1024, 1)} KiB RSS per connection`,
+    });
+  }
+  const target = idleTarget(mem);
+  if (target) {
+    out.push({
+      id: 'stream.idle20k',
+      label: `Idle WebSockets: ${fmt(IDLE_TARGET)}, kith process RSS`,
+      value: target.rssBytes / 2 ** 20,
+      unit: 'MiB',
+      ...(target.measuredAt < IDLE_TARGET
+        ? {
+            note:
+              `extrapolated from ${fmt(target.measuredAt)} connections` +
+              (target.measuredAt === maxIdle ? ', the open-file limit' : ''),
+          }
+        : {}),
+    });
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
-  const p = parameters();
+  const p = parameters(raiseOpenFileLimit());
   const machine = machineInfo();
   const kind = wantsReal(process.argv) ? 'real' : 'embedded';
   const busy = busyWarning(machine);
@@ -716,17 +892,15 @@ async function main(): Promise<void> {
     await Promise.allSettled([clients.stop(), sender.stop()]);
     await kith?.stop();
   };
-  const interrupt = () => void stopAll().finally(() => process.exit(130));
-  process.once('SIGINT', interrupt).once('SIGTERM', interrupt);
+  onInterrupt(stopAll);
   try {
     // The baseline first, while this process holds nothing else.
     log('Memory, bare ws (baseline):');
     const heartbeatMs = Number(SETTINGS.streamHeartbeatSeconds.default) * 1000;
     const bareWs = await startBareWs(heartbeatMs);
-    const bareCounts = [...new Set([1_000, 5_000].map((n) => Math.min(n, p.maxIdle)))];
     // Clients of its own, so the clients of kith start from a fresh process too.
     const bareClients = new Child('clients');
-    const bare = await measureMemory(bareWs, bareClients, bareCounts, p).finally(() =>
+    const bare = await measureMemory(bareWs, bareClients, p.bareIdle, p).finally(() =>
       Promise.all([bareWs.close(), bareClients.stop()]),
     );
 
@@ -740,9 +914,10 @@ async function main(): Promise<void> {
     );
     // Memory first, while the process has not yet served (and freed) much.
     log('Memory, kith:');
-    const memory = await measureMemory(kithTarget(kith, seeded), clients, p.idle, p);
+    const target = kithTarget(kith, seeded);
+    const memory = await measureMemory(target, clients, p.idle, p);
     const latency =
-      p.messages > 0 ? await measureLatency(kith, clients, sender, seeded, p) : undefined;
+      p.messages > 0 ? await measureLatency(kith, target, clients, sender, seeded, p) : undefined;
     const totalSeconds = (performance.now() - started) / 1000;
     const settings = Object.entries(kith.settings).map(([k, v]) => `${k}=${v}`);
     const markdown = [
@@ -756,9 +931,17 @@ async function main(): Promise<void> {
       '',
       ...(latency ? [latencySection(latency, p)] : []),
       memorySection(memory, bare, p),
+      ...(leftoverNotes.length > 0
+        ? [
+            '## Streams kept after their clients closed',
+            '',
+            ...leftoverNotes.map((n) => `- ${n} (their sockets stayed in CLOSE-WAIT).`),
+            '',
+          ]
+        : []),
     ].join('\n');
     log('\n' + markdown);
-    const files = writeResults(`stream-${kind}`, markdown, {
+    writeResults(`stream-${kind}`, markdown, {
       name: 'stream',
       date: new Date().toISOString(),
       machine,
@@ -768,8 +951,10 @@ async function main(): Promise<void> {
       totalSeconds,
       latency,
       memory: { kith: memory, bareWs: bare },
+      leftoverStreams: leftoverNotes,
+      idleTarget: idleTarget(memory),
+      figures: figures(latency, memory, p.maxIdle),
     });
-    log(`Results: ${files.md}, ${files.json}`);
     const bad = latency
       ? latency.missing +
         latency.duplicates +
@@ -781,8 +966,9 @@ async function main(): Promise<void> {
       console.error('Delivery was not exactly once: see the results.');
       process.exitCode = 2;
     }
+    if (leftoverNotes.length > 0) process.exitCode = 2;
   } finally {
-    await stopAll();
+    await cleanUp(stopAll);
   }
 }
 
@@ -793,4 +979,7 @@ if (process.env[CHILD_ROLE]) {
     console.error(err);
     process.exitCode = 1;
   });
+  // Everything is written and cleaned up; a connection kith failed to close must not keep the
+  // process alive.
+  process.exit();
 }

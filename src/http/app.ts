@@ -218,8 +218,6 @@ export async function buildApp(ctx: Context): Promise<App> {
   });
 
   await app.register(helmet, { contentSecurityPolicy: false });
-  // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
-  await registerLoadShedding(app, ctx);
   // Limits are applied where they are needed, through createLimiter (src/http/rate-limit.ts).
   // Counters live in Redis when there is one, so every API node shares each client's budget;
   // if Redis fails, requests pass rather than fail (skipOnError).
@@ -253,6 +251,9 @@ export async function buildApp(ctx: Context): Promise<App> {
       done();
     },
   });
+  // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
+  // After the WebSocket plugin, whose hooks close an upgrade's socket once it is refused.
+  await registerLoadShedding(app, ctx);
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
