@@ -79,17 +79,8 @@ export async function recount(db: Kysely<DB>): Promise<void> {
   await sql`analyze`.execute(db);
 }
 
-/** A small deterministic PRNG (mulberry32), so every run seeds the same graph. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** kith seed's deterministic PRNG (mulberry32), so every run seeds the same graph. */
+export { prng } from '../src/cli/seed-data.ts';
 
 /** `k` distinct items of `items`, picked with `random`. */
 export function sample<T>(items: readonly T[], k: number, random: () => number): T[] {
