@@ -14,7 +14,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { API_PREFIX as API } from '../src/http/app.ts';
-import { assertAreaCovered } from './authorization-scope.ts';
+import { assertAreaCovered, requester } from './authorization-scope.ts';
 import { createTestApp } from './harness.ts';
 import { createAccount, uniqueUsername, type Account } from './factories.ts';
 
@@ -44,27 +44,12 @@ interface Answer {
   code?: string;
 }
 
-function call(as: Account | null, method: Method, path: string, body?: object) {
-  return app.inject({
-    method,
-    url: API + path,
-    headers: as?.auth ?? {},
-    ...(body ? { payload: body } : {}),
-  });
-}
-
+const requests = requester(app);
+const call = (as: Account | null, method: Method, path: string, body?: object) =>
+  requests.call(as, method, path, body);
 /** A setup step that must succeed. */
-async function must(
-  as: Account | null,
-  method: Method,
-  path: string,
-  status: number,
-  body?: object,
-): Promise<Answer> {
-  const res = await call(as, method, path, body);
-  assert.equal(res.statusCode, status, `setup: ${method} ${path}: ${res.body}`);
-  return res.json<Answer>();
-}
+const must = async (...args: Parameters<typeof requests.must>): Promise<Answer> =>
+  (await requests.must(...args)).json<Answer>();
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

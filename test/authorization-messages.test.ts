@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { API_PREFIX as API } from '../src/http/app.ts';
 import { startWorker } from '../src/roles/worker.ts';
-import { assertAreaCovered } from './authorization-scope.ts';
+import { assertAreaCovered, requester } from './authorization-scope.ts';
 import { drain } from './drain.ts';
 import { createAccount, uniqueUsername, type Account } from './factories.ts';
 import { createTestApp } from './harness.ts';
@@ -45,25 +45,10 @@ type Viewer = (typeof VIEWERS)[number];
 type Who = Viewer | 'P';
 type Body = Record<string, unknown> & { items?: Body[] };
 
-function call(as: Account | null, method: Method, path: string, body?: object, headers = {}) {
-  return app.inject({
-    method,
-    url: API + path,
-    headers: { ...as?.auth, ...headers },
-    ...(body ? { payload: body } : {}),
-  });
-}
-async function must(
-  as: Account | null,
-  method: Method,
-  path: string,
-  status: number,
-  body?: object,
-) {
-  const res = await call(as, method, path, body);
-  assert.equal(res.statusCode, status, `setup: ${method} ${path}: ${res.body}`);
-  return res.json<Body>();
-}
+const requests = requester(app);
+const { call } = requests;
+const must = async (...args: Parameters<typeof requests.must>) =>
+  (await requests.must(...args)).json<Body>();
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

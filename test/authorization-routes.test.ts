@@ -16,7 +16,6 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
-import { API_PREFIX as API } from '../src/http/app.ts';
 import { EmailTokenSigner } from '../src/modules/accounts/email-tokens.ts';
 import type { EmailTokenPurpose } from '../src/infra/db/schema.ts';
 import {
@@ -25,6 +24,8 @@ import {
   assertAreaCovered,
   registeredRoutes,
   routeKey,
+  fullPath as full,
+  requester,
 } from './authorization-scope.ts';
 import { createTestApp, TEST_JWT_SECRET } from './harness.ts';
 import { createAccount, login, newUser, uniqueUsername, type Account } from './factories.ts';
@@ -47,29 +48,7 @@ const VIEWERS = ['anon', 'other', 'B', 'X', 'O'] as const;
 type Viewer = (typeof VIEWERS)[number];
 type Body = Record<string, unknown>;
 
-/** Paths outside the API prefix. */
-const ROOT = /^\/(healthz|readyz)$/;
-const full = (path: string) => (ROOT.test(path) ? path : API + path);
-
-function call(as: Account | null, method: Method, path: string, body?: object) {
-  return app.inject({
-    method,
-    url: full(path),
-    headers: as?.auth ?? {},
-    ...(body ? { payload: body } : {}),
-  });
-}
-async function must(
-  as: Account | null,
-  method: Method,
-  path: string,
-  status: number,
-  body?: object,
-) {
-  const res = await call(as, method, path, body);
-  assert.equal(res.statusCode, status, `setup: ${method} ${path}: ${res.body}`);
-  return res;
-}
+const { call, must } = requester(app);
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures

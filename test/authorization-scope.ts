@@ -4,7 +4,8 @@
  * cases for every route of its area: a new route without a matrix entry fails, by name.
  */
 import assert from 'node:assert/strict';
-import type { App } from '../src/http/app.ts';
+import type { HTTPMethods } from 'fastify';
+import { API_PREFIX, type App } from '../src/http/app.ts';
 
 export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public';
 
@@ -86,4 +87,42 @@ export function assertAreaCovered(app: App, area: Area, covered: Iterable<string
   const known = new Set(mine.map(routeKey));
   const stray = [...keys].filter((k) => !known.has(k));
   assert.deepEqual(stray, [], `matrix entries that are no ${area} route`);
+}
+
+/** Paths outside the API prefix. */
+const ROOT = /^\/(healthz|readyz)$/;
+/** The URL of a path as the tests write it: under /api/v1 unless it is a root path. */
+export const fullPath = (path: string) => (ROOT.test(path) ? path : API_PREFIX + path);
+
+/**
+ * The requests of an authorization test, through `inject`: `call` as an account (its `auth`
+ * headers) or anonymously (null), on a path under /api/v1 (or a root path such as /readyz);
+ * `must` for a setup step, which fails the test unless it answers `status`.
+ */
+export function requester(app: App) {
+  const call = (
+    as: { auth: Record<string, string> } | null,
+    method: HTTPMethods,
+    path: string,
+    body?: object,
+    headers: Record<string, string> = {},
+  ) =>
+    app.inject({
+      method,
+      url: fullPath(path),
+      headers: { ...as?.auth, ...headers },
+      ...(body ? { payload: body } : {}),
+    });
+  const must = async (
+    as: { auth: Record<string, string> } | null,
+    method: HTTPMethods,
+    path: string,
+    status: number,
+    body?: object,
+  ) => {
+    const res = await call(as, method, path, body);
+    assert.equal(res.statusCode, status, `setup: ${method} ${path}: ${res.body}`);
+    return res;
+  };
+  return { call, must };
 }
