@@ -24,7 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import type { Context } from '../src/context.ts';
+import type { Context } from '../src/app/context.ts';
 import { homeTimeline } from '../src/modules/feed/feed.service.ts';
 import {
   cleanUp,

@@ -35,7 +35,7 @@ import { runInNewContext } from 'node:vm';
 import { sql } from 'kysely';
 import { seedDatabase } from '../src/cli/seed.ts';
 import { prng } from '../src/cli/seed-data.ts';
-import type { Context } from '../src/context.ts';
+import type { Context } from '../src/app/context.ts';
 import { drain } from '../test/drain.ts';
 import type { RequestTemplate } from './autocannon-runner.ts';
 import {

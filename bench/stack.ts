@@ -12,11 +12,11 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { Connection } from 'rabbitmq-client';
 import { loadConfig, SETTINGS, type Env } from '../src/config.ts';
-import { createContext, type Context } from '../src/context.ts';
+import { createContext, type Context } from '../src/app/context.ts';
 import { amqpTopology } from '../src/infra/bus/rabbitmq-bus.ts';
 import { createPGlite } from '../src/infra/db/database.ts';
-import { startApi, type RunningRole } from '../src/roles/api.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import { startApi, type RunningRole } from '../src/app/roles/api.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 
 export const REAL_DEFAULTS = {
   DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/test',

@@ -32,7 +32,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import WebSocket, { WebSocketServer } from 'ws';
 import { SETTINGS } from '../src/config.ts';
-import type { Context } from '../src/context.ts';
+import type { Context } from '../src/app/context.ts';
 import { newId } from '../src/ids.ts';
 import {
   cleanUp,

@@ -4,11 +4,11 @@ import { deadLettersCommand } from './cli/dead-letters.ts';
 import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';
 import { ConfigError, loadConfig, settingsMarkdown, type Config } from './config.ts';
-import { createContext } from './context.ts';
+import { createContext } from './app/context.ts';
 import { DatabaseInUseError, migrateToLatest } from './infra/db/database.ts';
 import { createLogger } from './logger.ts';
-import { startApi, type RunningRole } from './roles/api.ts';
-import { startWorker } from './roles/worker.ts';
+import { startApi, type RunningRole } from './app/roles/api.ts';
+import { startWorker } from './app/roles/worker.ts';
 
 const USAGE = `Usage: kith <command>
 

@@ -53,3 +53,27 @@ export function cleanText(value: string, path: string, rule: TextRule): string {
   if (length > rule.max) fail('too_long', `must be at most ${rule.max} characters`);
   return text;
 }
+
+/**
+ * The one spelling of a username as typed. NFKC folds compatibility look-alikes into the plain
+ * letters they stand for (fullwidth `ａｌｉｃｅ`, ligatures such as `ﬁ`, circled `Ⓐ`, the Kelvin
+ * sign), then case is folded. Registration validates this form and every look-up uses it, so two
+ * spellings that look alike name one account. Letters that merely resemble ASCII (Cyrillic `а`,
+ * Greek `ο`) are kept, and the ASCII-only username rule refuses them.
+ */
+export function normalizeUsername(raw: string): string {
+  return raw.normalize('NFKC').toLowerCase();
+}
+
+/** Most mentions one text can notify (a wall of @names notifies the first ones only). */
+const MAX_MENTIONS = 20;
+
+/** The usernames `@mentioned` in a text, lower-cased, each once, in order of appearance. */
+export function mentionedUsernames(text: string): string[] {
+  const names = new Set<string>();
+  for (const match of text.matchAll(/(?<![\w@])@([a-z0-9_]{3,30})(?![\w])/gi)) {
+    names.add(match[1]!.toLowerCase());
+    if (names.size === MAX_MENTIONS) break;
+  }
+  return [...names];
+}

@@ -13,7 +13,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { API_PREFIX as API } from '../src/http/app.ts';
+import { API_PREFIX as API } from '../src/http/types.ts';
 import { assertAreaCovered, requester } from './authorization-scope.ts';
 import { createTestApp } from './harness.ts';
 import { createAccount, uniqueUsername, type Account } from './factories.ts';

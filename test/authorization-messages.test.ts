@@ -12,8 +12,8 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { API_PREFIX as API } from '../src/http/app.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import { API_PREFIX as API } from '../src/http/types.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { assertAreaCovered, requester } from './authorization-scope.ts';
 import { drain } from './drain.ts';
 import { createAccount, uniqueUsername, type Account } from './factories.ts';

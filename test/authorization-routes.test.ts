@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import type { LightMyRequestResponse } from 'fastify';
-import { EmailTokenSigner } from '../src/modules/accounts/email-tokens.ts';
+import { EmailTokenSigner } from '../src/modules/accounts/email-tokens.service.ts';
 import type { EmailTokenPurpose } from '../src/infra/db/schema.ts';
 import {
   AREAS,

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import type { HTTPMethods } from 'fastify';
-import { API_PREFIX, type App } from '../src/http/app.ts';
+import { API_PREFIX, type App } from '../src/http/types.ts';
 
 export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public';
 

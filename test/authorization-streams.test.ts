@@ -11,7 +11,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { API_PREFIX as API } from '../src/http/app.ts';
+import { API_PREFIX as API } from '../src/http/types.ts';
 import { assertAreaCovered } from './authorization-scope.ts';
 import { createAccount, uniqueUsername, type Account } from './factories.ts';
 import { createTestApp } from './harness.ts';

@@ -11,7 +11,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import type { Env } from '../src/config.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { drain } from './drain.ts';
 import { login } from './factories.ts';
 import { createTestApp, type TestApp } from './harness.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import type { App } from '../src/http/app.ts';
+import type { App } from '../src/http/types.ts';
 
 let counter = 0;
 

@@ -9,9 +9,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import type { Context } from '../src/context.ts';
-import type { App } from '../src/http/app.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import type { Context } from '../src/app/context.ts';
+import type { App } from '../src/http/types.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { drain } from './drain.ts';
 import { createAccount, type Account } from './factories.ts';
 import { createTestApp } from './harness.ts';

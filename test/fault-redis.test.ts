@@ -10,8 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import type { Context } from '../src/context.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import type { Context } from '../src/app/context.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { drain } from './drain.ts';
 import { createAccount, newUser, type Account } from './factories.ts';
 import { createTestApp } from './harness.ts';

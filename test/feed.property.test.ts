@@ -18,12 +18,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { Context } from '../src/context.ts';
-import type { App } from '../src/http/app.ts';
+import type { Context } from '../src/app/context.ts';
+import type { App } from '../src/http/types.ts';
 import { FeedRepository } from '../src/modules/feed/feed.repository.ts';
 import { homeTimeline } from '../src/modules/feed/feed.service.ts';
-import type { RunningRole } from '../src/roles/api.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import type { RunningRole } from '../src/app/roles/api.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { drain } from './drain.ts';
 import { createAccount, type Account } from './factories.ts';
 import { createTestApp } from './harness.ts';

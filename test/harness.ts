@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { loadConfig, type Config, type Env } from '../src/config.ts';
-import { createContext, type Context } from '../src/context.ts';
-import { buildApp, type App } from '../src/http/app.ts';
+import { createContext, type Context } from '../src/app/context.ts';
+import { buildApp } from '../src/app/http-app.ts';
+import type { App } from '../src/http/types.ts';
 import { createLogger } from '../src/logger.ts';
 import { createTestDatabase } from './test-databases.ts';
 

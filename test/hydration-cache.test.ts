@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
 import type { Env } from '../src/config.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { drain } from './drain.ts';
 import { createAccount, type Account } from './factories.ts';
 import { createTestApp, type TestApp } from './harness.ts';

@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import type { LightMyRequestResponse as Res } from 'fastify';
-import type { Context } from '../src/context.ts';
-import { JSON_MAX_DEPTH, type App } from '../src/http/app.ts';
+import type { Context } from '../src/app/context.ts';
+import type { App } from '../src/http/types.ts';
+import { JSON_MAX_DEPTH } from '../src/http/body-parsers.ts';
 import { createAccount, newUser, uniqueUsername, type Account } from './factories.ts';
 import { createTestApp } from './harness.ts';
 import { assertProblem } from './problems.ts';

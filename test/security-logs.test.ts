@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse as Res } from 'fastify';
-import type { Context } from '../src/context.ts';
-import type { App } from '../src/http/app.ts';
-import { EmailTokenSigner } from '../src/modules/accounts/email-tokens.ts';
+import type { Context } from '../src/app/context.ts';
+import type { App } from '../src/http/types.ts';
+import { EmailTokenSigner } from '../src/modules/accounts/email-tokens.service.ts';
 import type { EmailTokenPurpose } from '../src/infra/db/schema.ts';
-import { startWorker } from '../src/roles/worker.ts';
+import { startWorker } from '../src/app/roles/worker.ts';
 import { drain } from './drain.ts';
 import { newUser } from './factories.ts';
 import { createTestApp, TEST_JWT_SECRET } from './harness.ts';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
-import { createContext } from '../context.ts';
+import { createContext } from '../app/context.ts';
 
 const USAGE = `Usage: kith dead-letters GROUP [--replay] [--limit N]
 

@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig, type Config } from '../config.ts';
-import { createContext } from '../context.ts';
+import { createContext } from '../app/context.ts';
 import { createLogger } from '../logger.ts';
 import { SeedConflictError, seedDatabase, type SeedSummary } from './seed.ts';
 

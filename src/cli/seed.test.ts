@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { before, describe, it } from 'node:test';
 import { sql, type Kysely } from 'kysely';
-import type { App } from '../http/app.ts';
+import type { App } from '../http/types.ts';
 import type { DB } from '../infra/db/schema.ts';
 import { FeedRepository } from '../modules/feed/feed.repository.ts';
 import { createTestApp } from '../../test/harness.ts';

@@ -1,6 +1,18 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { UnauthorizedError } from '../errors.ts';
-import type { AccessTokens, Principal } from '../modules/accounts/access-tokens.ts';
+
+/** Who a verified access token speaks for: the user and the login session (token family). */
+export interface Principal {
+  userId: string;
+  sessionId: string;
+  /** When the token expires, in ms since the epoch (streams close then). */
+  expiresAt?: number;
+}
+
+/** What checks a bearer token (the accounts module's access tokens). */
+export interface TokenVerifier {
+  verify(token: string): Promise<Principal>;
+}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -36,7 +48,7 @@ function bearerToken(request: FastifyRequest, inQuery: boolean): string | undefi
  */
 export function registerAuth(
   app: FastifyInstance,
-  tokens: AccessTokens,
+  tokens: TokenVerifier,
   onAuthenticated: (userId: string) => Promise<void>,
 ): void {
   app.decorateRequest('principal', null);

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError } from '../errors.ts';
-import type { IdempotencyKey } from '../modules/idempotency/idempotency.ts';
+import type { IdempotencyKey } from '../infra/db/idempotency.ts';
 
 const KEY = /^[\x21-\x7e]{1,255}$/;
 

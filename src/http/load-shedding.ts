@@ -1,9 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import underPressure from '@fastify/under-pressure';
 import type { FastifyRequest } from 'fastify';
-import type { Context } from '../context.ts';
+import type { Config } from '../config.ts';
+import type { Metrics } from '../infra/metrics.ts';
 import { AppError } from '../errors.ts';
-import type { App } from './app.ts';
+import type { App } from './types.ts';
 
 /**
  * Seconds a refused client is told to wait. Shedding stops a sample or two after the load drops,
@@ -91,8 +92,10 @@ class EventLoopDelay {
  * loop stays responsive; only the number in flight shows it. When JavaScript is the bottleneck,
  * the loop itself lags, and everything behind it waits.
  */
-export async function registerLoadShedding(app: App, ctx: Context): Promise<void> {
-  const { config, metrics } = ctx;
+export async function registerLoadShedding(
+  app: App,
+  { config, metrics }: { config: Config; metrics: Metrics },
+): Promise<void> {
   const maxDelay = config.shedMaxEventLoopDelayMs;
   // Start-up (schema compilation, route registration) is one long busy stretch that the first
   // samples would take for an overload, shedding the first requests of a fresh process. Shedding

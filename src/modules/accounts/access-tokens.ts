@@ -1,22 +1,17 @@
 import { LRUCache } from 'lru-cache';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import { UnauthorizedError } from '../../errors.ts';
+import type { Principal, TokenVerifier } from '../../http/auth.ts';
+
+export type { Principal };
 
 const ISSUER = 'kith';
 const AUDIENCE = 'kith-api';
 // User and session ids are UUIDs; anything else in a correctly signed token is refused as well.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Who a verified access token speaks for: the user and the login session (token family). */
-export interface Principal {
-  userId: string;
-  sessionId: string;
-  /** When the token expires, in ms since the epoch (streams close then). */
-  expiresAt?: number;
-}
-
 /** Short-lived HS256 access tokens. Only HS256 is accepted, so `alg: none` never verifies. */
-export class AccessTokens {
+export class AccessTokens implements TokenVerifier {
   readonly #key: Uint8Array;
   readonly ttlSeconds: number;
   readonly #verified = new LRUCache<string, Principal>({ max: 10_000 });

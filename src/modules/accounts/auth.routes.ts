@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import type { Context } from '../../context.ts';
-import type { App } from '../../http/app.ts';
+import type { Context } from '../../app/context.ts';
+import type { App } from '../../http/types.ts';
 import {
   LoginBody,
   Me,
@@ -12,7 +12,7 @@ import {
 } from './accounts.schemas.ts';
 import type { Session } from './auth.service.ts';
 import { clientIp, createLimiter } from '../../http/rate-limit.ts';
-import { normalizeUsernameField } from './usernames.ts';
+import { normalizeUsernameField } from '../../http/usernames.ts';
 
 const tags = ['auth'];
 

@@ -8,7 +8,7 @@ import type { AccessTokens } from './access-tokens.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
 import { UsersRepository } from './users.repository.ts';
-import { normalizeUsername } from './usernames.ts';
+import { normalizeUsername } from '../../text.ts';
 
 export interface TokenPair {
   access_token: string;

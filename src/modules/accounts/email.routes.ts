@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { Context } from '../../context.ts';
+import type { Context } from '../../app/context.ts';
 import type { UserRow } from '../../infra/db/schema.ts';
-import type { App } from '../../http/app.ts';
+import type { App } from '../../http/types.ts';
 import { principalOf } from '../../http/auth.ts';
 import { clientIp, createLimiter } from '../../http/rate-limit.ts';
 import {

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { CounterColumn, DB, NewUserRow, UserRow } from '../../infra/db/schema.ts';
-import { normalizeUsername } from './usernames.ts';
+import { normalizeUsername } from '../../text.ts';
 
 /** Escapes LIKE wildcards so a search for `a_b` matches the underscore literally. */
 function likePrefix(prefix: string): string {

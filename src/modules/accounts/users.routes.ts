@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import type { Context } from '../../context.ts';
-import type { App } from '../../http/app.ts';
+import type { Context } from '../../app/context.ts';
+import type { App } from '../../http/types.ts';
 import { principalOf } from '../../http/auth.ts';
 import { decodeCursor, Page, pageOf } from '../../http/pagination.ts';
 import {

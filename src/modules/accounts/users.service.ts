@@ -15,11 +15,11 @@ import { cleanText } from '../../text.ts';
 import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
 import { transaction } from '../../infra/db/transaction.ts';
-import { recordEvent } from '../events/outbox.ts';
+import { recordEvent } from '../../events/outbox.ts';
 
 import { UsersRepository } from './users.repository.ts';
-import { normalizeUsername } from './usernames.ts';
-import { EmailTokensRepository } from './email-tokens.ts';
+import { normalizeUsername } from '../../text.ts';
+import { EmailTokensRepository } from './email-tokens.service.ts';
 
 export const MINIMUM_AGE = 13;
 export const DISPLAY_NAME_MAX = 50;

@@ -1,7 +1,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
-import type { App } from '../../http/app.ts';
+import type { App } from '../../http/types.ts';
 import { createTestApp } from '../../../test/harness.ts';
 import {
   createAccount,

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { CommentRow, DB } from '../../infra/db/schema.ts';
-import { notBlockedWith } from '../posts/visibility.ts';
+import { notBlockedWith } from '../posts/visibility.repository.ts';
 
 export interface HydratedComment extends CommentRow {
   author_username: string;

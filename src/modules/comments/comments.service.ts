@@ -4,12 +4,12 @@ import type { CommentRow, DB } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import { newId } from '../../ids.ts';
 import { cleanText } from '../../text.ts';
-import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
+import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
 import { PostsRepository } from '../posts/posts.repository.ts';
 import { postNotFound } from '../posts/posts.service.ts';
-import { notBlockedWith } from '../posts/visibility.ts';
+import { notBlockedWith } from '../posts/visibility.repository.ts';
 import { CommentsRepository, type HydratedComment } from './comments.repository.ts';
-import { recordEvent } from '../events/outbox.ts';
+import { recordEvent } from '../../events/outbox.ts';
 
 export const COMMENT_MAX = 2_000;
 

@@ -3,7 +3,7 @@ import { isUniqueViolation } from '../../infra/db/database.ts';
 import type { DB, DsbMedia, DsbMention } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
-import { visibleTo } from '../posts/visibility.ts';
+import { visibleTo } from '../posts/visibility.repository.ts';
 
 /** A kith user as DSB addresses them. */
 export interface DsbUser {

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Context } from '../../context.ts';
-import type { App } from '../../http/app.ts';
+import type { Context } from '../../app/context.ts';
+import type { App } from '../../http/types.ts';
 import { sendProblem, toAppError } from '../../http/problem.ts';
 import { DsbService, MAX_STOP, type DsbPair } from './dsb.service.ts';
 import {

@@ -5,7 +5,7 @@ import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB, DsbMedia, DsbMention } from '../../infra/db/schema.ts';
 import type { UsersService } from '../accounts/users.service.ts';
 import type { FeedService } from '../feed/feed.service.ts';
-import { mentionedUsernames } from '../notifications/mentions.ts';
+import { mentionedUsernames } from '../../text.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { PostsService } from '../posts/posts.service.ts';
 import type { SocialService } from '../social/social.service.ts';

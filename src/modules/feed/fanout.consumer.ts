@@ -1,8 +1,8 @@
 import type { DomainEvent } from '../../infra/bus/bus.ts';
 import type { Metrics } from '../../infra/metrics.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
-import type { Consumer } from '../events/consumers.ts';
-import type { EventMap } from '../../events.ts';
+import type { Consumer } from '../../events/consumer.ts';
+import type { EventMap } from '../../events/event-map.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import { entryOf, homeTimeline } from './feed.service.ts';
 

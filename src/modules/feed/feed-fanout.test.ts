@@ -7,7 +7,7 @@
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Env } from '../../config.ts';
-import { startWorker } from '../../roles/worker.ts';
+import { startWorker } from '../../app/roles/worker.ts';
 import { createTestApp } from '../../../test/harness.ts';
 import { createAccount, type Account } from '../../../test/factories.ts';
 import { drain } from '../../../test/drain.ts';

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
 import type { PostStats } from '../posts/posts.repository.ts';
-import { visibleTo } from '../posts/visibility.ts';
+import { visibleTo } from '../posts/visibility.repository.ts';
 import { SocialRepository } from '../social/social.repository.ts';
 
 const olderThan = (beforeId: string | undefined): RawBuilder<boolean> =>

@@ -7,7 +7,7 @@ import {
   type TimelineWindow,
 } from '../../infra/timeline/timeline.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
-import type { Relations, RelationsCache } from '../social/relations.ts';
+import type { Relations, RelationsCache } from '../social/relations.cache.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import type { FeedHydrator } from './hydrate.ts';
 

@@ -1,7 +1,7 @@
 import type { UsersService } from '../accounts/users.service.ts';
-import type { PostContentCache } from '../posts/post-cache.ts';
+import type { PostContentCache } from '../posts/post-content.cache.ts';
 import type { HydratedPost, PostStats, PostsRepository } from '../posts/posts.repository.ts';
-import type { Relations } from '../social/relations.ts';
+import type { Relations } from '../social/relations.cache.ts';
 
 /**
  * Turns post ids into feed items in a fixed number of round trips, whatever the page size:

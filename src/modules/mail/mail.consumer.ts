@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
-import type { EventMap } from '../../events.ts';
+import type { EventMap } from '../../events/event-map.ts';
 import type { DomainEvent } from '../../infra/bus/bus.ts';
 import type { DB, EmailTokenPurpose } from '../../infra/db/schema.ts';
 import type { Mailer } from '../../infra/mail/mailer.ts';
 import type { Logger } from '../../logger.ts';
-import { EmailTokensRepository, type EmailTokenSigner } from '../accounts/email-tokens.ts';
+import { EmailTokensRepository, type EmailTokenSigner } from '../accounts/email-tokens.service.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
-import type { Consumer } from '../events/consumers.ts';
+import type { Consumer } from '../../events/consumer.ts';
 import { resetMail, verifyMail, welcomeMail, type Rendered } from './templates.ts';
 
 export interface MailLinks {

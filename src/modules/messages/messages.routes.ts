@@ -1,9 +1,9 @@
 import { Type } from 'typebox';
-import type { Context } from '../../context.ts';
-import type { App } from '../../http/app.ts';
+import type { Context } from '../../app/context.ts';
+import type { App } from '../../http/types.ts';
 import { principalOf } from '../../http/auth.ts';
 import { createLimiter } from '../../http/rate-limit.ts';
-import { normalizeUsernameField } from '../accounts/usernames.ts';
+import { normalizeUsernameField } from '../../http/usernames.ts';
 import { IdempotencyHeaders, idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
 import { decodeCursor, IdCursor, Page, pageOf, PageQuery } from '../../http/pagination.ts';
 import { UserSummary, Username } from '../accounts/accounts.schemas.ts';

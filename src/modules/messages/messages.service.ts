@@ -6,9 +6,9 @@ import { newId } from '../../ids.ts';
 import { cleanText } from '../../text.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UserRef, UsersService } from '../accounts/users.service.ts';
-import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
-import type { StreamPublisher } from '../realtime/publisher.ts';
-import { StreamLog, type Delivery } from '../realtime/stream-log.ts';
+import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
+import type { StreamPublisher } from '../realtime/publisher.service.ts';
+import { StreamLog, type Delivery } from '../realtime/stream-log.repository.ts';
 import { blocked, notYourself } from '../social/social.service.ts';
 import { SocialRepository } from '../social/social.repository.ts';
 import {

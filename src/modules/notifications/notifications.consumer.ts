@@ -1,13 +1,13 @@
 import type { Kysely } from 'kysely';
-import type { EventMap } from '../../events.ts';
+import type { EventMap } from '../../events/event-map.ts';
 import type { DomainEvent } from '../../infra/bus/bus.ts';
 import type { DB } from '../../infra/db/schema.ts';
-import { applyOnce } from '../events/apply-once.ts';
-import type { Consumer } from '../events/consumers.ts';
-import { visibleTo } from '../posts/visibility.ts';
-import type { StreamPublisher } from '../realtime/publisher.ts';
-import { StreamLog, type Delivery } from '../realtime/stream-log.ts';
-import { mentionedUsernames } from './mentions.ts';
+import { applyOnce } from '../../events/apply-once.ts';
+import type { Consumer } from '../../events/consumer.ts';
+import { visibleTo } from '../posts/visibility.repository.ts';
+import type { StreamPublisher } from '../realtime/publisher.service.ts';
+import { StreamLog, type Delivery } from '../realtime/stream-log.repository.ts';
+import { mentionedUsernames } from '../../text.ts';
 import { NotificationsRepository, type NotificationType } from './notifications.repository.ts';
 
 interface Planned {

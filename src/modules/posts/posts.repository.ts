@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, PostRow, UserRow, Visibility } from '../../infra/db/schema.ts';
-import { allowedBy, notBlockedWith, visibleTo } from './visibility.ts';
+import { allowedBy, notBlockedWith, visibleTo } from './visibility.repository.ts';
 import { idIn } from '../../infra/db/sql.ts';
 
 /** A post with what every reader needs: its author and whether the viewer liked it. */

@@ -6,11 +6,11 @@ import { newId } from '../../ids.ts';
 import { cleanText } from '../../text.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UsersService } from '../accounts/users.service.ts';
-import { createOnce, type IdempotencyKey } from '../idempotency/idempotency.ts';
+import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
 import { PostsRepository, type HydratedPost } from './posts.repository.ts';
-import { recordEvent } from '../events/outbox.ts';
-import type { PostContentCache } from './post-cache.ts';
-import { mentionedUsernames } from '../notifications/mentions.ts';
+import { recordEvent } from '../../events/outbox.ts';
+import type { PostContentCache } from './post-content.cache.ts';
+import { mentionedUsernames } from '../../text.ts';
 
 export const POST_MAX = 5_000;
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../../logger.ts';
-import type { Delivery, StreamEvent, StreamLog } from './stream-log.ts';
+import type { Delivery, StreamEvent, StreamLog } from './stream-log.repository.ts';
 
 /** One open stream (a WebSocket or an SSE response) of one user. */
 export interface StreamConnection {

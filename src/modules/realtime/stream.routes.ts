@@ -1,13 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import type {} from '@fastify/websocket';
 import { Type } from 'typebox';
-import type { Context } from '../../context.ts';
-import type { App } from '../../http/app.ts';
+import type { Context } from '../../app/context.ts';
+import type { App } from '../../http/types.ts';
 import { AppError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
-import type { StreamEvent } from './stream-log.ts';
-import { STREAM_BROADCAST } from './publisher.ts';
-import type { Delivery } from './stream-log.ts';
+import type { StreamEvent } from './stream-log.repository.ts';
+import { STREAM_BROADCAST } from './publisher.service.ts';
+import type { Delivery } from './stream-log.repository.ts';
 
 const StreamQuery = Type.Object({
   since: Type.Optional(

@@ -10,8 +10,8 @@ import { GraphWriter } from './graph.ts';
 import { blocked, notYourself } from './social.service.ts';
 import { FriendRequestsRepository } from './friend-requests.repository.ts';
 import { SocialRepository } from './social.repository.ts';
-import { recordEvent } from '../events/outbox.ts';
-import type { RelationsCache } from './relations.ts';
+import { recordEvent } from '../../events/outbox.ts';
+import type { RelationsCache } from './relations.cache.ts';
 
 export interface FriendRequestView {
   request: FriendRequestRow;

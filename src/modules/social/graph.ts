@@ -3,7 +3,7 @@ import type { DB } from '../../infra/db/schema.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import { FriendRequestsRepository } from './friend-requests.repository.ts';
 import { SocialRepository } from './social.repository.ts';
-import { recordEvent } from '../events/outbox.ts';
+import { recordEvent } from '../../events/outbox.ts';
 
 /**
  * Graph changes that must keep the profile counters exact. Each runs inside the caller's

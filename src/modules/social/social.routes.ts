@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import type { Context } from '../../context.ts';
+import type { Context } from '../../app/context.ts';
 import { AppError } from '../../errors.ts';
-import type { App } from '../../http/app.ts';
+import type { App } from '../../http/types.ts';
 import { principalOf } from '../../http/auth.ts';
 import { decodeCursor, Page, pageOf, PageQuery, TimeCursor } from '../../http/pagination.ts';
 import { NO_CONTROLS, presentSummary, UserSummary } from '../accounts/accounts.schemas.ts';

@@ -5,10 +5,10 @@ import { transaction } from '../../infra/db/transaction.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import type { UserRef, UsersService } from '../accounts/users.service.ts';
 import { GraphWriter } from './graph.ts';
-import { recordEvent } from '../events/outbox.ts';
-import type { RelationsCache } from './relations.ts';
+import { recordEvent } from '../../events/outbox.ts';
+import type { RelationsCache } from './relations.cache.ts';
 import { SocialRepository, type Relationship, type TimeCursor } from './social.repository.ts';
-import { normalizeUsername } from '../accounts/usernames.ts';
+import { normalizeUsername } from '../../text.ts';
 
 export interface GraphChange {
   user: UserRef;

@@ -1,51 +1,50 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
 import { Redis } from 'ioredis';
-import type { Config } from './config.ts';
-import type { EventBus } from './infra/bus/bus.ts';
-import { InProcessBus } from './infra/bus/in-process-bus.ts';
-import { RabbitMqBus } from './infra/bus/rabbitmq-bus.ts';
-import type { Cache } from './infra/cache/cache.ts';
-import { MemoryCache } from './infra/cache/memory-cache.ts';
-import { RedisCache } from './infra/cache/redis-cache.ts';
-import { ResilientCache } from './infra/cache/resilient-cache.ts';
-import { migrateToLatest, openDatabase, type Database } from './infra/db/database.ts';
-import { Metrics } from './infra/metrics.ts';
-import { MemoryTimelineStore } from './infra/timeline/memory-timeline.ts';
-import { RedisTimelineStore } from './infra/timeline/redis-timeline.ts';
-import type { TimelineStore } from './infra/timeline/timeline.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { AccessTokens } from './modules/accounts/access-tokens.ts';
-import { AuthService } from './modules/accounts/auth.service.ts';
-import { PasswordHasher } from './modules/accounts/passwords.ts';
-import { UsersService } from './modules/accounts/users.service.ts';
-import { CommentsService } from './modules/comments/comments.service.ts';
-import type { Consumer } from './modules/events/consumers.ts';
-import { OutboxRelay } from './modules/events/relay.ts';
-import { ActivityTracker } from './modules/accounts/activity.ts';
-import { EmailTokenSigner } from './modules/accounts/email-tokens.ts';
-import { EmailService } from './modules/accounts/email.service.ts';
-import type { Mailer } from './infra/mail/mailer.ts';
-import { FileMailer } from './infra/mail/file-mailer.ts';
-import { SmtpMailer } from './infra/mail/smtp-mailer.ts';
-import { mailConsumer } from './modules/mail/mail.consumer.ts';
-import { MessagesService } from './modules/messages/messages.service.ts';
-import { notificationsConsumer } from './modules/notifications/notifications.consumer.ts';
-import { NotificationsService } from './modules/notifications/notifications.service.ts';
-import { StreamHub } from './modules/realtime/hub.ts';
-import { StreamPublisher, streamAnnouncer } from './modules/realtime/publisher.ts';
-import { StreamLog } from './modules/realtime/stream-log.ts';
-import { feedConsumer } from './modules/feed/fanout.consumer.ts';
-import { FeedRepository } from './modules/feed/feed.repository.ts';
-import { FeedService } from './modules/feed/feed.service.ts';
-import { FeedHydrator } from './modules/feed/hydrate.ts';
-import { PostContentCache } from './modules/posts/post-cache.ts';
-import { PostsRepository } from './modules/posts/posts.repository.ts';
-import { RelationsCache } from './modules/social/relations.ts';
-import { PostsService } from './modules/posts/posts.service.ts';
-import { FriendsService } from './modules/social/friends.service.ts';
-import { SocialService } from './modules/social/social.service.ts';
-import { homeTimeline } from './modules/feed/feed.service.ts';
+import type { Config } from '../config.ts';
+import type { EventBus } from '../infra/bus/bus.ts';
+import { InProcessBus } from '../infra/bus/in-process-bus.ts';
+import { RabbitMqBus } from '../infra/bus/rabbitmq-bus.ts';
+import type { Cache } from '../infra/cache/cache.ts';
+import { MemoryCache } from '../infra/cache/memory-cache.ts';
+import { RedisCache } from '../infra/cache/redis-cache.ts';
+import { ResilientCache } from '../infra/cache/resilient-cache.ts';
+import { migrateToLatest, openDatabase, type Database } from '../infra/db/database.ts';
+import { Metrics } from '../infra/metrics.ts';
+import { MemoryTimelineStore } from '../infra/timeline/memory-timeline.ts';
+import { RedisTimelineStore } from '../infra/timeline/redis-timeline.ts';
+import type { TimelineStore } from '../infra/timeline/timeline.ts';
+import { createLogger, type Logger } from '../logger.ts';
+import { AccessTokens } from '../modules/accounts/access-tokens.ts';
+import { AuthService } from '../modules/accounts/auth.service.ts';
+import { PasswordHasher } from '../modules/accounts/passwords.ts';
+import { UsersService } from '../modules/accounts/users.service.ts';
+import { CommentsService } from '../modules/comments/comments.service.ts';
+import type { Consumer } from '../events/consumer.ts';
+import { OutboxRelay } from '../events/relay.ts';
+import { ActivityTracker } from '../modules/accounts/activity.ts';
+import { EmailTokenSigner } from '../modules/accounts/email-tokens.service.ts';
+import { EmailService } from '../modules/accounts/email.service.ts';
+import type { Mailer } from '../infra/mail/mailer.ts';
+import { FileMailer } from '../infra/mail/file-mailer.ts';
+import { SmtpMailer } from '../infra/mail/smtp-mailer.ts';
+import { MessagesService } from '../modules/messages/messages.service.ts';
+import { NotificationsService } from '../modules/notifications/notifications.service.ts';
+import { StreamHub } from '../modules/realtime/hub.ts';
+import { StreamPublisher } from '../modules/realtime/publisher.service.ts';
+import { StreamLog } from '../modules/realtime/stream-log.repository.ts';
+import { purgeIdempotencyKeys } from '../infra/db/idempotency.ts';
+import { enabledModules } from './modules.ts';
+import { FeedRepository } from '../modules/feed/feed.repository.ts';
+import { FeedService } from '../modules/feed/feed.service.ts';
+import { FeedHydrator } from '../modules/feed/hydrate.ts';
+import { PostContentCache } from '../modules/posts/post-content.cache.ts';
+import { PostsRepository } from '../modules/posts/posts.repository.ts';
+import { RelationsCache } from '../modules/social/relations.cache.ts';
+import { PostsService } from '../modules/posts/posts.service.ts';
+import { FriendsService } from '../modules/social/friends.service.ts';
+import { SocialService } from '../modules/social/social.service.ts';
+import { homeTimeline } from '../modules/feed/feed.service.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -60,7 +59,11 @@ export interface Context {
   readonly bus: EventBus;
   readonly mailer: Mailer;
   readonly relay: OutboxRelay;
+  /** The consumer groups of every enabled module (the worker role runs them). */
   readonly consumers: readonly Consumer[];
+  /** Announces real-time events to the streams open on every API node. */
+  readonly streams: StreamPublisher;
+  readonly emailTokens: EmailTokenSigner;
   readonly accessTokens: AccessTokens;
   readonly users: UsersService;
   readonly auth: AuthService;
@@ -167,7 +170,7 @@ export async function createContext(
   const bus: EventBus = config.amqpUrl
     ? new RabbitMqBus(config.amqpUrl, { prefix: config.amqpPrefix, logger: log })
     : new InProcessBus({ logger: log });
-  const streamLog = new StreamLog(db);
+  const modules = enabledModules(config);
   const publisher = new StreamPublisher(bus, log);
   const relay = new OutboxRelay(db, bus, log, {
     pollMs: config.outboxPollMs,
@@ -175,9 +178,11 @@ export async function createContext(
     leaseSeconds: 30,
     retentionHours: config.outboxRetentionHours,
     onPublished: () => metrics.outboxPublished.inc(),
+    // Each module purges its own expired rows; the idempotency keys are kept as long as events.
     housekeeping: async () => {
-      await streamLog.purge(new Date(Date.now() - config.streamRetentionHours * 3_600_000));
-      await db.deleteFrom('email_tokens').where('expires_at', '<', new Date()).execute();
+      const cutoff = new Date(Date.now() - config.outboxRetentionHours * 3_600_000);
+      await purgeIdempotencyKeys(db, cutoff);
+      for (const feature of modules) await feature.housekeeping?.(ctx);
     },
   });
   metrics.gauge(
@@ -212,8 +217,7 @@ export async function createContext(
       }),
   );
   const contents = new PostContentCache(db, cache);
-  const feedRepo = new FeedRepository(db);
-  return {
+  const ctx: Context = {
     config,
     log,
     metrics,
@@ -224,15 +228,9 @@ export async function createContext(
     bus,
     mailer,
     relay,
-    consumers: [
-      feedConsumer(feedRepo, timelines, metrics, streamAnnouncer(db, publisher), {
-        cap: config.feedTimelineCap,
-        batch: config.feedFanoutBatch,
-        inactiveDays: config.feedInactiveDays,
-      }),
-      mailConsumer(db, mailer, signer, { publicUrl: config.publicUrl, appUrl: config.appUrl }, log),
-      notificationsConsumer(db, publisher),
-    ],
+    consumers: [],
+    streams: publisher,
+    emailTokens: signer,
     accessTokens,
     users,
     auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
@@ -245,7 +243,7 @@ export async function createContext(
     comments: new CommentsService(db),
     feed: new FeedService({
       timelines,
-      repo: feedRepo,
+      repo: new FeedRepository(db),
       relations,
       hydrator: new FeedHydrator(contents, users, new PostsRepository(db)),
       metrics,
@@ -255,7 +253,7 @@ export async function createContext(
     activity: new ActivityTracker(db),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
-    hub: new StreamHub(streamLog, log),
+    hub: new StreamHub(new StreamLog(db), log),
     close: async () => {
       await bus.close();
       await mailer.close();
@@ -263,4 +261,9 @@ export async function createContext(
       await database.close();
     },
   };
+  // Built last: a module's consumers are made from the services above.
+  (ctx as { consumers: readonly Consumer[] }).consumers = modules.flatMap(
+    (feature) => feature.consumers?.(ctx) ?? [],
+  );
+  return ctx;
 }

@@ -1,5 +1,5 @@
 import type { Context } from '../context.ts';
-import { buildApp } from '../http/app.ts';
+import { buildApp } from '../http-app.ts';
 
 export interface RunningRole {
   /** Stops accepting work and waits for what is in flight. */

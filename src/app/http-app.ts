@@ -4,111 +4,19 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, {
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type RawReplyDefaultExpression,
-  type RawRequestDefaultExpression,
-  type RawServerDefault,
-} from 'fastify';
-import type { Context } from '../context.ts';
-import { AppError, ValidationError } from '../errors.ts';
-import { authRoutes } from '../modules/accounts/auth.routes.ts';
-import { usersRoutes } from '../modules/accounts/users.routes.ts';
-import { commentsRoutes } from '../modules/comments/comments.routes.ts';
-import { dsbRoutes } from '../modules/dsb/dsb.routes.ts';
-import { emailRoutes } from '../modules/accounts/email.routes.ts';
-import { messagesRoutes } from '../modules/messages/messages.routes.ts';
-import { notificationsRoutes } from '../modules/notifications/notifications.routes.ts';
-import { streamRoutes } from '../modules/realtime/stream.routes.ts';
 import websocket from '@fastify/websocket';
-import { feedRoutes } from '../modules/feed/feed.routes.ts';
-import { postsRoutes } from '../modules/posts/posts.routes.ts';
-import { friendsRoutes } from '../modules/social/friends.routes.ts';
-import { socialRoutes } from '../modules/social/social.routes.ts';
-import { registerAuth } from './auth.ts';
+import Fastify from 'fastify';
+import { AppError, ValidationError } from '../errors.ts';
+import { registerAuth } from '../http/auth.ts';
+import { registerBodyParsers } from '../http/body-parsers.ts';
+import { registerLoadShedding } from '../http/load-shedding.ts';
+import { ProblemSchema, sendProblem } from '../http/problem.ts';
+import { API_PREFIX, type App, type RouteEntry } from '../http/types.ts';
+import type { Context } from './context.ts';
 import { healthRoutes } from './health.routes.ts';
-import { registerLoadShedding } from './load-shedding.ts';
-import { ProblemSchema, sendProblem } from './problem.ts';
-
-/** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
-export type App = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  FastifyBaseLogger,
-  TypeBoxTypeProvider
->;
-
-export const API_PREFIX = '/api/v1';
-
-/** One documented route, as registered: the basis of route-table-driven tests. */
-export interface RouteEntry {
-  method: string;
-  url: string;
-  auth: 'required' | 'optional' | 'none';
-  /** Whether the route takes a JSON body. */
-  body: boolean;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    /** Every documented route of the app (those with a response schema). */
-    routeTable: RouteEntry[];
-  }
-}
+import { enabledModules } from './modules.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
-
-/** JSON bodies nest at most this deep; deeper ones are refused before they are parsed. */
-export const JSON_MAX_DEPTH = 64;
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
-
-/** Whether `text` nests arrays/objects deeper than `max`: one pass, no recursion, strings skipped. */
-function nestsDeeperThan(text: string, max: number): boolean {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 0x5c)
-        i++; // a backslash escapes the next character
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x7b || c === 0x5b) {
-      if (++depth > max) return true;
-    } else if (c === 0x7d || c === 0x5d) depth--;
-  }
-  return false;
-}
-
-/**
- * kith takes JSON only. Bodies must be UTF-8 (RFC 8259; invalid bytes are refused rather than
- * silently replaced), nest at most JSON_MAX_DEPTH levels, and carry no `__proto__` or
- * `constructor.prototype` keys (Fastify's secure-json-parse). An empty text/plain body (what some
- * clients send with a bodiless POST) passes; any other type is 415.
- */
-function registerBodyParsers(app: App): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-    let text: string;
-    try {
-      text = strictUtf8.decode(body as Buffer);
-    } catch {
-      return done(new AppError(400, 'invalid_json', 'The body is not valid UTF-8.'), undefined);
-    }
-    if (nestsDeeperThan(text, JSON_MAX_DEPTH)) {
-      const message = `The body nests deeper than ${JSON_MAX_DEPTH} levels.`;
-      return done(new AppError(400, 'json_too_deep', message), undefined);
-    }
-    void parseJson(request, text, done);
-  });
-  app.addContentTypeParser('text/plain', { parseAs: 'string' }, (_request, body, done) => {
-    if (body === '') return done(null, undefined);
-    const message = 'Send the body as application/json.';
-    done(new AppError(415, 'unsupported_media_type', message), undefined);
-  });
-}
 
 /** Builds the HTTP app without listening: tests call `inject`, the api role calls `listen`. */
 export async function buildApp(ctx: Context): Promise<App> {
@@ -261,21 +169,10 @@ export async function buildApp(ctx: Context): Promise<App> {
     reply.type(ctx.metrics.registry.contentType).send(await ctx.metrics.registry.metrics()),
   );
   await app.register(healthRoutes(ctx));
-  await app.register(authRoutes(ctx), { prefix: API_PREFIX });
-  for (const routes of [
-    usersRoutes,
-    socialRoutes,
-    friendsRoutes,
-    postsRoutes,
-    commentsRoutes,
-    feedRoutes,
-    emailRoutes,
-    notificationsRoutes,
-    messagesRoutes,
-    streamRoutes,
-  ]) {
-    await app.register(routes(ctx), { prefix: API_PREFIX });
+  for (const feature of enabledModules(config)) {
+    for (const routes of feature.routes ?? []) {
+      await app.register(routes(ctx), { prefix: feature.prefix ?? API_PREFIX });
+    }
   }
-  if (config.dsbCompat) await app.register(dsbRoutes(ctx));
   return app;
 }

@@ -55,6 +55,11 @@ export class EmailTokensRepository {
     this.#db = db;
   }
 
+  /** Removes tokens past their expiry (housekeeping). */
+  async purgeExpired(now = new Date()): Promise<void> {
+    await this.#db.deleteFrom('email_tokens').where('expires_at', '<', now).execute();
+  }
+
   async create(userId: string, email: string, purpose: EmailTokenPurpose): Promise<string> {
     const id = newId();
     await this.#db

@@ -2,8 +2,8 @@ import type { Kysely } from 'kysely';
 import type { EventBus } from '../../infra/bus/bus.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import type { Logger } from '../../logger.ts';
-import { applyOnce } from '../events/apply-once.ts';
-import { StreamLog, type Delivery } from './stream-log.ts';
+import { applyOnce } from '../../events/apply-once.ts';
+import { StreamLog, type Delivery } from './stream-log.repository.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** How long a write waits for its stream broadcast to leave (see StreamPublisher.publish). */

@@ -1,18 +1,18 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
-import { createTestApp, type TestApp } from '../../../test/harness.ts';
-import { createAccount, type Account } from '../../../test/factories.ts';
-import { EVENT_TYPES } from '../../events.ts';
-import type { DomainEvent, EventBus } from '../../infra/bus/bus.ts';
-import { openDatabase } from '../../infra/db/database.ts';
-import { transaction } from '../../infra/db/transaction.ts';
-import { newId } from '../../ids.ts';
-import { createLogger } from '../../logger.ts';
-import { startWorker } from '../../roles/worker.ts';
+import { createTestApp, type TestApp } from '../../test/harness.ts';
+import { createAccount, type Account } from '../../test/factories.ts';
+import { EVENT_TYPES } from './event-map.ts';
+import type { DomainEvent, EventBus } from '../infra/bus/bus.ts';
+import { openDatabase } from '../infra/db/database.ts';
+import { transaction } from '../infra/db/transaction.ts';
+import { newId } from '../ids.ts';
+import { createLogger } from '../logger.ts';
+import { startWorker } from '../app/roles/worker.ts';
 import { applyOnce } from './apply-once.ts';
 import { recordEvent } from './outbox.ts';
 import { OutboxRelay, type RelayOptions } from './relay.ts';
-import { waitFor } from '../../../test/wait.ts';
+import { waitFor } from '../../test/wait.ts';
 
 type Ctx = TestApp['ctx'];
 type Db = Ctx['database']['db'];

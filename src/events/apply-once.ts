@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { DB } from '../../infra/db/schema.ts';
-import { transaction } from '../../infra/db/transaction.ts';
+import type { DB } from '../infra/db/schema.ts';
+import { transaction } from '../infra/db/transaction.ts';
 
 /**
  * Applies a consumer's database effect of an event at most once: the event id is recorded in

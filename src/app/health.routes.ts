@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
-import type { Context } from '../context.ts';
+import type { Context } from './context.ts';
 import { AppError } from '../errors.ts';
-import type { App } from './app.ts';
+import type { App } from '../http/types.ts';
 
 const READY_TIMEOUT_MS = 2_000;
 

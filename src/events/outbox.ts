@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
-import type { EventMap, EventType } from '../../events.ts';
-import type { DB } from '../../infra/db/schema.ts';
-import { newId } from '../../ids.ts';
+import type { EventMap, EventType } from './event-map.ts';
+import type { DB } from '../infra/db/schema.ts';
+import { newId } from '../ids.ts';
 
 /**
  * Writes an event into the outbox. Call it with the transaction that makes the change: the

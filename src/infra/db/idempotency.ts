@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { AppError } from '../../errors.ts';
-import type { DB } from '../../infra/db/schema.ts';
+import type { DB } from './schema.ts';
 
 /** What the client sent in `Idempotency-Key`, with a digest of the request it keyed. */
 export interface IdempotencyKey {
@@ -71,4 +71,9 @@ export async function createOnce(
     .where('key', '=', idem.key)
     .execute();
   return { id, replayed: false };
+}
+
+/** Forgets keys older than `cutoff` (housekeeping): a retry after that creates anew. */
+export async function purgeIdempotencyKeys(db: Kysely<DB>, cutoff: Date): Promise<void> {
+  await db.deleteFrom('idempotency_keys').where('created_at', '<', cutoff).execute();
 }

@@ -1,8 +1,8 @@
 import { sql, type Kysely } from 'kysely';
-import type { DomainEvent, EventBus } from '../../infra/bus/bus.ts';
-import type { DB } from '../../infra/db/schema.ts';
-import type { Logger } from '../../logger.ts';
-import { idIn } from '../../infra/db/sql.ts';
+import type { DomainEvent, EventBus } from '../infra/bus/bus.ts';
+import type { DB } from '../infra/db/schema.ts';
+import type { Logger } from '../logger.ts';
+import { idIn } from '../infra/db/sql.ts';
 
 export interface RelayOptions {
   pollMs: number;
@@ -14,7 +14,7 @@ export interface RelayOptions {
   retentionHours: number;
   /** Called for each event the bus accepted (metrics). */
   onPublished?: () => void;
-  /** Other clean-up run with the purge (about once a minute): expired stream events, tokens. */
+  /** Other clean-up run with the purge (about once a minute): each module's expired rows. */
   housekeeping?: () => Promise<void>;
 }
 
@@ -203,7 +203,6 @@ export class OutboxRelay {
     const cutoff = new Date(Date.now() - this.#opts.retentionHours * 3_600_000);
     await this.#db.deleteFrom('outbox').where('published_at', '<', cutoff).execute();
     await this.#db.deleteFrom('processed_events').where('processed_at', '<', cutoff).execute();
-    await this.#db.deleteFrom('idempotency_keys').where('created_at', '<', cutoff).execute();
     await this.#opts.housekeeping?.();
   }
 }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Context } from '../context.ts';
-import type { EventHandler, Subscription } from '../infra/bus/bus.ts';
+import type { EventHandler, Subscription } from '../../infra/bus/bus.ts';
 import type { RunningRole } from './api.ts';
 
 /** `/metrics` and `/healthz` on METRICS_PORT, for processes that do not run the api role. */
