@@ -11,7 +11,8 @@ import * as prettier from 'prettier';
 import { settingsMarkdown } from '../src/config.ts';
 
 export const CONFIGURATION_DOC = new URL('../docs/CONFIGURATION.md', import.meta.url).pathname;
-export const START = '<!-- settings:start (generated from src/config.ts: node scripts/config-docs.ts) -->';
+export const START =
+  '<!-- settings:start (generated from src/config.ts: node scripts/config-docs.ts) -->';
 export const END = '<!-- settings:end -->';
 
 const text = await readFile(CONFIGURATION_DOC, 'utf8');
