@@ -96,7 +96,8 @@ const list: Parser<string[]> = (raw) =>
 
 /**
  * Every environment variable kith reads. This table is the single source for parsing and for
- * the configuration table in the README (`npm run kith -- config`).
+ * the configuration table in docs/CONFIGURATION.md (`npm run kith -- config`,
+ * `node scripts/config-docs.ts`).
  */
 export const SETTINGS = {
   nodeEnv: setting(
@@ -491,7 +492,7 @@ export function loadConfig(env: Env = process.env): Config {
   });
 }
 
-/** The configuration table of the README, generated from SETTINGS. */
+/** The configuration table of docs/CONFIGURATION.md, generated from SETTINGS. */
 export function settingsMarkdown(): string {
   const rows = Object.values(SETTINGS).map(
     (s: Setting<unknown>) =>

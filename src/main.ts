@@ -22,7 +22,7 @@ Commands:
   config     print the table of environment variables (Markdown)
   help       show this text
 
-Configuration comes from environment variables; see \`kith config\` or the README.`;
+Configuration comes from environment variables; see \`kith config\` or docs/CONFIGURATION.md.`;
 
 async function serve(config: Config): Promise<void> {
   const ctx = await createContext(config);
