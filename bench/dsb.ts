@@ -25,7 +25,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { drain } from '../test/drain.ts';
+import { drain } from '../test/support/drain.ts';
 import type { RequestTemplate } from './autocannon-runner.ts';
 import {
   busyWarning,

@@ -21,7 +21,7 @@ import { sql } from 'kysely';
 import { seedDatabase, type SeedSummary } from '../src/cli/seed.ts';
 import { prng } from '../src/cli/seed-data.ts';
 import { homeTimeline } from '../src/modules/feed/feed.service.ts';
-import { drain } from '../test/drain.ts';
+import { drain } from '../test/support/drain.ts';
 import type { RequestTemplate } from './autocannon-runner.ts';
 import {
   cleanUp,

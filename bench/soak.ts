@@ -36,7 +36,7 @@ import { sql } from 'kysely';
 import { seedDatabase } from '../src/cli/seed.ts';
 import { prng } from '../src/cli/seed-data.ts';
 import type { Context } from '../src/app/context.ts';
-import { drain } from '../test/drain.ts';
+import { drain } from '../test/support/drain.ts';
 import type { RequestTemplate } from './autocannon-runner.ts';
 import {
   apiCall,

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { homeTimeline } from '../src/modules/feed/feed.service.ts';
-import { drain } from '../test/drain.ts';
+import { drain } from '../test/support/drain.ts';
 import type { Context } from '../src/app/context.ts';
 import type { RequestTemplate } from './autocannon-runner.ts';
 import {

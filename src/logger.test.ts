@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createTestApp } from '../test/harness.ts';
+import { createTestApp } from '../test/support/harness.ts';
 import { redactUrl } from './logger.ts';
 
 describe('logs never carry credentials from URLs', () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { createTestApp, testConfig } from '../../test/harness.ts';
+import { createTestApp, testConfig } from '../../test/support/harness.ts';
 import { createContext } from './context.ts';
 import { buildApp } from './http-app.ts';
-import { createAccount } from '../../test/factories.ts';
+import { createAccount } from '../../test/support/factories.ts';
 import { createLogger } from '../logger.ts';
 import { Writable } from 'node:stream';
 

@@ -11,8 +11,8 @@ import { sql, type Kysely } from 'kysely';
 import type { App } from '../http/types.ts';
 import type { DB } from '../infra/db/schema.ts';
 import { FeedRepository } from '../modules/feed/feed.repository.ts';
-import { createTestApp } from '../../test/harness.ts';
-import { createTestDatabase } from '../../test/test-databases.ts';
+import { createTestApp } from '../../test/support/harness.ts';
+import { createTestDatabase } from '../../test/support/test-databases.ts';
 import { SeedConflictError, seedDatabase, type SeedOptions } from './seed.ts';
 
 let app: App;

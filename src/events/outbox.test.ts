@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it, type TestContext } from 'node:test';
-import { createTestApp, type TestApp } from '../../test/harness.ts';
-import { createAccount, type Account } from '../../test/factories.ts';
+import { createTestApp, type TestApp } from '../../test/support/harness.ts';
+import { createAccount, type Account } from '../../test/support/factories.ts';
 import { EVENT_TYPES } from './event-map.ts';
 import type { DomainEvent, EventBus } from '../infra/bus/bus.ts';
 import { openDatabase } from '../infra/db/database.ts';
@@ -12,7 +12,7 @@ import { startWorker } from '../app/roles/worker.ts';
 import { applyOnce } from './apply-once.ts';
 import { recordEvent } from './outbox.ts';
 import { OutboxRelay, type RelayOptions } from './relay.ts';
-import { waitFor } from '../../test/wait.ts';
+import { waitFor } from '../../test/support/wait.ts';
 
 type Ctx = TestApp['ctx'];
 type Db = Ctx['database']['db'];

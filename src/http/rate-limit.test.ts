@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { newUser } from '../../test/factories.ts';
-import { createTestApp } from '../../test/harness.ts';
-import { redisUrl, testPrefix } from '../../test/services.ts';
+import { newUser } from '../../test/support/factories.ts';
+import { createTestApp } from '../../test/support/harness.ts';
+import { redisUrl, testPrefix } from '../../test/support/services.ts';
 
 const register = (app: Awaited<ReturnType<typeof createTestApp>>['app'], ip: string) =>
   app.inject({

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it, type TestContext } from 'node:test';
 import { Connection } from 'rabbitmq-client';
-import { amqpUrl, deleteAmqpTopology, testPrefix } from '../../../test/services.ts';
+import { amqpUrl, deleteAmqpTopology, testPrefix } from '../../../test/support/services.ts';
 import { newId } from '../../ids.ts';
 import type { BroadcastMessage, DomainEvent, EventBus, EventHandler } from './bus.ts';
 import { InProcessBus } from './in-process-bus.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redisUrl, testPrefix, testRedis } from '../../../test/services.ts';
+import { redisUrl, testPrefix, testRedis } from '../../../test/support/services.ts';
 import type { Cache } from './cache.ts';
 import { MemoryCache } from './memory-cache.ts';
 import { RedisCache } from './redis-cache.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { redisUrl, testPrefix, testRedis } from '../../../test/services.ts';
+import { redisUrl, testPrefix, testRedis } from '../../../test/support/services.ts';
 import { newId } from '../../ids.ts';
 import { MemoryTimelineStore } from './memory-timeline.ts';
 import { RedisTimelineStore } from './redis-timeline.ts';

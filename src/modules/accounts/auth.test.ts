@@ -5,9 +5,9 @@ import { SignJWT } from 'jose';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../http/types.ts';
 import type { Context } from '../../app/context.ts';
-import { createTestApp, TEST_JWT_SECRET } from '../../../test/harness.ts';
-import { createAccount, login, newUser, uniqueUsername } from '../../../test/factories.ts';
-import { assertProblem } from '../../../test/problems.ts';
+import { createTestApp, TEST_JWT_SECRET } from '../../../test/support/harness.ts';
+import { createAccount, login, newUser, uniqueUsername } from '../../../test/support/factories.ts';
+import { assertProblem } from '../../../test/support/problems.ts';
 
 const API = '/api/v1';
 const ME_KEYS =

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createAccount } from '../../../test/factories.ts';
-import { createTestApp } from '../../../test/harness.ts';
+import { createAccount } from '../../../test/support/factories.ts';
+import { createTestApp } from '../../../test/support/harness.ts';
 
 const { app, ctx } = await createTestApp();
 

@@ -2,15 +2,15 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../http/types.ts';
-import { createTestApp } from '../../../test/harness.ts';
+import { createTestApp } from '../../../test/support/harness.ts';
 import {
   createAccount,
   login,
   newUser,
   uniqueUsername,
   type Account,
-} from '../../../test/factories.ts';
-import { assertProblem } from '../../../test/problems.ts';
+} from '../../../test/support/factories.ts';
+import { assertProblem } from '../../../test/support/problems.ts';
 
 const API = '/api/v1';
 const ME_KEYS =

@@ -8,18 +8,18 @@ import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Env } from '../../config.ts';
 import { startWorker } from '../../app/roles/worker.ts';
-import { createTestApp } from '../../../test/harness.ts';
-import { createAccount, type Account } from '../../../test/factories.ts';
-import { drain } from '../../../test/drain.ts';
+import { createTestApp } from '../../../test/support/harness.ts';
+import { createAccount, type Account } from '../../../test/support/factories.ts';
+import { drain } from '../../../test/support/drain.ts';
 import {
   amqpUrl,
   deleteAmqpTopology,
   redisUrl,
   testPrefix,
   testRedis,
-} from '../../../test/services.ts';
-import { TcpProxy } from '../../../test/tcp-proxy.ts';
-import { waitFor } from '../../../test/wait.ts';
+} from '../../../test/support/services.ts';
+import { TcpProxy } from '../../../test/support/tcp-proxy.ts';
+import { waitFor } from '../../../test/support/wait.ts';
 import { FeedRepository } from './feed.repository.ts';
 
 const API = '/api/v1';

@@ -7,17 +7,17 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Env } from '../../config.ts';
-import type { TestApp } from '../../../test/harness.ts';
-import { createTestApp } from '../../../test/harness.ts';
-import { createAccount, type Account } from '../../../test/factories.ts';
-import { assertProblem } from '../../../test/problems.ts';
+import type { TestApp } from '../../../test/support/harness.ts';
+import { createTestApp } from '../../../test/support/harness.ts';
+import { createAccount, type Account } from '../../../test/support/factories.ts';
+import { assertProblem } from '../../../test/support/problems.ts';
 import {
   amqpUrl,
   deleteAmqpTopology,
   redisUrl,
   testPrefix,
   testRedis,
-} from '../../../test/services.ts';
+} from '../../../test/support/services.ts';
 import { FeedRepository } from './feed.repository.ts';
 
 const API = '/api/v1';

@@ -2,9 +2,9 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse as Res } from 'fastify';
 import type { App } from '../../http/types.ts';
-import { createTestApp, type TestApp } from '../../../test/harness.ts';
-import { createAccount, uniqueUsername, type Account } from '../../../test/factories.ts';
-import { assertProblem } from '../../../test/problems.ts';
+import { createTestApp, type TestApp } from '../../../test/support/harness.ts';
+import { createAccount, uniqueUsername, type Account } from '../../../test/support/factories.ts';
+import { assertProblem } from '../../../test/support/problems.ts';
 
 const API = '/api/v1';
 const POST_KEYS = 'author comment_count created_at edited_at id like_count liked text visibility';

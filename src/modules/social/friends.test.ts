@@ -2,9 +2,9 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../http/types.ts';
-import { createTestApp } from '../../../test/harness.ts';
-import { createAccount, uniqueUsername, type Account } from '../../../test/factories.ts';
-import { assertProblem } from '../../../test/problems.ts';
+import { createTestApp } from '../../../test/support/harness.ts';
+import { createAccount, uniqueUsername, type Account } from '../../../test/support/factories.ts';
+import { assertProblem } from '../../../test/support/problems.ts';
 
 const API = '/api/v1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

@@ -1,0 +1,343 @@
+/**
+ * The authorization matrix of direct messages and notifications: for every such route, the exact
+ * answer each kind of viewer gets. Everything is set up through the API (the streams:
+ * test/authorization/streams.test.ts).
+ *
+ * Viewers: anonymous, an unrelated user (other), a user O blocked (B), a user who blocked O (X),
+ * and the owner O. O talks with P (conversation `withP`); B and X talked with O before the
+ * blocks (`withB`, `withX`): there they are participants, and a block refuses new messages from
+ * either side. N followed O and each viewer, so each has one notification of their own. Cases
+ * whose request changes state for good act as a new user standing towards O as the viewer does.
+ */
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { API_PREFIX as API } from '../../src/http/types.ts';
+import { startWorker } from '../../src/app/roles/worker.ts';
+import { assertAreaCovered, requester } from '../support/authorization-scope.ts';
+import { drain } from '../support/drain.ts';
+import { createAccount, uniqueUsername, type Account } from '../support/factories.ts';
+import { createTestApp } from '../support/harness.ts';
+import { assertProblem } from '../support/problems.ts';
+import {
+  amqpUrl,
+  deleteAmqpTopology,
+  redisUrl,
+  testPrefix,
+  testRedis,
+} from '../support/services.ts';
+
+if (redisUrl()) await testRedis(); // removes this file's keys afterwards
+
+const { app, ctx } = await createTestApp({
+  env: {
+    OUTBOX_POLL_MS: '10',
+    // PGlite runs on this thread: its queries must not read as overload.
+    SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
+    ...(redisUrl() && { REDIS_URL: redisUrl()!, REDIS_PREFIX: `${testPrefix}:authz:` }),
+    ...(amqpUrl() && { AMQP_URL: amqpUrl()!, AMQP_PREFIX: `${testPrefix}.authz` }),
+  },
+});
+const groups = ctx.consumers.map((c) => c.group);
+after(async () => {
+  // After the harness closed the app (it registered its `after` first).
+  if (amqpUrl()) await deleteAmqpTopology(amqpUrl()!, `${testPrefix}.authz`, groups);
+});
+const worker = await startWorker(ctx);
+
+type Method = 'GET' | 'POST';
+const VIEWERS = ['anon', 'other', 'B', 'X', 'O'] as const;
+type Viewer = (typeof VIEWERS)[number];
+type Who = Viewer | 'P';
+type Body = Record<string, unknown> & { items?: Body[] };
+
+const requests = requester(app);
+const { call } = requests;
+const must = async (...args: Parameters<typeof requests.must>) =>
+  (await requests.must(...args)).json<Body>();
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+
+const account = (name: string) => createAccount(app, { username: uniqueUsername(name) });
+const O = await account('owner');
+const talk = async (from: Account, to: Account) =>
+  (await must(from, 'POST', '/conversations', 201, { username: to.username })).id as string;
+const say = async (from: Account, id: string, text: string) =>
+  (await must(from, 'POST', `/conversations/${id}/messages`, 201, { text })).id as string;
+const block = (blocker: Account, blocked: Account) =>
+  must(blocker, 'POST', `/users/${blocked.username}/block`, 200);
+
+/** A new user standing towards O as `who` does (no conversation with O). */
+async function makeUser(who: Exclude<Viewer, 'anon' | 'O'>): Promise<Account> {
+  const me = await account(who.toLowerCase());
+  if (who === 'B') await block(O, me);
+  if (who === 'X') await block(me, O);
+  return me;
+}
+const users: Record<Exclude<Who, 'anon'>, Account> = {
+  O,
+  P: await account('p'),
+  other: await makeUser('other'),
+  B: await account('b'),
+  X: await account('x'),
+};
+const { P, B, X } = users;
+// The conversations, oldest activity first; B and X are blocked after talking with O.
+const withB = await talk(B, O);
+const b1 = await say(B, withB, 'b1');
+const withX = await talk(X, O);
+const x1 = await say(O, withX, 'x1');
+await block(O, B);
+await block(X, O);
+const withP = await talk(O, P);
+const p1 = await say(P, withP, 'p1');
+const o1 = await say(O, withP, 'o1');
+
+// One notification each: N follows them all.
+const N = await account('n');
+for (const u of [O, users.other, B, X]) await must(N, 'POST', `/users/${u.username}/follow`, 200);
+await drain(ctx);
+const noteOf = async (u: Account) =>
+  (
+    await ctx.database.db
+      .selectFrom('notifications')
+      .select('id')
+      .where('user_id', '=', u.id)
+      .executeTakeFirstOrThrow()
+  ).id;
+const note = Object.fromEntries(
+  await Promise.all(
+    (['O', 'other', 'B', 'X'] as const).map(async (w) => [w, await noteOf(users[w])]),
+  ),
+) as Record<Exclude<Viewer, 'anon'>, string>;
+
+// ---------------------------------------------------------------------------------------------
+// Expectations
+
+interface Cell {
+  who: Who;
+  method: Method;
+  /** The route as in the route table (without the API prefix). */
+  route: string;
+  on?: string;
+  /** What the viewer gets, for the test name. */
+  expect: string;
+  fresh?: boolean;
+  run: (me: Account | null) => Promise<void>;
+}
+interface Answer {
+  /** The path with its params filled in (a function: built when the cell runs). */
+  path: string | ((me: Account | null) => string);
+  body?: (me: Account | null) => object;
+  status: number;
+  code?: string;
+  /** More assertions on the answer and on the state afterwards. */
+  check?: (body: Body, me: Account | null) => Promise<void> | void;
+  headers?: Record<string, string>;
+}
+
+/** A cell that makes one request and checks the answer. */
+function answer(method: Method, a: Answer): Pick<Cell, 'expect' | 'run'> {
+  return {
+    expect: `${a.status}${a.code ? ` ${a.code}` : ''}`,
+    async run(me) {
+      const path = typeof a.path === 'function' ? a.path(me) : a.path;
+      const res = await call(me, method, path, a.body?.(me), a.headers);
+      if (a.code) assertProblem(res, a.status, a.code);
+      else assert.equal(res.statusCode, a.status, res.body);
+      await a.check?.(res.body ? res.json<Body>() : {}, me);
+    },
+  };
+}
+const cells: Cell[] = [];
+type Rule = (who: Viewer) => Omit<Cell, 'who' | 'method' | 'route'>;
+function row(route: string, rule: Rule): void {
+  const [method, url] = route.split(' ') as [Method, string];
+  for (const who of VIEWERS) cells.push({ who, method, route: url, ...rule(who) });
+}
+const ids = (b: Body) => (b.items ?? []).map((i) => i.id);
+const UNAUTHORIZED = { status: 401, code: 'unauthorized' } as const;
+const HIDDEN = { status: 404, code: 'conversation_not_found' } as const;
+/** The answer for anonymous callers; for O, `ok`; for the others, what a conversation that
+ * does not exist answers (nothing tells them it exists). */
+const participantsOnly =
+  (method: Method, suffix: string, ok: Omit<Answer, 'path'>): Rule =>
+  (who) => {
+    const body = ok.body && { body: ok.body };
+    const likeNone: Answer['check'] = async (shown, me) => {
+      const path = `/conversations/${randomUUID()}${suffix}`;
+      const none = (await call(me, method, path, body?.body(me))).json<Body>();
+      const fields = (b: Body) => [b.type, b.title, b.status, b.detail, b.code];
+      assert.deepEqual(fields(shown), fields(none));
+    };
+    return answer(method, {
+      path: `/conversations/${withP}${suffix}`,
+      ...body,
+      ...(who === 'anon' ? UNAUTHORIZED : who === 'O' ? ok : { ...HIDDEN, check: likeNone }),
+    });
+  };
+
+// Reads first: the writes below add conversations and messages.
+row('GET /conversations', (who) =>
+  answer('GET', {
+    path: '/conversations',
+    ...(who === 'anon'
+      ? UNAUTHORIZED
+      : {
+          status: 200,
+          check: (b) =>
+            assert.deepEqual(
+              ids(b),
+              { other: [], B: [withB], X: [withX], O: [withP, withX, withB] }[who],
+            ),
+        }),
+  }),
+);
+row(
+  'GET /conversations/:id',
+  participantsOnly('GET', '', {
+    status: 200,
+    check: (b) => assert.deepEqual([b.id, (b.with as Body).id], [withP, P.id]),
+  }),
+);
+row(
+  'GET /conversations/:id/messages',
+  participantsOnly('GET', '/messages', {
+    status: 200,
+    check: (b) => assert.deepEqual(ids(b), [o1, p1]),
+  }),
+);
+/** P has not read O's last message: nobody's read but P's may change that. */
+const unreadOfP = async () => (await must(P, 'GET', `/conversations/${withP}`, 200)).unread_count;
+row('POST /conversations/:id/read', (who) => {
+  const ok = { status: 200, check: (b: Body) => assert.deepEqual(b, { last_read_id: o1 }) };
+  const cell = participantsOnly('POST', '/read', ok)(who);
+  return { ...cell, run: async (me) => (await cell.run(me), assert.equal(await unreadOfP(), 1)) };
+});
+row(
+  'POST /conversations/:id/messages',
+  participantsOnly('POST', '/messages', {
+    body: (me) => ({ text: `from ${me?.username}` }),
+    status: 201,
+    check: (b) => assert.deepEqual([b.conversation_id, (b.sender as Body).id], [withP, O.id]),
+  }),
+);
+row('POST /conversations', (who) => ({
+  fresh: who === 'other' || who === 'B' || who === 'X',
+  ...answer('POST', {
+    path: '/conversations',
+    body: () => ({ username: O.username }),
+    ...{
+      anon: UNAUTHORIZED,
+      other: { status: 201, check: (b: Body) => assert.equal((b.with as Body).id, O.id) },
+      B: { status: 403, code: 'blocked' },
+      X: { status: 403, code: 'blocked' },
+      O: { status: 400, code: 'cannot_target_self' },
+    }[who],
+  }),
+}));
+
+// Where B and X take part: they keep the history (and its read marker); nobody may add to it.
+const extra: Cell[] = [];
+for (const [who, id, last] of [
+  ['B', withB, b1],
+  ['X', withX, x1],
+] as const) {
+  const on = `conversation with O from before the block`;
+  const cell = (c: Omit<Cell, 'on'>) => extra.push({ ...c, on });
+  const gets = (suffix: string, check: Answer['check']) =>
+    cell({
+      who,
+      method: 'GET',
+      route: `/conversations/:id${suffix}`,
+      ...answer('GET', { path: `/conversations/${id}${suffix}`, status: 200, check }),
+    });
+  gets('', (b) => assert.equal(b.id, id));
+  gets('/messages', (b) => assert.deepEqual(ids(b), [last]));
+  cell({
+    who,
+    method: 'POST',
+    route: '/conversations',
+    ...answer('POST', {
+      path: '/conversations',
+      body: () => ({ username: O.username }),
+      status: 200,
+      check: (b) => assert.equal(b.id, id),
+    }),
+  });
+  for (const sender of [who, 'O'] as const) {
+    const send = {
+      path: `/conversations/${id}/messages`,
+      body: () => ({ text: 'hello?' }),
+      status: 403,
+      code: 'blocked',
+    };
+    cell({
+      who: sender,
+      method: 'POST',
+      route: '/conversations/:id/messages',
+      ...answer('POST', send),
+    });
+  }
+}
+
+// Notifications: each sees and marks only their own.
+row('GET /notifications', (who) =>
+  answer('GET', {
+    path: '/notifications',
+    ...(who === 'anon'
+      ? UNAUTHORIZED
+      : { status: 200, check: (b) => assert.deepEqual(ids(b), [note[who]]) }),
+  }),
+);
+row('GET /notifications/unread-count', (who) =>
+  answer('GET', {
+    path: '/notifications/unread-count',
+    ...(who === 'anon'
+      ? UNAUTHORIZED
+      : { status: 200, check: (b) => assert.deepEqual(b, { count: 1 }) }),
+  }),
+);
+const unreadNotesOfO = async () => (await must(O, 'GET', '/notifications/unread-count', 200)).count;
+row('POST /notifications/read', (who) =>
+  answer('POST', {
+    path: '/notifications/read',
+    body: () => ({ ids: [note.O] }),
+    ...(who === 'anon'
+      ? UNAUTHORIZED
+      : who === 'O'
+        ? { status: 200, check: (b) => assert.deepEqual(b, { marked: 1, unread: 0 }) }
+        : {
+            status: 200,
+            check: async (b) => {
+              assert.deepEqual(b, { marked: 0, unread: 1 });
+              assert.equal(await unreadNotesOfO(), 1);
+            },
+          }),
+  }),
+);
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+describe('messages and notifications: authorization matrix', () => {
+  after(() => worker.stop());
+
+  for (const c of [...cells, ...extra]) {
+    const name = `${c.who}${c.fresh ? ' (new)' : ''} ${c.method} ${c.route}${c.on ? ` [${c.on}]` : ''} → ${c.expect}`;
+    it(name, async () => {
+      const me =
+        c.who === 'anon'
+          ? null
+          : c.fresh && c.who !== 'O' && c.who !== 'P'
+            ? await makeUser(c.who)
+            : users[c.who];
+      await c.run(me);
+    });
+  }
+
+  it('covers every route of messages and notifications', () => {
+    assertAreaCovered(app, 'messages', new Set(cells.map((c) => `${c.method} ${API}${c.route}`)));
+  });
+});

@@ -1,0 +1,245 @@
+/**
+ * Streams across API nodes: two `kith serve` processes with ROLES=api and one worker process on
+ * the real Postgres, Redis and RabbitMQ. A stream event committed through one node (or by the
+ * worker) reaches connections on the other through the broadcast exchange; a client that moves
+ * to the other node resumes from the shared log.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { newId } from '../../src/ids.ts';
+import { TEST_JWT_SECRET } from '../support/harness.ts';
+import { callServer as call } from '../support/http-client.ts';
+import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix } from '../support/services.ts';
+import { createTestDatabase, postgresUrl } from '../support/test-databases.ts';
+
+const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
+const API = '/api/v1';
+const REAL = Boolean(postgresUrl() && redisUrl() && amqpUrl());
+
+type Ev = { seq: number; type: string; data: Record<string, unknown> };
+type User = { id: string; username: string; token: string };
+type Kith = { url: string; lines: string[]; stop: () => Promise<number | null> };
+/** Every process started, stopped after the tests even when one failed to start. */
+const running = new Set<() => Promise<number | null>>();
+
+/** Starts `kith serve` with exactly `env` (plus PATH); resolves once it logged `ready`. */
+async function startKith(env: Record<string, string>, ready: string): Promise<Kith> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kith-nodes-'));
+  const child = spawn(process.execPath, [MAIN, 'serve'], {
+    env: { PATH: process.env.PATH, DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  child.stderr.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const stop = async () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    const code = await exited;
+    rmSync(dataDir, { recursive: true, force: true });
+    return code;
+  };
+  running.add(stop);
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
+      lines.push(line);
+      const entry = JSON.parse(line) as { msg?: string; url?: string };
+      if (entry.msg === ready) resolve(entry.url ?? '');
+    });
+    void exited.then((code) => reject(new Error(`exited ${code}: ${lines.join('\n')}`)));
+  });
+  return { url, lines, stop };
+}
+
+async function signUp(base: string): Promise<User> {
+  const username = `n_${newId().slice(-12)}`;
+  const password = 'correct-horse-1';
+  const user = { username, password, email: `${username}@example.com`, dob: '1990-01-01' };
+  const reg = await call(base, 'POST', `${API}/auth/register`, user);
+  assert.equal(reg.status, 201, reg.text);
+  const login = await call(base, 'POST', `${API}/auth/login`, { login: username, password });
+  assert.equal(login.status, 200, login.text);
+  return { id: reg.json().id!, username, token: login.json().access_token! };
+}
+
+const sockets = new Set<WebSocket>();
+/** A WebSocket of `user` on the node at `base`, resuming after `since`. */
+async function connect(base: string, user: User, since: number) {
+  const socket = new WebSocket(new URL(`${API}/stream?since=${since}`, base), {
+    headers: { authorization: `Bearer ${user.token}` },
+  });
+  sockets.add(socket);
+  const events: Ev[] = [];
+  const wakers = new Set<() => void>();
+  socket.on('message', (raw: Buffer) => {
+    events.push(JSON.parse(raw.toString()) as Ev);
+    for (const wake of [...wakers]) wake();
+  });
+  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+  /** Resolves with the events once `n` arrived; fails after `ms`. */
+  const count = (n: number, ms = 15_000) =>
+    new Promise<Ev[]>((resolve, reject) => {
+      const check = () => {
+        if (events.length < n) return;
+        clearTimeout(timer);
+        wakers.delete(check);
+        resolve(events);
+      };
+      const timer = setTimeout(() => {
+        wakers.delete(check);
+        reject(new Error(`timed out waiting for ${n} events; got ${JSON.stringify(events)}`));
+      }, ms);
+      wakers.add(check);
+      check();
+    });
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  return { events, count, close: () => (socket.close(), closed) };
+}
+
+describe(
+  'streams across API nodes',
+  {
+    skip: !REAL && 'set DATABASE_URL, REDIS_URL and AMQP_URL',
+    timeout: 120_000,
+  },
+  () => {
+    const amqpPrefix = `${testPrefix}.nodes`;
+    let nodes: [Kith, Kith];
+    let worker: Kith;
+    let groups = ['feed', 'mail', 'notifications']; // replaced by what the worker logs
+    let dropDatabase: () => Promise<void> = async () => {};
+
+    before(async () => {
+      const database = await createTestDatabase();
+      dropDatabase = () => database.drop();
+      const env = {
+        DATABASE_URL: database.databaseUrl!,
+        REDIS_URL: redisUrl()!,
+        AMQP_URL: amqpUrl()!,
+        AMQP_PREFIX: amqpPrefix,
+        REDIS_PREFIX: `${testPrefix}:nodes:`,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        JWT_SECRET: TEST_JWT_SECRET,
+        LOG_LEVEL: 'info',
+        BCRYPT_COST: '4',
+        OUTBOX_POLL_MS: '20',
+        RATE_LIMIT_AUTH_PER_IP: '100000',
+      };
+      const api = { ...env, ROLES: 'api' };
+      [worker, ...nodes] = await Promise.all([
+        startKith({ ...env, ROLES: 'worker', METRICS_PORT: '0' }, 'kith worker is running'),
+        startKith(api, 'kith is serving'),
+        startKith(api, 'kith is serving'),
+      ]);
+      const started = worker.lines.find((l) => l.includes('"msg":"worker started"'));
+      groups = (JSON.parse(started ?? '{}') as { consumers?: string[] }).consumers ?? [];
+      assert.ok(groups.includes('notifications'), started);
+    });
+
+    after(async () => {
+      for (const socket of sockets) socket.terminate();
+      const codes = await Promise.all([...running].map((stop) => stop()));
+      await dropDatabase();
+      await deleteAmqpTopology(amqpUrl()!, amqpPrefix, groups);
+      assert.deepEqual(
+        codes,
+        codes.map(() => 0),
+        'every process stopped cleanly',
+      );
+    });
+
+    it('B on node 1 gets the friend request and the message A wrote through node 2', async () => {
+      const [one, two] = nodes;
+      const [a, b] = [await signUp(two.url), await signUp(two.url)];
+      const [bStream, aStream] = [await connect(one.url, b, 0), await connect(one.url, a, 0)];
+      const request = await call(
+        two.url,
+        'POST',
+        `${API}/users/${b.username}/friend-request`,
+        undefined,
+        a.token,
+      );
+      assert.equal(request.status, 201, request.text);
+      const [notification] = await bStream.count(1); // written by the worker process
+      assert.equal(notification!.type, 'notification');
+      const note = notification!.data as {
+        type: string;
+        actors: { id: string }[];
+        request_id: string;
+      };
+      assert.deepEqual(
+        [note.type, note.actors.map((u) => u.id), note.request_id],
+        ['friend_request', [a.id], request.json().id],
+      );
+      const conv = await call(
+        two.url,
+        'POST',
+        `${API}/conversations`,
+        { username: b.username },
+        a.token,
+      );
+      assert.equal(conv.status, 201, conv.text);
+      const path = `${API}/conversations/${conv.json().id}/messages`;
+      const sent = await call(two.url, 'POST', path, { text: 'across nodes' }, a.token);
+      assert.equal(sent.status, 201, sent.text);
+      const evs = await bStream.count(2);
+      assert.deepEqual(
+        evs.map((e) => [e.seq, e.type]),
+        [
+          [1, 'notification'],
+          [2, 'message'],
+        ],
+      );
+      assert.equal(evs[1]!.data.id, sent.json().id);
+      const [own] = await aStream.count(1); // the sender's other connection
+      assert.deepEqual([own!.type, own!.data.id], ['message', sent.json().id]);
+    });
+
+    it('a client that reconnects to the other node resumes after its last seq', async () => {
+      const [one, two] = nodes;
+      const [a, b] = [await signUp(one.url), await signUp(two.url)];
+      const conv = await call(
+        one.url,
+        'POST',
+        `${API}/conversations`,
+        { username: b.username },
+        a.token,
+      );
+      assert.equal(conv.status, 201, conv.text);
+      const say = async (text: string) => {
+        const path = `${API}/conversations/${conv.json().id}/messages`;
+        const res = await call(one.url, 'POST', path, { text }, a.token);
+        assert.equal(res.status, 201, res.text);
+      };
+      const first = await connect(one.url, b, 0);
+      await say('one');
+      const [seen] = await first.count(1);
+      await first.close();
+      await say('two');
+      await say('three');
+      const moved = await connect(two.url, b, seen!.seq);
+      await say('four');
+      const evs = await moved.count(3);
+      assert.deepEqual(
+        evs.map((e) => [e.seq, e.data.text]),
+        [
+          [seen!.seq + 1, 'two'],
+          [seen!.seq + 2, 'three'],
+          [seen!.seq + 3, 'four'],
+        ],
+      );
+      // Nothing else arrives: another message is the very next event.
+      await say('five');
+      assert.deepEqual(
+        (await moved.count(4)).map((e) => e.data.text),
+        ['two', 'three', 'four', 'five'],
+      );
+    });
+  },
+);

@@ -1,0 +1,128 @@
+/**
+ * Which authorization matrix covers which route. Every route the app registers falls in exactly
+ * one area (test/authorization/routes.test.ts checks that), and each matrix file checks it has
+ * cases for every route of its area: a new route without a matrix entry fails, by name.
+ */
+import assert from 'node:assert/strict';
+import type { HTTPMethods } from 'fastify';
+import { API_PREFIX, type App } from '../../src/http/types.ts';
+
+export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public';
+
+/** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
+export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
+  content: {
+    file: 'test/authorization/matrix.test.ts',
+    routes:
+      /^\/api\/v1\/(posts|comments|friend-requests|friends|relationships|me\/suggestions|feed|users\/:username\/(follow|block|mute|friend-request|posts|followers|following|friends))(\/|$)/,
+  },
+  accounts: {
+    file: 'test/authorization/routes.test.ts',
+    routes:
+      /^\/(healthz|readyz|api\/v1\/(auth\/.+|me|me\/(password|email)|users|users\/:username))$/,
+  },
+  messages: {
+    file: 'test/authorization/messages.test.ts',
+    routes: /^\/api\/v1\/(conversations|notifications)(\/|$)/,
+  },
+  streams: {
+    file: 'test/authorization/streams.test.ts',
+    routes: /^\/api\/v1\/stream(\/|$)/,
+  },
+  // Deliberately public and outside the API: the API description and its UI, Prometheus
+  // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).
+  public: {
+    file: 'test/authorization/routes.test.ts',
+    routes: /^\/(docs(\/|$)|openapi\.json$|metrics$|wrk2-api\/)/,
+  },
+};
+
+export interface Route {
+  method: string;
+  url: string;
+}
+export const routeKey = (r: Route) => `${r.method} ${r.url}`;
+
+/**
+ * Every route the app registered (HEAD left out: Fastify adds it to each GET with the same
+ * hooks), documented or not. Fastify has no route list, so this reads `printRoutes`: each line
+ * is a tree node `├── <segment> (METHODS)`, four columns deeper per level, and a route's url is
+ * the concatenation of the segments on its path (`/follow` + `ers`).
+ */
+export function registeredRoutes(app: App): Route[] {
+  const stack: string[] = [];
+  const routes: Route[] = [];
+  for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
+    const node = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([^)]*)\))?$/.exec(line);
+    if (!node) continue;
+    const depth = node[1]!.length / 4;
+    stack.length = depth;
+    stack.push(node[2]!);
+    const url = stack.join('');
+    for (const method of (node[3] ?? '').split(', ').filter(Boolean)) {
+      if (method !== 'HEAD') routes.push({ method, url });
+    }
+  }
+  // The parser still understands Fastify's output: it finds every documented route.
+  const found = new Set(routes.map(routeKey));
+  assert.deepEqual(
+    app.routeTable.map(routeKey).filter((k) => !found.has(k)),
+    [],
+    'printRoutes parsed',
+  );
+  return routes;
+}
+
+/** The area each route belongs to (all that match: exactly one is right). */
+export const areasOf = (r: Route) =>
+  (Object.keys(AREAS) as Area[]).filter((a) => AREAS[a].routes.test(r.url));
+
+/** Asserts `covered` ('METHOD url' keys) holds every route of `area` and nothing else. */
+export function assertAreaCovered(app: App, area: Area, covered: Iterable<string>): void {
+  const mine = registeredRoutes(app).filter((r) => AREAS[area].routes.test(r.url));
+  assert.ok(mine.length > 0, `the ${area} area matches routes`);
+  const keys = new Set(covered);
+  const missing = mine.map(routeKey).filter((k) => !keys.has(k));
+  assert.deepEqual(missing, [], `routes of the ${area} area without a matrix entry`);
+  const known = new Set(mine.map(routeKey));
+  const stray = [...keys].filter((k) => !known.has(k));
+  assert.deepEqual(stray, [], `matrix entries that are no ${area} route`);
+}
+
+/** Paths outside the API prefix. */
+const ROOT = /^\/(healthz|readyz)$/;
+/** The URL of a path as the tests write it: under /api/v1 unless it is a root path. */
+export const fullPath = (path: string) => (ROOT.test(path) ? path : API_PREFIX + path);
+
+/**
+ * The requests of an authorization test, through `inject`: `call` as an account (its `auth`
+ * headers) or anonymously (null), on a path under /api/v1 (or a root path such as /readyz);
+ * `must` for a setup step, which fails the test unless it answers `status`.
+ */
+export function requester(app: App) {
+  const call = (
+    as: { auth: Record<string, string> } | null,
+    method: HTTPMethods,
+    path: string,
+    body?: object,
+    headers: Record<string, string> = {},
+  ) =>
+    app.inject({
+      method,
+      url: fullPath(path),
+      headers: { ...as?.auth, ...headers },
+      ...(body ? { payload: body } : {}),
+    });
+  const must = async (
+    as: { auth: Record<string, string> } | null,
+    method: HTTPMethods,
+    path: string,
+    status: number,
+    body?: object,
+  ) => {
+    const res = await call(as, method, path, body);
+    assert.equal(res.statusCode, status, `setup: ${method} ${path}: ${res.body}`);
+    return res;
+  };
+  return { call, must };
+}
