@@ -1,12 +1,12 @@
 import type { Kysely } from 'kysely';
-import type { EventMap } from '../../events/event-map.ts';
 import type { DomainEvent } from '../../infra/bus/bus.ts';
 import type { DB, EmailTokenPurpose } from '../../infra/db/schema.ts';
 import type { Mailer } from '../../infra/mail/mailer.ts';
 import type { Logger } from '../../logger.ts';
 import { EmailTokensRepository, type EmailTokenSigner } from '../accounts/email-tokens.service.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
-import type { Consumer } from '../../events/consumer.ts';
+import { defineConsumer, type Consumer } from '../../events/consumer.ts';
+import { MailRepository } from './mail.repository.ts';
 import { resetMail, verifyMail, welcomeMail, type Rendered } from './templates.ts';
 
 export interface MailLinks {
@@ -14,30 +14,6 @@ export interface MailLinks {
   publicUrl: string;
   /** The app in front of kith (APP_URL), which has a /reset-password page. */
   appUrl: string | undefined;
-}
-
-type MailEvent =
-  | { type: 'user.registered'; data: EventMap['user.registered'] }
-  | { type: 'email.verification_requested'; data: EventMap['email.verification_requested'] }
-  | { type: 'password_reset.requested'; data: EventMap['password_reset.requested'] };
-
-function cause(event: MailEvent): { userId: string; tokenId: string; purpose: EmailTokenPurpose } {
-  switch (event.type) {
-    case 'user.registered':
-      return {
-        userId: event.data.user_id,
-        tokenId: event.data.verification_token_id,
-        purpose: 'verify_email',
-      };
-    case 'email.verification_requested':
-      return { userId: event.data.user_id, tokenId: event.data.token_id, purpose: 'verify_email' };
-    case 'password_reset.requested':
-      return {
-        userId: event.data.user_id,
-        tokenId: event.data.token_id,
-        purpose: 'reset_password',
-      };
-  }
 }
 
 /**
@@ -57,51 +33,54 @@ export function mailConsumer(
   const under = (base: string, path: string) => `${base.replace(/\/+$/, '')}${path}`;
   const api = (path: string) => under(links.publicUrl, `/api/v1${path}`);
 
-  function compose(event: MailEvent, name: string, email: string, token: string): Rendered {
-    if (event.type === 'password_reset.requested') {
-      const url = links.appUrl
-        ? `${under(links.appUrl, '/reset-password')}?token=${token}`
-        : undefined;
-      return resetMail(name, { url, token, confirmEndpoint: api('/auth/password-reset/confirm') });
+  const verifyUrl = (token: string) => `${api('/auth/verify-email')}?token=${token}`;
+  const mails = new MailRepository(db);
+
+  /** Sends the mail of one event once, if its account and link still stand. */
+  async function deliver(
+    event: DomainEvent,
+    link: { userId: string; tokenId: string; purpose: EmailTokenPurpose },
+    render: (name: string, email: string, token: string) => Rendered,
+  ): Promise<void> {
+    if (await mails.wasSent(event.id)) return;
+    const [user, token] = await Promise.all([
+      new UsersRepository(db).findById(link.userId),
+      new EmailTokensRepository(db).find(link.tokenId, link.purpose),
+    ]);
+    if (!user || !token || token.used_at || token.expires_at.getTime() <= Date.now()) {
+      log.info({ event_id: event.id, type: event.type }, 'mail not sent: account or link gone');
+      return;
     }
-    const verifyUrl = `${api('/auth/verify-email')}?token=${token}`;
-    return event.type === 'user.registered'
-      ? welcomeMail(name, verifyUrl)
-      : verifyMail(name, email, verifyUrl);
+    const message = render(user.display_name, token.email, signer.sign(token.id, link.purpose));
+    await mailer.send({ to: token.email, ...message, messageId: `<${event.id}@kith.mail>` });
+    await mails.recordSent(event.id, event.type, token.email);
   }
 
-  return {
-    group: 'mail',
-    types: ['user.registered', 'email.verification_requested', 'password_reset.requested'],
-    handle: async (raw: DomainEvent) => {
-      const event = raw as unknown as MailEvent;
-      const sent = await db
-        .selectFrom('mail_deliveries')
-        .select('event_id')
-        .where('event_id', '=', raw.id)
-        .executeTakeFirst();
-      if (sent) return;
-      const { userId, tokenId, purpose } = cause(event);
-      const [user, token] = await Promise.all([
-        new UsersRepository(db).findById(userId),
-        new EmailTokensRepository(db).find(tokenId, purpose),
-      ]);
-      if (!user || !token || token.used_at || token.expires_at.getTime() <= Date.now()) {
-        log.info({ event_id: raw.id, type: raw.type }, 'mail not sent: account or link gone');
-        return;
-      }
-      const message = compose(
+  return defineConsumer('mail', {
+    'user.registered': (d, event) =>
+      deliver(
         event,
-        user.display_name,
-        token.email,
-        signer.sign(token.id, purpose),
-      );
-      await mailer.send({ to: token.email, ...message, messageId: `<${raw.id}@kith.mail>` });
-      await db
-        .insertInto('mail_deliveries')
-        .values({ event_id: raw.id, kind: raw.type, recipient: token.email })
-        .onConflict((oc) => oc.doNothing())
-        .execute();
-    },
-  };
+        { userId: d.user_id, tokenId: d.verification_token_id, purpose: 'verify_email' },
+        (name, _email, token) => welcomeMail(name, verifyUrl(token)),
+      ),
+    'email.verification_requested': (d, event) =>
+      deliver(
+        event,
+        { userId: d.user_id, tokenId: d.token_id, purpose: 'verify_email' },
+        (name, email, token) => verifyMail(name, email, verifyUrl(token)),
+      ),
+    'password_reset.requested': (d, event) =>
+      deliver(
+        event,
+        { userId: d.user_id, tokenId: d.token_id, purpose: 'reset_password' },
+        (name, _email, token) =>
+          resetMail(name, {
+            url: links.appUrl
+              ? `${under(links.appUrl, '/reset-password')}?token=${token}`
+              : undefined,
+            token,
+            confirmEndpoint: api('/auth/password-reset/confirm'),
+          }),
+      ),
+  });
 }
