@@ -79,15 +79,15 @@ export function dsbRoutes(ctx: Context) {
       return text(reply, 'Success!');
     });
 
-    for (const [path, follow] of [
-      ['/wrk2-api/user/follow', true],
-      ['/wrk2-api/user/unfollow', false],
-    ] as const) {
-      app.post(path, hidden, async (request, reply) => {
-        await dsb.follow(pairOf(formOf(request.body)), follow);
-        return text(reply, 'Success!');
-      });
-    }
+    app.post('/wrk2-api/user/follow', hidden, async (request, reply) => {
+      await dsb.follow(pairOf(formOf(request.body)), true);
+      return text(reply, 'Success!');
+    });
+
+    app.post('/wrk2-api/user/unfollow', hidden, async (request, reply) => {
+      await dsb.follow(pairOf(formOf(request.body)), false);
+      return text(reply, 'Success!');
+    });
 
     app.post('/wrk2-api/post/compose', hidden, async (request, reply) => {
       const form = formOf(request.body);
@@ -102,19 +102,26 @@ export function dsbRoutes(ctx: Context) {
       return text(reply, 'Successfully upload post');
     });
 
-    for (const [path, read] of [
-      ['/wrk2-api/home-timeline/read', dsb.homeTimeline.bind(dsb)],
-      ['/wrk2-api/user-timeline/read', dsb.userTimeline.bind(dsb)],
-    ] as const) {
-      app.get(path, hidden, async (request, reply) => {
-        const q = required(queryOf(request.url), 'user_id', 'start', 'stop');
-        const posts = await read(
-          dsbId(q.user_id, 'user_id'),
-          bound(q.start, 'start', MAX_STOP),
-          bound(q.stop, 'stop', MAX_STOP),
-        );
-        return reply.type('application/json; charset=utf-8').send(JSON.stringify(posts));
-      });
-    }
+    /** A timeline slice as DeathStarBench's clients expect it: a bare JSON array. */
+    type Read = (dsbId: string, start: number, stop: number) => Promise<unknown[]>;
+    const timeline = (read: Read) => async (request: FastifyRequest, reply: FastifyReply) => {
+      const q = required(queryOf(request.url), 'user_id', 'start', 'stop');
+      const posts = await read(
+        dsbId(q.user_id, 'user_id'),
+        bound(q.start, 'start', MAX_STOP),
+        bound(q.stop, 'stop', MAX_STOP),
+      );
+      return reply.type('application/json; charset=utf-8').send(JSON.stringify(posts));
+    };
+    app.get(
+      '/wrk2-api/home-timeline/read',
+      hidden,
+      timeline((...a) => dsb.homeTimeline(...a)),
+    );
+    app.get(
+      '/wrk2-api/user-timeline/read',
+      hidden,
+      timeline((...a) => dsb.userTimeline(...a)),
+    );
   };
 }
