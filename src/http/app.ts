@@ -29,6 +29,7 @@ import { socialRoutes } from '../modules/social/social.routes.ts';
 import { registerAuth } from './auth.ts';
 import { healthRoutes } from './health.routes.ts';
 import { registerLoadShedding } from './load-shedding.ts';
+import { redisLimitStore } from './rate-limit.ts';
 import { ProblemSchema, sendProblem } from './problem.ts';
 
 /** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
@@ -224,7 +225,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(rateLimit, {
     global: false,
     ...(ctx.redis
-      ? { redis: ctx.redis, nameSpace: `${config.redisPrefix}rl:`, skipOnError: true }
+      ? { store: redisLimitStore(ctx.redis, `${config.redisPrefix}rl:`), skipOnError: true }
       : {}),
   });
   await app.register(swagger, {
