@@ -28,7 +28,7 @@ import { EmailService } from './modules/accounts/email.service.ts';
 import type { Mailer } from './infra/mail/mailer.ts';
 import { FileMailer } from './infra/mail/file-mailer.ts';
 import { SmtpMailer } from './infra/mail/smtp-mailer.ts';
-import { mailConsumer } from './modules/mail/mail.consumer.ts';
+import { mailConsumer, type MailLinks } from './modules/mail/mail.consumer.ts';
 import { MessagesService } from './modules/messages/messages.service.ts';
 import { notificationsConsumer } from './modules/notifications/notifications.consumer.ts';
 import { NotificationsService } from './modules/notifications/notifications.service.ts';
@@ -59,6 +59,8 @@ export interface Context {
   readonly timelines: TimelineStore;
   readonly bus: EventBus;
   readonly mailer: Mailer;
+  /** Links in mails; the api role sets `publicUrl` to the bound port when PUBLIC_URL is unset. */
+  readonly mailLinks: MailLinks;
   readonly relay: OutboxRelay;
   readonly consumers: readonly Consumer[];
   readonly accessTokens: AccessTokens;
@@ -198,6 +200,7 @@ export async function createContext(
     log.warn({ dir: config.mailDir }, 'SMTP_URL is not set: mail is written to files, not sent');
   }
   const signer = new EmailTokenSigner(config.jwtSecret);
+  const mailLinks: MailLinks = { publicUrl: config.publicUrl, appUrl: config.appUrl };
 
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
@@ -223,6 +226,7 @@ export async function createContext(
     timelines,
     bus,
     mailer,
+    mailLinks,
     relay,
     consumers: [
       feedConsumer(feedRepo, timelines, metrics, streamAnnouncer(db, publisher), {
@@ -230,7 +234,7 @@ export async function createContext(
         batch: config.feedFanoutBatch,
         inactiveDays: config.feedInactiveDays,
       }),
-      mailConsumer(db, mailer, signer, { publicUrl: config.publicUrl, appUrl: config.appUrl }, log),
+      mailConsumer(db, mailer, signer, mailLinks, log),
       notificationsConsumer(db, publisher),
     ],
     accessTokens,
