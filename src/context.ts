@@ -14,7 +14,7 @@ import { Metrics } from './infra/metrics.ts';
 import { MemoryTimelineStore } from './infra/timeline/memory-timeline.ts';
 import { RedisTimelineStore } from './infra/timeline/redis-timeline.ts';
 import type { TimelineStore } from './infra/timeline/timeline.ts';
-import { createLogger, type Logger } from './logger.ts';
+import { createLogger, wantsPretty, type Logger } from './logger.ts';
 import { AccessTokens } from './modules/accounts/access-tokens.ts';
 import { AuthService } from './modules/accounts/auth.service.ts';
 import { PasswordHasher } from './modules/accounts/passwords.ts';
@@ -131,7 +131,9 @@ export async function createContext(
   config: Config,
   overrides: ContextOverrides = {},
 ): Promise<Context> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  const log =
+    overrides.log ??
+    createLogger(config.logLevel, undefined, { pretty: wantsPretty(config.nodeEnv) });
   const metrics = new Metrics();
   const database = await openDatabase(
     {

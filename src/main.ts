@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { describeBackends } from './backends.ts';
 import { deadLettersCommand } from './cli/dead-letters.ts';
 import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';
@@ -25,6 +26,8 @@ Configuration comes from environment variables; see \`kith config\` or the READM
 
 async function serve(config: Config): Promise<void> {
   const ctx = await createContext(config);
+  // Which database, cache, bus and mailer: named in the ready line, without credentials.
+  const backends = describeBackends(config);
   // Started in this order, stopped in reverse: HTTP stops accepting and drains first.
   const running: { name: string; role: RunningRole }[] = [];
   if (config.roles.includes('worker'))
@@ -32,12 +35,9 @@ async function serve(config: Config): Promise<void> {
   if (config.roles.includes('api')) {
     const api = await startApi(ctx);
     running.push({ name: 'api', role: api });
-    ctx.log.info(
-      { url: api.url, database: ctx.database.kind, roles: config.roles },
-      'kith is serving',
-    );
+    ctx.log.info({ url: api.url, roles: config.roles, ...backends }, 'kith is serving');
   } else {
-    ctx.log.info({ database: ctx.database.kind, roles: config.roles }, 'kith worker is running');
+    ctx.log.info({ roles: config.roles, ...backends }, 'kith worker is running');
   }
 
   let stopping = false;
