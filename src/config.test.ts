@@ -20,6 +20,24 @@ describe('loadConfig', () => {
     assert.ok(Object.isFrozen(config));
   });
 
+  it('derives the public URL of mail links from PORT unless PUBLIC_URL is set', () => {
+    const byDefault = loadConfig({ DATA_DIR: tempDir() });
+    assert.equal(byDefault.publicUrl, 'http://localhost:5000');
+    assert.equal(byDefault.publicUrlFromPort, true);
+    const onPort = loadConfig({ DATA_DIR: tempDir(), PORT: '8080' });
+    assert.equal(onPort.publicUrl, 'http://localhost:8080');
+    assert.equal(onPort.publicUrlFromPort, true);
+    // PORT=0: a placeholder until the api role listens and replaces it with the bound port.
+    assert.equal(loadConfig({ DATA_DIR: tempDir(), PORT: '0' }).publicUrlFromPort, true);
+    const set = loadConfig({
+      DATA_DIR: tempDir(),
+      PORT: '8080',
+      PUBLIC_URL: 'https://kith.example',
+    });
+    assert.equal(set.publicUrl, 'https://kith.example');
+    assert.equal(set.publicUrlFromPort, false);
+  });
+
   it('names the variable when a value is unusable', () => {
     const cases: [Record<string, string>, RegExp][] = [
       [{ PORT: 'eighty' }, /PORT/],

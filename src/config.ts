@@ -274,8 +274,8 @@ export const SETTINGS = {
   ),
   publicUrl: setting(
     'PUBLIC_URL',
-    'http://localhost:5000',
-    'Address at which users reach kith (through its proxy), used for links in e-mails.',
+    undefined,
+    'Address at which users reach kith (through its proxy), used for links in e-mails. Default: `http://localhost:PORT`, with the port the server actually bound when `PORT=0`.',
     url(['http', 'https']),
   ),
   appUrl: setting(
@@ -421,8 +421,15 @@ type ParsedSettings = {
 };
 
 export type Config = Readonly<
-  Omit<ParsedSettings, 'jwtSecret' | 'migrateOnStart' | 'dataDir' | 'mailDir' | 'nodeName'> & {
+  Omit<
+    ParsedSettings,
+    'jwtSecret' | 'migrateOnStart' | 'dataDir' | 'mailDir' | 'nodeName' | 'publicUrl'
+  > & {
     nodeName: string;
+    /** PUBLIC_URL, or `http://localhost:PORT` when it is unset (see publicUrlFromPort). */
+    publicUrl: string;
+    /** PUBLIC_URL is unset: the public URL follows the port the api role listens on. */
+    publicUrlFromPort: boolean;
     dataDir: string;
     mailDir: string;
     jwtSecret: string;
@@ -454,6 +461,9 @@ function developmentSecret(dataDir: string): string {
     return secret;
   }
 }
+
+/** The default public URL: this machine, on the port kith listens on. */
+export const localUrl = (port: number): string => `http://localhost:${port}`;
 
 /**
  * Reads and validates the environment once. Throws ConfigError naming the variable when a value
@@ -487,6 +497,8 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir,
     nodeName: s.nodeName ?? `${hostname()}-${process.pid}`,
     mailDir: resolve(s.mailDir ?? join(dataDir, 'mail')),
+    publicUrl: s.publicUrl ?? localUrl(s.port),
+    publicUrlFromPort: s.publicUrl === undefined,
     jwtSecret: s.jwtSecret ?? developmentSecret(dataDir),
     migrateOnStart: s.migrateOnStart ?? !production,
   });

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -34,8 +35,55 @@ interface LoggedRequest {
   socket?: { remotePort?: number };
 }
 
-/** JSON logs (pino) with secrets redacted; `destination` lets tests capture the lines. */
-export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+/** Human-readable lines for a developer at a terminal; JSON lines everywhere else. */
+export const wantsPretty = (
+  nodeEnv: string,
+  isTTY: boolean = process.stdout.isTTY === true,
+): boolean => isTTY && nodeEnv !== 'production';
+
+type PrettyFactory = (options: Record<string, unknown>) => pino.DestinationStream;
+const require = createRequire(import.meta.url);
+
+/**
+ * A pino-pretty stream to `destination` (stdout by default), or undefined when pino-pretty is
+ * not installed: it is a devDependency, so a production install (npm ci --omit=dev) lacks it
+ * and logs stay JSON. Loaded only when pretty output is wanted.
+ */
+export function prettyStream(
+  destination?: pino.DestinationStream,
+  load: () => PrettyFactory = () => require('pino-pretty') as PrettyFactory,
+): pino.DestinationStream | undefined {
+  let build: PrettyFactory;
+  try {
+    build = load();
+  } catch {
+    return undefined;
+  }
+  return build({
+    destination: destination ?? 1,
+    colorize: destination === undefined && process.stdout.hasColors?.() === true,
+    // Written at once, so nothing is lost when the process exits right after a line.
+    sync: true,
+    translateTime: 'SYS:HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
+}
+
+export interface LoggerOptions {
+  /** Pretty lines (pino-pretty) instead of JSON, if pino-pretty is installed. */
+  pretty?: boolean;
+}
+
+/**
+ * Logs (pino) with secrets redacted: JSON lines, or pretty ones when asked (see wantsPretty).
+ * `destination` lets tests capture the lines.
+ */
+export function createLogger(
+  level: string,
+  destination?: pino.DestinationStream,
+  options: LoggerOptions = {},
+): Logger {
+  const stream = (options.pretty && prettyStream(destination)) || destination;
   return pino(
     {
       level,
@@ -55,6 +103,6 @@ export function createLogger(level: string, destination?: pino.DestinationStream
             : req,
       },
     },
-    destination,
+    stream,
   );
 }

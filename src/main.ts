@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { parseArgs } from 'node:util';
+import { describeBackends } from './backends.ts';
 import { deadLettersCommand } from './cli/dead-letters.ts';
 import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';
@@ -10,7 +10,7 @@ import { createLogger } from './logger.ts';
 import { startApi, type RunningRole } from './app/roles/api.ts';
 import { startWorker } from './app/roles/worker.ts';
 
-const USAGE = `Usage: kith <command>
+const USAGE = `Usage: kith <command>   (npm start runs kith serve)
 
 Commands:
   serve      run the roles in ROLES (default: api and worker in one process)
@@ -20,12 +20,14 @@ Commands:
   seed       fill the database with demo users, follows, posts and likes (kith seed --help)
   dead-letters GROUP [--replay]   list (or replay) events a consumer group gave up on
   config     print the table of environment variables (Markdown)
-  help       show this text
+  help       show this text (also --help, -h)
 
 Configuration comes from environment variables; see \`kith config\` or docs/CONFIGURATION.md.`;
 
 async function serve(config: Config): Promise<void> {
   const ctx = await createContext(config);
+  // Which database, cache, bus and mailer: named in the ready line, without credentials.
+  const backends = describeBackends(config);
   // Started in this order, stopped in reverse: HTTP stops accepting and drains first.
   const running: { name: string; role: RunningRole }[] = [];
   if (config.roles.includes('worker'))
@@ -33,12 +35,9 @@ async function serve(config: Config): Promise<void> {
   if (config.roles.includes('api')) {
     const api = await startApi(ctx);
     running.push({ name: 'api', role: api });
-    ctx.log.info(
-      { url: api.url, database: ctx.database.kind, roles: config.roles },
-      'kith is serving',
-    );
+    ctx.log.info({ url: api.url, roles: config.roles, ...backends }, 'kith is serving');
   } else {
-    ctx.log.info({ database: ctx.database.kind, roles: config.roles }, 'kith worker is running');
+    ctx.log.info({ roles: config.roles, ...backends }, 'kith worker is running');
   }
 
   let stopping = false;
@@ -90,19 +89,30 @@ async function migrate(config: Config): Promise<void> {
   }
 }
 
+/**
+ * Runs the command named by the first argument. Help (`help`, `--help`, `-h`) goes to stdout with
+ * exit 0. No command at all is a usage error, like an unknown one: the usage goes to stderr and
+ * the exit code is 2, so a deployment that forgot `serve` fails visibly instead of exiting
+ * cleanly (or serving by accident).
+ */
 async function main(argv: string[]): Promise<void> {
-  const { positionals } = parseArgs({ args: argv, allowPositionals: true, strict: false });
-  const command = positionals[0] ?? 'serve';
-  if (command === 'help' || command === '--help') return void console.log(USAGE);
+  const [command, ...rest] = argv;
+  if (command === undefined) {
+    console.error(`kith: no command given (to run the server: kith serve).\n\n${USAGE}`);
+    process.exitCode = 2;
+    return;
+  }
+  if (command === 'help' || command === '--help' || command === '-h') {
+    return void console.log(USAGE);
+  }
   if (command === 'config') return void console.log(settingsMarkdown());
   if (command === 'serve') return serve(loadConfig());
   if (command === 'worker') return serve(loadConfig({ ...process.env, ROLES: 'worker' }));
   if (command === 'migrate') return migrate(loadConfig());
-  const rest = argv.slice(argv.indexOf(command) + 1);
   if (command === 'script') return void (process.exitCode = await scriptCommand(rest));
   if (command === 'seed') return void (process.exitCode = await seedCommand(rest));
   if (command === 'dead-letters') return void (process.exitCode = await deadLettersCommand(rest));
-  console.error(`Unknown command "${command}".\n\n${USAGE}`);
+  console.error(`kith: unknown command "${command}".\n\n${USAGE}`);
   process.exitCode = 2;
 }
 

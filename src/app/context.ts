@@ -14,7 +14,7 @@ import { Metrics } from '../infra/metrics.ts';
 import { MemoryTimelineStore } from '../infra/timeline/memory-timeline.ts';
 import { RedisTimelineStore } from '../infra/timeline/redis-timeline.ts';
 import type { TimelineStore } from '../infra/timeline/timeline.ts';
-import { createLogger, type Logger } from '../logger.ts';
+import { createLogger, wantsPretty, type Logger } from '../logger.ts';
 import { AccessTokens } from '../modules/accounts/access-tokens.ts';
 import { AuthService } from '../modules/accounts/auth.service.ts';
 import { PasswordHasher } from '../modules/accounts/passwords.ts';
@@ -28,6 +28,7 @@ import { EmailService } from '../modules/accounts/email.service.ts';
 import type { Mailer } from '../infra/mail/mailer.ts';
 import { FileMailer } from '../infra/mail/file-mailer.ts';
 import { SmtpMailer } from '../infra/mail/smtp-mailer.ts';
+import type { MailLinks } from '../modules/mail/mail.consumer.ts';
 import { MessagesService } from '../modules/messages/messages.service.ts';
 import { NotificationsService } from '../modules/notifications/notifications.service.ts';
 import { StreamHub } from '../modules/realtime/hub.ts';
@@ -58,6 +59,8 @@ export interface Context {
   readonly timelines: TimelineStore;
   readonly bus: EventBus;
   readonly mailer: Mailer;
+  /** Links in mails; the api role sets `publicUrl` to the bound port when PUBLIC_URL is unset. */
+  readonly mailLinks: MailLinks;
   readonly relay: OutboxRelay;
   /** The consumer groups of every enabled module (the worker role runs them). */
   readonly consumers: readonly Consumer[];
@@ -132,7 +135,9 @@ export async function createContext(
   config: Config,
   overrides: ContextOverrides = {},
 ): Promise<Context> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  const log =
+    overrides.log ??
+    createLogger(config.logLevel, undefined, { pretty: wantsPretty(config.nodeEnv) });
   const metrics = new Metrics();
   const database = await openDatabase(
     {
@@ -203,6 +208,7 @@ export async function createContext(
     log.warn({ dir: config.mailDir }, 'SMTP_URL is not set: mail is written to files, not sent');
   }
   const signer = new EmailTokenSigner(config.jwtSecret);
+  const mailLinks: MailLinks = { publicUrl: config.publicUrl, appUrl: config.appUrl };
 
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
@@ -227,6 +233,7 @@ export async function createContext(
     timelines,
     bus,
     mailer,
+    mailLinks,
     relay,
     consumers: [],
     streams: publisher,

@@ -15,6 +15,7 @@ import { API_PREFIX, type App, type RouteEntry } from '../http/types.ts';
 import type { Context } from './context.ts';
 import { healthRoutes } from './health.routes.ts';
 import { enabledModules } from './modules.ts';
+import { redisLimitStore } from '../http/rate-limit.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -132,7 +133,7 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(rateLimit, {
     global: false,
     ...(ctx.redis
-      ? { redis: ctx.redis, nameSpace: `${config.redisPrefix}rl:`, skipOnError: true }
+      ? { store: redisLimitStore(ctx.redis, `${config.redisPrefix}rl:`), skipOnError: true }
       : {}),
   });
   await app.register(swagger, {

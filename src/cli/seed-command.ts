@@ -2,9 +2,11 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { performance } from 'node:perf_hooks';
 import { loadConfig, type Config } from '../config.ts';
 import { createContext } from '../app/context.ts';
 import { createLogger } from '../logger.ts';
+import { Progress, type ProgressStream } from './progress.ts';
 import { SeedConflictError, seedDatabase, type SeedSummary } from './seed.ts';
 
 export const SEED_USAGE = `Usage: kith seed [--users N] [--posts-per-user M] [--seed S] [--password P] [--prefix X] [--days D]
@@ -26,16 +28,14 @@ Stop a server that uses the embedded database first: PGlite serves one process a
 interface Output {
   out: (text: string) => void;
   err: (text: string) => void;
-  /** Rewrites the current stderr line (progress bar); undefined when stderr is not a terminal. */
-  status?: (text: string) => void;
+  /** Where the progress display goes (a terminal gets a line rewritten in place). */
+  progress: ProgressStream;
 }
 
 const stdio: Output = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
-  ...(process.stderr.isTTY
-    ? { status: (text: string) => process.stderr.write(`\r${text}\x1b[K`) }
-    : {}),
+  progress: process.stderr,
 };
 
 class UsageError extends Error {}
@@ -72,27 +72,13 @@ async function embeddedServerRunning(config: Config): Promise<boolean> {
 
 const n = (value: number) => value.toLocaleString('en-US');
 
-function progressBar(io: Output) {
-  let lastDraw = 0;
-  let lastTable = '';
-  return (done: number, total: number, table: string) => {
-    if (io.status) {
-      const now = Date.now();
-      if (now - lastDraw < 100 && done < total) return;
-      lastDraw = now;
-      const width = 30;
-      const filled = Math.round((done / total) * width);
-      const bar = `${'#'.repeat(filled)}${'-'.repeat(width - filled)}`;
-      io.status(`seeding [${bar}] ${Math.floor((done / total) * 100)}%  ${table}`);
-      if (done === total) io.err('');
-    } else if (table !== lastTable) {
-      io.err(`seeding ${table}…`);
-      lastTable = table;
-    }
-  };
-}
-
-function summaryText(s: SeedSummary, where: string, password: string): string {
+function summaryText(
+  s: SeedSummary,
+  where: string,
+  password: string,
+  setupMs: number,
+  totalMs: number,
+): string {
   const rows = [
     ['users', s.users],
     ['follows', s.follows],
@@ -102,8 +88,9 @@ function summaryText(s: SeedSummary, where: string, password: string): string {
     ['comments', s.comments],
   ] as const;
   return [
-    `Seeded ${where} in ${(s.ms.total / 1000).toFixed(1)} s ` +
-      `(generate ${(s.ms.generate / 1000).toFixed(1)} s, write ${(s.ms.write / 1000).toFixed(1)} s):`,
+    `Seeded ${where} in ${(totalMs / 1000).toFixed(1)} s ` +
+      `(set-up ${(setupMs / 1000).toFixed(1)} s, generate ${(s.ms.generate / 1000).toFixed(1)} s, ` +
+      `write ${(s.ms.write / 1000).toFixed(1)} s):`,
     ...rows.map(([name, value]) => `  ${name.padEnd(12)}${n(value).padStart(10)}`),
     `  (friendships are pairs, each stored both ways with follows both ways)`,
     `Most followed: ${s.top.map((t) => `${t.username} (${n(t.followers)})`).join(', ')}`,
@@ -115,6 +102,7 @@ function summaryText(s: SeedSummary, where: string, password: string): string {
 
 /** `kith seed …`: resolves with the exit code. */
 export async function seedCommand(argv: string[], io: Output = stdio): Promise<number> {
+  const started = performance.now();
   let options;
   try {
     const { values } = parseArgs({
@@ -170,17 +158,21 @@ export async function seedCommand(argv: string[], io: Output = stdio): Promise<n
       ? 'Postgres (DATABASE_URL)'
       : `PGlite (${relative(process.cwd(), join(config.dataDir, 'pglite')) || '.'})`;
   let summary: SeedSummary;
+  let setupMs: number;
   try {
     io.err(
       `kith seed: ${n(options.users)} user${options.users === 1 ? '' : 's'}, ~${options.postsPerUser} posts each, seed ${options.seed}, into ${where}`,
     );
+    setupMs = performance.now() - started;
+    const progress = new Progress(io.progress, { unit: 'rows' });
     summary = await seedDatabase(ctx.database.db, {
       ...options,
       password,
       bcryptCost: config.bcryptCost,
       fanoutMaxFollowers: config.feedFanoutMaxFollowers,
-      onProgress: progressBar(io),
+      onProgress: (done, total, table) => progress.update(done, total, table),
     });
+    progress.finish(summary.rows);
   } catch (err) {
     if (!(err instanceof SeedConflictError)) throw err;
     io.err(`kith seed: ${err.message}`);
@@ -188,7 +180,7 @@ export async function seedCommand(argv: string[], io: Output = stdio): Promise<n
   } finally {
     await ctx.close();
   }
-  io.out(summaryText(summary, where, password));
+  io.out(summaryText(summary, where, password, setupMs, performance.now() - started));
   if (!options.password) {
     const file = join(config.dataDir, 'seed-credentials.txt');
     mkdirSync(config.dataDir, { recursive: true });

@@ -221,6 +221,14 @@ describe('kith seed', { timeout: 120_000 }, () => {
     const { code, out, err } = await kithSeed(['--users', '50', '--seed', '3'], env);
     assert.equal(code, 0, err);
     assert.match(err, /^kith seed: 50 users, ~10 posts each, seed 3, into /);
+    // Not a terminal: plain progress lines (no \r), then the rows written and the time taken.
+    assert.match(err, /^\d+% {2}[\d,]+\/[\d,]+ rows {2}[\d,]+\/s {2}.+ left {2}\w+$/m);
+    assert.match(err, /^[\d,]+ rows in [\d.]+ s \([\d,]+ rows\/s\)$/m);
+    assert.ok(!err.includes('\r'));
+    assert.match(
+      out,
+      /^Seeded .* in [\d.]+ s \(set-up [\d.]+ s, generate [\d.]+ s, write [\d.]+ s\):$/m,
+    );
     const password = /Every seeded user's password: (seed-[\w-]{12})/.exec(out)?.[1];
     assert.ok(password, out);
     assert.match(out, /^ {2}users {15}50$/m);

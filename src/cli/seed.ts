@@ -36,6 +36,8 @@ export interface SeedSummary {
   /** The most followed accounts, most followed first. */
   readonly top: readonly { username: string; followers: number }[];
   readonly firstUsername: string | undefined;
+  /** Rows written, as counted by onProgress (friendships twice). */
+  readonly rows: number;
   readonly ms: { readonly generate: number; readonly write: number; readonly total: number };
 }
 
@@ -200,6 +202,7 @@ export async function seedDatabase(db: Kysely<DB>, opts: SeedOptions): Promise<S
     comments: data.comments.length,
     top,
     firstUsername: usernames[0],
+    rows: total,
     ms: { generate: tGenerated - t0, write: end - tGenerated, total: end - t0 },
   };
 }

@@ -1,4 +1,6 @@
+import type { FastifyRateLimitStore, FastifyRateLimitStoreCtor } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
 import { AppError } from '../errors.ts';
 
 export interface LimitRule {
@@ -19,7 +21,7 @@ export function createLimiter(app: FastifyInstance, rule: LimitRule) {
   const check = app.createRateLimit({
     max: rule.max,
     timeWindow: rule.windowSeconds * 1000,
-    keyGenerator: (request) => `${rule.name}:${rule.key(request)}`,
+    keyGenerator: (request) => limitKey(rule.name, rule.key(request)),
   });
   return async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const limit = await check(request);
@@ -44,3 +46,56 @@ export function createLimiter(app: FastifyInstance, rule: LimitRule) {
 
 /** The client address; behind trusted proxies Fastify derives it from X-Forwarded-For. */
 export const clientIp = (request: FastifyRequest): string => request.ip ?? 'unknown';
+
+/** The counter of one rule for one subject: `auth-ip:203.0.113.7`. */
+export const limitKey = (rule: string, subject: string): string => `${rule}:${subject}`;
+
+/** Fixed window: the first hit starts it; later hits report what is left of it. */
+const FIXED_WINDOW = `
+  local current = redis.call('INCR', KEYS[1])
+  local ttl
+  if current == 1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+  else
+    ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 0 then
+      redis.call('PEXPIRE', KEYS[1], ARGV[1])
+      ttl = tonumber(ARGV[1])
+    end
+  end
+  return {current, ttl}
+`;
+
+type WithLimitCommand = Redis & {
+  kithRateLimit(key: string, windowMs: number): Promise<[number, number]>;
+};
+
+/**
+ * A Redis store for @fastify/rate-limit whose counters are named `prefix + key`, e.g.
+ * `kith:rl:auth-ip:203.0.113.7`. The plugin's own store names a limiter made with
+ * createRateLimit after a route it does not have (`undefinedundefined-`); our limiters are
+ * named by their rule instead (see limitKey), so the store adds nothing to the key.
+ */
+export function redisLimitStore(redis: Redis, prefix: string): FastifyRateLimitStoreCtor {
+  if (!('kithRateLimit' in redis)) {
+    redis.defineCommand('kithRateLimit', { numberOfKeys: 1, lua: FIXED_WINDOW });
+  }
+  const commands = redis as WithLimitCommand;
+  class RedisLimitStore implements FastifyRateLimitStore {
+    incr(
+      key: string,
+      callback: (error: Error | null, result?: { current: number; ttl: number }) => void,
+      timeWindow: number,
+    ): void {
+      commands.kithRateLimit(prefix + key, timeWindow).then(
+        ([current, ttl]) => callback(null, { current, ttl }),
+        (err: Error) => callback(err),
+      );
+    }
+    child(): FastifyRateLimitStore {
+      return this;
+    }
+  }
+  return RedisLimitStore;
+}

@@ -1,3 +1,4 @@
+import { localUrl } from '../../config.ts';
 import type { Context } from '../context.ts';
 import { buildApp } from '../http-app.ts';
 
@@ -19,6 +20,11 @@ export async function startApi(ctx: Context): Promise<RunningRole & { url: strin
     if (draining) void reply.header('connection', 'close');
   });
   const url = await app.listen({ host: ctx.config.host, port: ctx.config.port });
+  // Without PUBLIC_URL, mail links name this server on the port it really got (PORT=0 picks one).
+  const address = app.server.address();
+  if (ctx.config.publicUrlFromPort && address && typeof address === 'object') {
+    ctx.mailLinks.publicUrl = localUrl(address.port);
+  }
   return {
     url,
     /**

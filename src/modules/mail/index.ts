@@ -5,12 +5,6 @@ import { mailConsumer } from './mail.consumer.ts';
 export const mailModule: FeatureModule = {
   name: 'mail',
   consumers: (ctx) => [
-    mailConsumer(
-      ctx.database.db,
-      ctx.mailer,
-      ctx.emailTokens,
-      { publicUrl: ctx.config.publicUrl, appUrl: ctx.config.appUrl },
-      ctx.log,
-    ),
+    mailConsumer(ctx.database.db, ctx.mailer, ctx.emailTokens, ctx.mailLinks, ctx.log),
   ],
 };
