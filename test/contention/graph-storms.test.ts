@@ -35,12 +35,13 @@ after(() => worker.stop());
 const { db } = ctx.database;
 
 /**
- * How long one answer may take. Postgres: 2 s, as the issue asks. PGlite is one connection on
- * this very thread: a burst of 62 requests runs one transaction after another, interleaved with
- * the consumers, so the last answer waits for all the others; allow more, the bound still
- * catches a request stuck on a lock.
+ * How long one answer may take: 2 s, as the issue asks, unless this machine is so busy that a
+ * burst of as many requests that share no row (comments on as many posts, see `before`) already
+ * takes longer; then twice what that took. The bound is about waiting on locks, not about the
+ * machine's speed: on a shared CI box, or on PGlite (one connection on this very thread, where a
+ * burst runs one transaction after another), the calibrated bound applies.
  */
-const ANSWER_MS = embedded ? 8_000 : 2_000;
+let answerMs = 2_000;
 
 interface Call {
   who: Account;
@@ -55,8 +56,8 @@ interface Answer {
   body: string;
 }
 
-/** Sends every call at once; checks each was answered 2xx/4xx within ANSWER_MS. */
-async function storm(name: string, calls: Call[]): Promise<Answer[]> {
+/** Sends every call at once; checks each was answered 2xx/4xx within `answerMs`. */
+async function storm(name: string, calls: Call[], limitMs = answerMs): Promise<Answer[]> {
   const started = Date.now();
   const answers = await Promise.all(
     calls.map(async (call) => {
@@ -84,7 +85,7 @@ async function storm(name: string, calls: Call[]): Promise<Answer[]> {
     [],
     `${name}: server errors`,
   );
-  assert.ok(slowest <= ANSWER_MS, `${name}: slowest answer took ${slowest} ms`);
+  assert.ok(slowest <= limitMs, `${name}: slowest answer took ${slowest} ms`);
   return answers;
 }
 
@@ -177,6 +178,46 @@ before(async () => {
   });
   assert.equal(res.statusCode, 201, res.body);
   post = res.json<{ id: string }>().id;
+  // A running server has its pool open and its code warm: do once, out of the storms, what they
+  // do, so the first storm does not also pay for opening connections.
+  await Promise.all(Array.from({ length: 10 }, () => sql`select pg_sleep(0.05)`.execute(db)));
+  const other = await createAccount(app, { username: uniqueUsername('warm') });
+  const posts: string[] = [];
+  for (let i = 0; i < 62; i++) {
+    const created = await app.inject({
+      method: 'POST',
+      url: `${API}/posts`,
+      headers: other.auth,
+      payload: { text: `calibration ${i}`, visibility: 'public' },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    posts.push(created.json<{ id: string }>().id);
+  }
+  for (const u of users) {
+    for (const [method, url] of [
+      ['POST', `/users/${other.username}/follow`],
+      ['DELETE', `/users/${other.username}/follow`],
+      ['POST', `/posts/${post}/like`],
+      ['DELETE', `/posts/${post}/like`],
+    ] as const) {
+      const warm = await app.inject({ method, url: `${API}${url}`, headers: u.auth });
+      assert.equal(warm.statusCode, 200, warm.body);
+    }
+  }
+  // Calibration: a burst like the storms' that shares no row.
+  const calibration = await storm(
+    'calibration: 62 comments on 62 posts',
+    posts.map((id, i) => ({
+      who: users[i % USERS]!,
+      method: 'POST',
+      url: `/posts/${id}/comments`,
+      payload: { text: `calibration ${i}` },
+    })),
+    60_000,
+  );
+  answerMs = Math.max(2_000, 2 * Math.max(...calibration.map((a) => a.ms)));
+  console.log(`# answers must come within ${answerMs} ms`);
+  await drain(ctx, 60_000);
   deadlocksBefore = await deadlocksSoFar();
 });
 
@@ -288,36 +329,39 @@ describe('storms against one account', () => {
 
   it('comments created and deleted on one post at once, with likes and follows', async () => {
     const { rows: existing } = await sql<{ id: string; author_id: string }>`
-      select id, author_id from comments where post_id = ${post} order by id`.execute(db);
+      select id, author_id from comments where post_id = ${post} order by id limit 24`.execute(db);
     const byId = new Map([target, ...users].map((u) => [u.id, u]));
     const calls: Call[] = [];
     existing.forEach((c, i) => {
-      // Half deleted by their author, half by the post's author; a quarter by both at once.
+      // Half deleted by their author, half by the post's author; some by both at once.
       const who = i % 2 === 0 ? byId.get(c.author_id)! : target;
       calls.push({ who, method: 'DELETE', url: `/comments/${c.id}` });
-      if (i % 4 === 0) calls.push({ who: target, method: 'DELETE', url: `/comments/${c.id}` });
+      if (i % 6 === 0) calls.push({ who: target, method: 'DELETE', url: `/comments/${c.id}` });
     });
-    for (let i = 0; i < 62; i++) {
+    for (let i = 0; i < 24; i++) {
       calls.push({
         who: users[i % USERS]!,
         method: 'POST',
         url: `/posts/${post}/comments`,
         payload: { text: `again ${i}, @${target.username}` },
       });
-      if (i % 3 === 0)
-        calls.push({ who: users[i % USERS]!, method: 'POST', url: `/posts/${post}/like` });
       if (i % 5 === 0)
+        calls.push({ who: users[i % USERS]!, method: 'POST', url: `/posts/${post}/like` });
+      if (i % 5 === 2)
         calls.push({
           who: users[i % USERS]!,
-          method: i % 2 ? 'POST' : 'DELETE',
+          method: i % 10 === 2 ? 'POST' : 'DELETE',
           url: `/users/${target.username}/follow`,
         });
     }
+    assert.equal(calls.length, 62);
+    const { rows: before } = await sql<{ n: number }>`
+      select count(*)::int as n from comments where post_id = ${post}`.execute(db);
     await storm('comment create/delete storm', calls);
     await assertCountersExact();
     const { rows } = await sql<{ n: number }>`
       select count(*)::int as n from comments where post_id = ${post}`.execute(db);
-    assert.equal(rows[0]!.n, 62);
+    assert.equal(rows[0]!.n, before[0]!.n - existing.length + 24);
   });
 
   it('the consumers drain without dead letters, and nothing deadlocked', async () => {
