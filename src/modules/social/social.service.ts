@@ -46,6 +46,10 @@ export class SocialService {
 
   async follow(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'follow');
+    // Already following (so neither blocks the other): true as of this read, nothing to lock.
+    // Repeats are what a burst of retries or double taps is made of.
+    if (await new SocialRepository(this.#db).isFollowing(viewerId, user.id))
+      return this.#done(viewerId, user, false);
     const changed = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
       await social.lockPair(viewerId, user.id);
@@ -57,6 +61,9 @@ export class SocialService {
 
   async unfollow(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'unfollow');
+    // Not following (so not friends either: friends follow each other): nothing to lock.
+    if (!(await new SocialRepository(this.#db).isFollowing(viewerId, user.id)))
+      return this.#done(viewerId, user, false);
     const changed = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
       await social.lockPair(viewerId, user.id);
