@@ -39,7 +39,7 @@ const { db } = ctx.database;
 /**
  * How long one answer may take: 2 s, as the issue asks, unless this machine is so busy that a
  * burst of as many requests that share no row (comments on as many posts, see `before`) already
- * takes more than a third of that; then three times what that took (the storms also share the
+ * takes more than a third of that; then three times what that took (five on PGlite; the storms share the
  * CPU and the pool with the consumers, drained before the calibration). The bound is about
  * waiting on locks, not about the machine's speed: on a loaded CI box, or on PGlite (one
  * connection on this very thread, where a burst runs one transaction after another), the
@@ -219,7 +219,11 @@ before(async () => {
     })),
     60_000,
   );
-  answerMs = Math.max(2_000, 3 * Math.max(...calibration.map((a) => a.ms)));
+  // PGlite has no lock to wait for (one transaction at a time), but its one connection and
+  // this thread also serve the consumers, which the drained calibration did not share: the
+  // answers there swing with the backlog, hence more slack.
+  const factor = embedded ? 5 : 3;
+  answerMs = Math.max(2_000, factor * Math.max(...calibration.map((a) => a.ms)));
   console.log(`# answers must come within ${answerMs} ms`);
   await drain(ctx, 60_000);
   deadlocksBefore = await deadlocksSoFar();
