@@ -40,8 +40,8 @@ const { db } = ctx.database;
  * How long one answer may take: 2 s, as the issue asks, unless this machine is so busy that a
  * burst of as many requests that share no row (comments on as many posts, see `before`) already
  * takes more than a third of that; then three times what that took (five on PGlite; the storms
- * share the CPU and the pool with the consumers, drained before the calibration). The bound is about
- * waiting on locks, not about the machine's speed: on a loaded CI box, or on PGlite (one
+ * share the CPU and the pool with the consumers, drained before the calibration). The bound is
+ * about waiting on locks, not about the machine's speed: on a loaded CI box, or on PGlite (one
  * connection on this very thread, where a burst runs one transaction after another), the
  * calibrated bound applies. The lock chain itself is checked step by step below.
  */
