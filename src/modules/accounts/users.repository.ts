@@ -87,21 +87,28 @@ export class UsersRepository {
   }
 
   /**
-   * Adds deltas to profile counters. Rows are updated in id order, so two transactions that
-   * touch the same pair of users always lock them in the same order (no deadlock).
+   * Adds deltas to profile counters: one UPDATE per user, in id order, so two transactions
+   * that touch the same users always lock them in the same order (no deadlock). Callers run it
+   * last in their transaction: a popular account's row then stays locked for the commit only.
    */
   async adjustCounts(
     changes: { userId: string; column: CounterColumn; delta: number }[],
   ): Promise<void> {
-    const sorted = changes
-      .filter((c) => c.delta !== 0)
-      .sort((a, b) =>
-        a.userId < b.userId ? -1 : a.userId > b.userId ? 1 : a.column.localeCompare(b.column),
-      );
-    for (const { userId, column, delta } of sorted) {
+    const byUser = new Map<string, Partial<Record<CounterColumn, number>>>();
+    for (const { userId, column, delta } of changes) {
+      const deltas = byUser.get(userId) ?? {};
+      deltas[column] = (deltas[column] ?? 0) + delta;
+      byUser.set(userId, deltas);
+    }
+    for (const userId of [...byUser.keys()].sort()) {
+      const deltas = Object.entries(byUser.get(userId)!).filter(([, d]) => d !== 0) as [
+        CounterColumn,
+        number,
+      ][];
+      if (deltas.length === 0) continue;
       await this.#db
         .updateTable('users')
-        .set((eb) => ({ [column]: eb(column, '+', delta) }))
+        .set((eb) => Object.fromEntries(deltas.map(([column, d]) => [column, eb(column, '+', d)])))
         .where('id', '=', userId)
         .execute();
     }

@@ -44,13 +44,14 @@ export class CommentsService {
           author_id: viewerId,
           text,
         });
-        await posts.adjustCount(postId, 'comment_count', 1);
         await recordEvent(trx, 'comment.created', {
           comment_id: id,
           post_id: postId,
           author_id: viewerId,
           post_author_id: post.author_id,
         });
+        // Last: a popular post's row stays locked for the rest of the transaction.
+        await posts.adjustCount(postId, 'comment_count', 1);
         return id;
       });
     });

@@ -185,7 +185,12 @@ export function notificationsConsumer(db: Kysely<DB>, publisher: StreamPublisher
       await applyOnce(db, 'notifications', event.id, async (trx) => {
         deliveries.length = 0; // a retried transaction starts again
         const repo = new NotificationsRepository(trx);
-        for (const n of await plan(trx, event)) {
+        // In user id order: each recipient's stream counter (their users row) is locked until
+        // commit, and counters are always locked in id order (see UsersRepository.adjustCounts).
+        const planned = (await plan(trx, event)).sort((a, b) =>
+          a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0,
+        );
+        for (const n of planned) {
           if (!(await allowed(trx, n.user_id, n.actor_id))) continue;
           const id = await repo.add(n);
           if (!id) continue;

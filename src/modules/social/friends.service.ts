@@ -65,8 +65,10 @@ export class FriendsService {
       const theirs = await requests.findPendingRequest(target.id, viewerId);
       if (theirs) {
         const accepted = (await requests.respondToRequest(theirs.id, 'accepted'))!;
-        await new GraphWriter(trx).befriend(viewerId, target.id);
-        await recordEvent(trx, 'friend_request.accepted', requestEvent(accepted));
+        await GraphWriter.run(trx, async (graph) => {
+          await graph.befriend(viewerId, target.id);
+          await recordEvent(trx, 'friend_request.accepted', requestEvent(accepted));
+        });
         return accepted;
       }
       const created = await requests.createRequest(newId(), viewerId, target.id);
@@ -143,7 +145,7 @@ export class FriendsService {
     if (other.id === viewerId) throw notYourself('unfriend');
     const removed = await transaction(this.#db, async (trx) => {
       await new SocialRepository(trx).lockPair(viewerId, other.id);
-      return new GraphWriter(trx).unfriend(viewerId, other.id);
+      return GraphWriter.run(trx, (graph) => graph.unfriend(viewerId, other.id));
     });
     await this.#relations.changed(viewerId, other.id);
     if (!removed)
@@ -173,8 +175,10 @@ export class FriendsService {
       if (!answered) throw notPending();
       if (status === 'accepted') {
         if (await social.blockedEitherWay(found.sender_id, viewerId)) throw blocked();
-        await new GraphWriter(trx).befriend(found.sender_id, viewerId);
-        await recordEvent(trx, 'friend_request.accepted', requestEvent(answered));
+        await GraphWriter.run(trx, async (graph) => {
+          await graph.befriend(found.sender_id, viewerId);
+          await recordEvent(trx, 'friend_request.accepted', requestEvent(answered));
+        });
       }
       return answered;
     });

@@ -1,34 +1,52 @@
 import type { Kysely } from 'kysely';
-import type { DB } from '../../infra/db/schema.ts';
+import type { CounterColumn, DB } from '../../infra/db/schema.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import { FriendRequestsRepository } from './friend-requests.repository.ts';
 import { SocialRepository } from './social.repository.ts';
 import { recordEvent } from '../../events/outbox.ts';
 
+type CounterChange = { userId: string; column: CounterColumn; delta: number };
+
 /**
  * Graph changes that must keep the profile counters exact. Each runs inside the caller's
  * transaction (`trx`) and only counts what it actually changed, so repeats are harmless.
+ *
+ * The counters live on the users rows, and a popular account's row is where concurrent graph
+ * writes meet. So the deltas are only added up while the edges change, and written by `run` as
+ * the transaction's last statements (one UPDATE per user, in id order): the hot row stays
+ * locked for the end of the transaction only, and two transactions lock rows in the same order.
  */
 export class GraphWriter {
   readonly #trx: Kysely<DB>;
   readonly #social: SocialRepository;
   readonly #requests: FriendRequestsRepository;
-  readonly #users: UsersRepository;
+  readonly #counts: CounterChange[] = [];
 
-  constructor(trx: Kysely<DB>) {
+  private constructor(trx: Kysely<DB>) {
     this.#trx = trx;
     this.#social = new SocialRepository(trx);
     this.#requests = new FriendRequestsRepository(trx);
-    this.#users = new UsersRepository(trx);
+  }
+
+  /** Runs `fn`'s graph changes in `trx`, then writes the counters they changed. */
+  static async run<T>(trx: Kysely<DB>, fn: (graph: GraphWriter) => Promise<T>): Promise<T> {
+    const graph = new GraphWriter(trx);
+    const result = await fn(graph);
+    await new UsersRepository(trx).adjustCounts(graph.#counts);
+    return result;
+  }
+
+  #count(...changes: CounterChange[]): void {
+    this.#counts.push(...changes);
   }
 
   async follow(followerId: string, followeeId: string): Promise<boolean> {
     const created = await this.#social.addFollow(followerId, followeeId);
     if (created) {
-      await this.#users.adjustCounts([
+      this.#count(
         { userId: followerId, column: 'following_count', delta: 1 },
         { userId: followeeId, column: 'follower_count', delta: 1 },
-      ]);
+      );
       await recordEvent(this.#trx, 'follow.created', {
         follower_id: followerId,
         followee_id: followeeId,
@@ -40,10 +58,10 @@ export class GraphWriter {
   async unfollow(followerId: string, followeeId: string): Promise<boolean> {
     const removed = await this.#social.removeFollow(followerId, followeeId);
     if (removed) {
-      await this.#users.adjustCounts([
+      this.#count(
         { userId: followerId, column: 'following_count', delta: -1 },
         { userId: followeeId, column: 'follower_count', delta: -1 },
-      ]);
+      );
       await recordEvent(this.#trx, 'follow.removed', {
         follower_id: followerId,
         followee_id: followeeId,
@@ -55,10 +73,10 @@ export class GraphWriter {
   /** Friends, following each other, with no request left pending between them. */
   async befriend(a: string, b: string): Promise<void> {
     if (await this.#social.addFriendship(a, b)) {
-      await this.#users.adjustCounts([
+      this.#count(
         { userId: a, column: 'friend_count', delta: 1 },
         { userId: b, column: 'friend_count', delta: 1 },
-      ]);
+      );
     }
     await this.follow(a, b);
     await this.follow(b, a);
@@ -68,10 +86,10 @@ export class GraphWriter {
   /** Ends the friendship and the follows that came with it; false when they were not friends. */
   async unfriend(a: string, b: string): Promise<boolean> {
     if (!(await this.#social.removeFriendship(a, b))) return false;
-    await this.#users.adjustCounts([
+    this.#count(
       { userId: a, column: 'friend_count', delta: -1 },
       { userId: b, column: 'friend_count', delta: -1 },
-    ]);
+    );
     await recordEvent(this.#trx, 'friendship.removed', { user_id: a, friend_id: b });
     await this.unfollow(a, b);
     await this.unfollow(b, a);

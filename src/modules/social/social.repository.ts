@@ -124,18 +124,19 @@ export class SocialRepository {
   }
 
   /**
-   * Locks both users' rows, in id order, for the rest of the transaction. Every change between
-   * two users takes this lock first, so a block racing a follow, or two crossing friend
-   * requests, run one after the other instead of both missing each other's write.
+   * Serialises every change between two users for the rest of the transaction, so a block
+   * racing a follow, or two crossing friend requests, run one after the other instead of both
+   * missing each other's write. One transaction-scoped advisory lock per (unordered) pair:
+   * not the users rows, which every insert referencing a user locks FOR KEY SHARE (follows,
+   * comments, likes, notifications) and the stream and counters update: locking them FOR UPDATE
+   * made each storm against one account queue on its row and deadlock with those inserts.
+   * A hash collision only makes two pairs wait for each other.
    */
   async lockPair(a: string, b: string): Promise<void> {
-    await this.#db
-      .selectFrom('users')
-      .select('id')
-      .where('id', 'in', [a, b])
-      .orderBy('id')
-      .forUpdate()
-      .execute();
+    const key = a < b ? `${a}:${b}` : `${b}:${a}`;
+    await sql`select pg_advisory_xact_lock(hashtextextended(${`kith.pair:${key}`}, 0))`.execute(
+      this.#db,
+    );
   }
 
   /** True when either user blocks the other. */

@@ -46,17 +46,24 @@ export class SocialService {
 
   async follow(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'follow');
+    // Already following (so neither blocks the other): true as of this read, nothing to lock.
+    // Repeats are what a burst of retries or double taps is made of.
+    if (await new SocialRepository(this.#db).isFollowing(viewerId, user.id))
+      return this.#done(viewerId, user, false);
     const changed = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
       await social.lockPair(viewerId, user.id);
       if (await social.blockedEitherWay(viewerId, user.id)) throw blocked();
-      return new GraphWriter(trx).follow(viewerId, user.id);
+      return GraphWriter.run(trx, (graph) => graph.follow(viewerId, user.id));
     });
     return this.#done(viewerId, user, changed);
   }
 
   async unfollow(viewerId: string, username: string): Promise<GraphChange> {
     const user = await this.#target(viewerId, username, 'unfollow');
+    // Not following (so not friends either: friends follow each other): nothing to lock.
+    if (!(await new SocialRepository(this.#db).isFollowing(viewerId, user.id)))
+      return this.#done(viewerId, user, false);
     const changed = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
       await social.lockPair(viewerId, user.id);
@@ -66,7 +73,7 @@ export class SocialService {
           'Friends follow each other; unfriend instead.',
         );
       }
-      return new GraphWriter(trx).unfollow(viewerId, user.id);
+      return GraphWriter.run(trx, (graph) => graph.unfollow(viewerId, user.id));
     });
     return this.#done(viewerId, user, changed);
   }
@@ -77,12 +84,14 @@ export class SocialService {
     const changed = await transaction(this.#db, async (trx) => {
       const social = new SocialRepository(trx);
       await social.lockPair(viewerId, user.id);
-      const created = await social.addEdge('blocks', viewerId, user.id);
-      if (created) {
-        await new GraphWriter(trx).severAll(viewerId, user.id);
-        await recordEvent(trx, 'block.created', { blocker_id: viewerId, blocked_id: user.id });
-      }
-      return created;
+      return GraphWriter.run(trx, async (graph) => {
+        const created = await social.addEdge('blocks', viewerId, user.id);
+        if (created) {
+          await graph.severAll(viewerId, user.id);
+          await recordEvent(trx, 'block.created', { blocker_id: viewerId, blocked_id: user.id });
+        }
+        return created;
+      });
     });
     return this.#done(viewerId, user, changed);
   }
