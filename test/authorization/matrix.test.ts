@@ -155,11 +155,15 @@ const signedIn = (e: Expect) => ({ ...everyone(e), anon: UNAUTHORIZED });
 const cases: Case[] = [];
 const TEXT = { text: 'edited text' };
 
-// Profile feed first, before any case gives O more posts. Newest first.
+// Profile feed first, before any case gives O more posts. Newest first. To a user in a block
+// with O, either way, O is not found, as if O did not exist.
+const USER_HIDDEN = err(404, 'user_not_found');
+const inBlockWithO = (who: Who) => who === 'B' || who === 'X';
 for (const who of VIEWERS) {
   const ids = VISIBILITIES.filter((vis) => sees(who, vis)).map((vis) => post[vis]);
   const url = '/users/:username/posts';
-  cases.push({ who, method: 'GET', url, param: O.username, status: 200, ids: ids.reverse() });
+  const expect = inBlockWithO(who) ? USER_HIDDEN : { status: 200, ids: ids.reverse() };
+  cases.push({ who, method: 'GET', url, param: O.username, ...expect });
 }
 
 // Home feed: O's posts reach O and the people following O (F, and R as a friend), as far as each
@@ -268,9 +272,9 @@ const ON_O: Record<string, Record<Viewer, Expect>> = {
     X: BLOCKED,
   }),
   'DELETE /friends/:username': graph(NOT_FRIENDS, { O: SELF, R: asNew(204) }),
-  'GET /users/:username/followers': everyone(ok(200)),
-  'GET /users/:username/following': everyone(ok(200)),
-  'GET /users/:username/friends': everyone(ok(200)),
+  'GET /users/:username/followers': { ...everyone(ok(200)), B: USER_HIDDEN, X: USER_HIDDEN },
+  'GET /users/:username/following': { ...everyone(ok(200)), B: USER_HIDDEN, X: USER_HIDDEN },
+  'GET /users/:username/friends': { ...everyone(ok(200)), B: USER_HIDDEN, X: USER_HIDDEN },
 };
 const toO = { param: O.username, on: 'O' };
 for (const [route, rules] of Object.entries(ON_O)) {

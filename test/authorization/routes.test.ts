@@ -302,18 +302,21 @@ row(
         : { status: 403, code: 'wrong_password' },
 );
 
-// Profiles are public: the route takes no token, so a block cannot hide one (it would be the
-// anonymous view anyway); what a block hides is O's posts (test/authorization/matrix.test.ts).
-row('GET /users/:username', fixed(`/users/${O.username}`), () => ({
-  status: 200,
-  check: (b) => assert.equal(b.id, O.id),
-}));
-row('GET /users', fixed(`/users?q=${O.username}`), () => ({
+// Profiles are public, but a block hides O from the users in it, either way: O's profile is
+// 404 as for a user who does not exist, and search leaves O out (more:
+// test/authorization/blocks-visibility.test.ts).
+const inBlockWithO = (who: Viewer) => who === 'B' || who === 'X';
+row('GET /users/:username', fixed(`/users/${O.username}`), (who) =>
+  inBlockWithO(who)
+    ? { status: 404, code: 'user_not_found' }
+    : { status: 200, check: (b) => assert.equal(b.id, O.id) },
+);
+row('GET /users', fixed(`/users?q=${O.username}`), (who) => ({
   status: 200,
   check: (b) =>
     assert.deepEqual(
       (b.items as Body[]).map((u) => u.id),
-      [O.id],
+      inBlockWithO(who) ? [] : [O.id],
     ),
 }));
 

@@ -10,12 +10,18 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { sql } from 'kysely';
-import { API_PREFIX as API } from '../../src/app/http-app.ts';
+import { API_PREFIX as API } from '../../src/http/types.ts';
 import { startWorker } from '../../src/app/roles/worker.ts';
 import { drain } from '../support/drain.ts';
 import { createAccount, uniqueUsername, type Account } from '../support/factories.ts';
 import { createTestApp } from '../support/harness.ts';
-import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix, testRedis } from '../support/services.ts';
+import {
+  amqpUrl,
+  deleteAmqpTopology,
+  redisUrl,
+  testPrefix,
+  testRedis,
+} from '../support/services.ts';
 
 if (redisUrl()) await testRedis(); // removes this file's keys afterwards
 

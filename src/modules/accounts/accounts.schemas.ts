@@ -34,10 +34,19 @@ export const PublicUser = Type.Object({
   ...UserSummary.properties,
   bio: Type.String(),
   created_at: Type.String({ format: 'date-time' }),
-  post_count: Type.Integer(),
-  follower_count: Type.Integer(),
-  following_count: Type.Integer(),
-  friend_count: Type.Integer(),
+  post_count: Type.Integer({
+    description:
+      'The posts you may see (`GET /users/{username}/posts`): all of them for the owner and their friends, public and followers-only ones for a follower, public ones for anyone else.',
+  }),
+  follower_count: Type.Integer({
+    description: 'Followers you may list: users in a block with you are not counted.',
+  }),
+  following_count: Type.Integer({
+    description: 'Followed users you may list: users in a block with you are not counted.',
+  }),
+  friend_count: Type.Integer({
+    description: 'Friends you may list: users in a block with you are not counted.',
+  }),
 });
 
 export const DmPolicySchema = Type.Union(

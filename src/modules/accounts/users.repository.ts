@@ -1,10 +1,47 @@
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { CounterColumn, DB, NewUserRow, UserRow } from '../../infra/db/schema.ts';
 import { normalizeUsername } from '../../text.ts';
 
 /** Escapes LIKE wildcards so a search for `a_b` matches the underscore literally. */
 function likePrefix(prefix: string): string {
   return prefix.replace(/[\\%_]/g, (c) => `\\${c}`) + '%';
+}
+
+/** Users in a block with `viewerId`, either way (a user's own blocks: a handful of rows). */
+const blockedWith = (viewerId: string): RawBuilder<unknown> =>
+  sql`(select b.blocked_id from blocks b where b.blocker_id = ${viewerId}
+    union all select b.blocker_id from blocks b where b.blocked_id = ${viewerId})`;
+
+/** Users `column` names who are not in a block with the viewer (everyone, for anonymous). */
+const notBlockedWith = (viewerId: string | null, column: string): RawBuilder<boolean> =>
+  viewerId === null
+    ? sql<boolean>`true`
+    : sql<boolean>`${sql.ref(column)} not in ${blockedWith(viewerId)}`;
+
+/** A profile as one viewer sees it: counters cut to what they may list. */
+export interface ProfileRow extends UserRow {
+  /** True when the viewer and the owner are in a block, either way (the profile is hidden). */
+  blocked: boolean;
+}
+
+function profileOf(
+  row: UserRow & {
+    blocked: boolean;
+    seen_post_count: number;
+    hidden_followers: number;
+    hidden_following: number;
+    hidden_friends: number;
+  },
+): ProfileRow {
+  const { seen_post_count, hidden_followers, hidden_following, hidden_friends, ...user } = row;
+  return {
+    ...user,
+    blocked: Boolean(user.blocked),
+    post_count: Number(seen_post_count),
+    follower_count: user.follower_count - Number(hidden_followers),
+    following_count: user.following_count - Number(hidden_following),
+    friend_count: user.friend_count - Number(hidden_friends),
+  };
 }
 
 /** SQL for users. No rules here: the service decides, this reads and writes. */
@@ -44,16 +81,90 @@ export class UsersRepository {
       .executeTakeFirst();
   }
 
-  /** Users whose username starts with `prefix`, in username order, after `afterUsername`. */
-  searchByPrefix(prefix: string, afterUsername: string | undefined, limit: number) {
-    let q = this.#db
-      .selectFrom('users')
-      .selectAll()
-      .where('username', 'like', likePrefix(normalizeUsername(prefix)))
-      .orderBy('username')
+  /**
+   * Users as `viewerId` sees them. Follower, following and friend counts leave out the users in
+   * a block with the viewer (only those users' edges are counted, so the cost follows the
+   * viewer's blocks); the post count counts the posts the viewer may see: all for the owner and
+   * their friends (friends follow each other: the stored counter), public and followers-only
+   * posts for a follower, public ones for everyone else (counted over the author's posts).
+   */
+  #profiles(viewerId: string | null) {
+    const v = viewerId;
+    const inBlock =
+      v === null
+        ? sql<boolean>`false`
+        : sql<boolean>`exists (select 1 from blocks b
+            where (b.blocker_id = ${v} and b.blocked_id = u.id)
+               or (b.blocker_id = u.id and b.blocked_id = ${v}))`;
+    const postCount =
+      v === null
+        ? sql<number>`(select count(*)::int from posts p
+            where p.author_id = u.id and p.visibility = 'public')`
+        : sql<number>`case
+            when u.id = ${v} or exists (
+              select 1 from friendships fr where fr.user_id = ${v} and fr.friend_id = u.id)
+            then u.post_count
+            else (select count(*)::int from posts p where p.author_id = u.id
+              and (p.visibility = 'public' or (p.visibility = 'followers' and exists (
+                select 1 from follows f where f.follower_id = ${v} and f.followee_id = u.id))))
+          end`;
+    const hidden = (table: string, own: string, other: string) =>
+      v === null
+        ? sql<number>`0`
+        : sql<number>`(select count(*)::int from ${sql.table(table)} e
+            where e.${sql.ref(own)} = u.id and e.${sql.ref(other)} in ${blockedWith(v)})`;
+    return this.#db
+      .selectFrom('users as u')
+      .selectAll('u')
+      .select([
+        inBlock.as('blocked'),
+        postCount.as('seen_post_count'),
+        hidden('follows', 'followee_id', 'follower_id').as('hidden_followers'),
+        hidden('follows', 'follower_id', 'followee_id').as('hidden_following'),
+        hidden('friendships', 'user_id', 'friend_id').as('hidden_friends'),
+      ]);
+  }
+
+  /** The profile named `username` as `viewerId` sees it (see `#profiles`), in one query. */
+  async findProfile(username: string, viewerId: string | null): Promise<ProfileRow | undefined> {
+    const row = await this.#profiles(viewerId)
+      .where('u.username', '=', normalizeUsername(username))
+      .executeTakeFirst();
+    return row && profileOf(row);
+  }
+
+  /** True when either user blocks the other. */
+  async inBlock(a: string, b: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('blocks')
+      .select('blocker_id')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('blocker_id', '=', a), eb('blocked_id', '=', b)]),
+          eb.and([eb('blocker_id', '=', b), eb('blocked_id', '=', a)]),
+        ]),
+      )
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Users whose username starts with `prefix`, in username order, after `afterUsername`,
+   * leaving out those in a block with the viewer.
+   */
+  async searchByPrefix(
+    prefix: string,
+    afterUsername: string | undefined,
+    limit: number,
+    viewerId: string | null = null,
+  ): Promise<ProfileRow[]> {
+    let q = this.#profiles(viewerId)
+      .where('u.username', 'like', likePrefix(normalizeUsername(prefix)))
+      .where(notBlockedWith(viewerId, 'u.id'))
+      .orderBy('u.username')
       .limit(limit);
-    if (afterUsername !== undefined) q = q.where('username', '>', afterUsername);
-    return q.execute();
+    if (afterUsername !== undefined) q = q.where('u.username', '>', afterUsername);
+    return (await q.execute()).map(profileOf);
   }
 
   update(

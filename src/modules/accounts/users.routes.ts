@@ -71,22 +71,32 @@ export function usersRoutes(ctx: Context) {
     app.get(
       '/users/:username',
       {
+        config: { auth: 'optional' },
         schema: {
           tags: ['users'],
           summary: 'A public profile',
+          description:
+            'Counters are as you may list them: `post_count` counts the posts you may see; ' +
+            'follower, following and friend counts leave out users in a block with you. ' +
+            'A user in a block with you, either way, is 404 `user_not_found`, exactly as a user who does not exist.',
           params: UsernameParams,
           response: { 200: PublicUser },
         },
       },
-      async (request) => presentUser(await ctx.users.getByUsername(request.params.username)),
+      async (request) =>
+        presentUser(
+          await ctx.users.getProfile(request.params.username, request.principal?.userId ?? null),
+        ),
     );
 
     app.get(
       '/users',
       {
+        config: { auth: 'optional' },
         schema: {
           tags: ['users'],
           summary: 'Search users by username prefix',
+          description: 'Users in a block with you, either way, are left out.',
           querystring: SearchUsersQuery,
           response: { 200: Page(PublicUser) },
         },
@@ -94,7 +104,8 @@ export function usersRoutes(ctx: Context) {
       async (request, reply) => {
         const { q, limit, cursor } = request.query;
         const after = decodeCursor(UsersCursor, cursor)?.u;
-        const rows = await ctx.users.search(q.trim(), after, limit + 1);
+        const viewer = request.principal?.userId ?? null;
+        const rows = await ctx.users.search(viewer, q.trim(), after, limit + 1);
         return pageOf(request, reply, rows, limit, presentUser, (u) => ({ u: u.username }));
       },
     );

@@ -17,7 +17,7 @@ import { SessionsRepository } from './sessions.repository.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import { recordEvent } from '../../events/outbox.ts';
 
-import { UsersRepository } from './users.repository.ts';
+import { UsersRepository, type ProfileRow } from './users.repository.ts';
 import { normalizeUsername } from '../../text.ts';
 import { EmailTokensRepository } from './email-tokens.service.ts';
 
@@ -156,10 +156,26 @@ export class UsersService {
     return user;
   }
 
-  /** The full row, counters included, read from the database (profiles, `/me`). */
-  async getByUsername(username: string): Promise<UserRow> {
-    const user = await this.#users.findByUsername(username);
-    if (!user) throw userNotFound(username);
+  /**
+   * A profile as the viewer sees it, read from the database: counters cut to what the viewer
+   * may list (see `UsersRepository.findProfile`). A user in a block with the viewer, either way,
+   * is not found, exactly like a user who does not exist.
+   */
+  async getProfile(username: string, viewerId: string | null): Promise<ProfileRow> {
+    const user = await this.#users.findProfile(username, viewerId);
+    if (!user || user.blocked) throw userNotFound(username);
+    return user;
+  }
+
+  /**
+   * `resolve` for reading what belongs to the user (their lists, their posts): a user in a
+   * block with the viewer, either way, is not found, like a user who does not exist.
+   */
+  async resolveVisible(username: string, viewerId: string | null): Promise<UserRef> {
+    const user = await this.resolve(username);
+    if (viewerId !== null && (await this.#users.inBlock(viewerId, user.id))) {
+      throw userNotFound(username);
+    }
     return user;
   }
 
@@ -198,8 +214,14 @@ export class UsersService {
     return found;
   }
 
-  search(prefix: string, afterUsername: string | undefined, limit: number): Promise<UserRow[]> {
-    return this.#users.searchByPrefix(prefix, afterUsername, limit);
+  /** Users by username prefix, leaving out those in a block with the viewer. */
+  search(
+    viewerId: string | null,
+    prefix: string,
+    afterUsername: string | undefined,
+    limit: number,
+  ): Promise<UserRow[]> {
+    return this.#users.searchByPrefix(prefix, afterUsername, limit, viewerId);
   }
 
   async updateProfile(userId: string, patch: ProfilePatch): Promise<UserRow> {

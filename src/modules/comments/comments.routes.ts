@@ -78,7 +78,7 @@ export function commentsRoutes(ctx: Context) {
           tags,
           summary: 'Comments on a post, oldest first',
           description:
-            'Comments by users in a block with you are left out. 404 `post_not_found` when you may not see the post.',
+            "Comments by users in a block with you are left out (and not counted in the post's `comment_count`). 404 `post_not_found` when you may not see the post.",
           params: PostParams,
           querystring: Type.Object(PageQuery),
           response: { 200: Page(Comment) },

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
 import type { PostStats } from '../posts/posts.repository.ts';
-import { visibleTo } from '../posts/visibility.repository.ts';
+import { seenCount, visibleTo } from '../posts/visibility.repository.ts';
 import { SocialRepository } from '../social/social.repository.ts';
 
 const olderThan = (beforeId: string | undefined): RawBuilder<boolean> =>
@@ -72,13 +72,15 @@ export class FeedRepository {
    * One feed page's counters in one query: for the timeline's `ids` and for the posts merged in
    * at read time (the viewer's own, for read-your-writes without waiting for the fan-out, and
    * those of followed big accounts, which are never fanned out), the rows the viewer may see,
-   * with counters, the viewer's like, and whether the post was merged in.
+   * with counters as the viewer may list them (`blocked`: the viewer's block set, from the
+   * cached relations, see `seenCount`), the viewer's like, and whether the post was merged in.
    */
   pageStats(
     viewerId: string,
     ids: readonly string[],
     beforeId: string | undefined,
     limit: number,
+    blocked: readonly string[],
   ): Promise<(PostStats & { merged: boolean })[]> {
     return sql<PostStats & { merged: boolean }>`
       with merged as (
@@ -95,7 +97,9 @@ export class FeedRepository {
          ) p
          where f.follower_id = ${viewerId} and ${notMutedBy(viewerId, sql.ref('f.followee_id'))}
          order by p.id desc limit ${limit}))
-      select p.id, p.edited_at, p.like_count, p.comment_count,
+      select p.id, p.edited_at,
+        ${seenCount('like_count', viewerId, blocked)} as like_count,
+        ${seenCount('comment_count', viewerId, blocked)} as comment_count,
         exists (select 1 from likes l where l.post_id = p.id and l.user_id = ${viewerId}) as liked,
         p.id in (select id from merged) as merged
       from posts p

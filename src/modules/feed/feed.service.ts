@@ -73,7 +73,7 @@ export class FeedService {
     });
     const firstIds =
       window?.entries.map((e) => e.id) ?? (await repo.feedIds(viewerId, beforeId, limit));
-    const stats = await repo.pageStats(viewerId, firstIds, beforeId, limit);
+    const stats = await repo.pageStats(viewerId, firstIds, beforeId, limit, [...rel.blocked]);
     const mergedIds = stats.filter((s) => s.merged).map((s) => s.id);
     const all = [...new Set([...firstIds, ...mergedIds])];
     const hydrated = new Map(

@@ -22,7 +22,9 @@ export class FeedHydrator {
   }
 
   hydrate(viewerId: string, ids: readonly string[], rel: Relations): Promise<HydratedPost[]> {
-    return this.#hydrate(viewerId, ids, rel, (kept) => this.#posts.stats(kept, viewerId));
+    return this.#hydrate(viewerId, ids, rel, (kept) =>
+      this.#posts.stats(kept, viewerId, [...rel.blocked]),
+    );
   }
 
   /** The same, with the counters already read (a row for each post the viewer may see). */

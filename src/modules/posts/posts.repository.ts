@@ -1,6 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, PostRow, UserRow, Visibility } from '../../infra/db/schema.ts';
-import { allowedBy, notBlockedWith, visibleTo } from './visibility.repository.ts';
+import { allowedBy, notBlockedWith, seenCount, visibleTo } from './visibility.repository.ts';
 import { idIn } from '../../infra/db/sql.ts';
 
 /** A post with what every reader needs: its author and whether the viewer liked it. */
@@ -26,13 +26,24 @@ export class PostsRepository {
     this.#db = db;
   }
 
-  /** Posts joined with author and the viewer's like, filtered to what the viewer may see. */
+  /**
+   * Posts joined with author and the viewer's like, filtered to what the viewer may see, with
+   * counters as the viewer may list them (see `seenCount`).
+   */
   #hydrated(viewerId: string | null) {
     return this.#db
       .selectFrom('posts as p')
       .innerJoin('users as u', 'u.id', 'p.author_id')
-      .selectAll('p')
       .select([
+        'p.id',
+        'p.author_id',
+        'p.text',
+        'p.visibility',
+        'p.created_at',
+        'p.edited_at',
+        'p.fan_out',
+        seenCount('like_count', viewerId).as('like_count'),
+        seenCount('comment_count', viewerId).as('comment_count'),
         'u.username as author_username',
         'u.display_name as author_display_name',
         viewerId === null
@@ -66,16 +77,21 @@ export class PostsRepository {
   /**
    * Counters and the viewer's like for posts that still exist and that the viewer may see now
    * (hydration after the cache: the database has the last word on existence and visibility, and
-   * `edited_at` tells whether a cached text is stale).
+   * `edited_at` tells whether a cached text is stale). Counters as the viewer may list them;
+   * `blocked` is the viewer's block set when the caller holds it (see `seenCount`).
    */
-  stats(ids: readonly string[], viewerId: string): Promise<PostStats[]> {
+  stats(
+    ids: readonly string[],
+    viewerId: string,
+    blocked?: readonly string[],
+  ): Promise<PostStats[]> {
     return this.#db
       .selectFrom('posts as p')
       .select([
         'p.id',
         'p.edited_at',
-        'p.like_count',
-        'p.comment_count',
+        seenCount('like_count', viewerId, blocked).as('like_count'),
+        seenCount('comment_count', viewerId, blocked).as('comment_count'),
         sql<boolean>`exists (select 1 from likes l where l.post_id = p.id and l.user_id = ${viewerId})`.as(
           'liked',
         ),
@@ -149,6 +165,16 @@ export class PostsRepository {
   }
 
   /** Adds `delta` to a post counter and returns the new value (undefined if the post is gone). */
+  /** The post's like counter as the viewer may list it (see `seenCount`). */
+  async seenLikeCount(postId: string, viewerId: string): Promise<number | undefined> {
+    const row = await this.#db
+      .selectFrom('posts as p')
+      .select(seenCount('like_count', viewerId).as('like_count'))
+      .where('p.id', '=', postId)
+      .executeTakeFirst();
+    return row?.like_count;
+  }
+
   async adjustCount(
     postId: string,
     column: 'like_count' | 'comment_count',

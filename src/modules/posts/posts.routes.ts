@@ -166,7 +166,7 @@ export function postsRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Who liked a post',
-          description: `Newest first. ${hidden}`,
+          description: `Newest first; users in a block with you are left out (and not counted in \`like_count\`). ${hidden}`,
           params: PostParams,
           querystring: Type.Object(PageQuery),
           response: { 200: Page(Liker) },
@@ -200,7 +200,8 @@ export function postsRoutes(ctx: Context) {
           tags,
           summary: "A user's posts (profile feed)",
           description:
-            'The posts you may see, newest first. Empty when one of you blocks the other.',
+            "The posts you may see, newest first (the profile's `post_count` counts the same posts). " +
+            '404 `user_not_found` when one of you blocks the other, as for a user who does not exist.',
           params: UsernameParams,
           querystring: Type.Object(PageQuery),
           response: { 200: Page(Post) },

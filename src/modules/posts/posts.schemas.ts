@@ -36,8 +36,14 @@ export const Post = Type.Object({
   author: UserSummary,
   text: Type.String(),
   visibility: VisibilitySchema,
-  like_count: Type.Integer(),
-  comment_count: Type.Integer(),
+  like_count: Type.Integer({
+    description:
+      'Likes as you may list them (`GET /posts/{id}/likes`): likes by users in a block with you are not counted.',
+  }),
+  comment_count: Type.Integer({
+    description:
+      'Comments as you may list them (`GET /posts/{id}/comments`): comments by users in a block with you are not counted.',
+  }),
   liked: Type.Boolean({ description: 'Whether you liked it (false when anonymous).' }),
   created_at: Type.String({ format: 'date-time' }),
   edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
@@ -53,7 +59,9 @@ export const PostVersion = Type.Object({
 
 export const LikeState = Type.Object({
   liked: Type.Boolean(),
-  like_count: Type.Integer(),
+  like_count: Type.Integer({
+    description: 'As in a post: likes by users in a block with you are not counted.',
+  }),
   changed: Type.Boolean({ description: 'False when the request repeated the current state.' }),
 });
 

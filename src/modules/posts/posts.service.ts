@@ -141,14 +141,17 @@ export class PostsService {
     return this.#posts.likers(id, viewerId, after, limit);
   }
 
-  /** The profile feed: the user's posts the viewer may see, newest first. */
+  /**
+   * The profile feed: the user's posts the viewer may see, newest first. A user in a block with
+   * the viewer is not found.
+   */
   async byAuthor(
     viewerId: string | null,
     username: string,
     beforeId: string | undefined,
     limit: number,
   ) {
-    const author = await this.#users.resolve(username);
+    const author = await this.#users.resolveVisible(username, viewerId);
     return this.#posts.listByAuthor(author.id, viewerId, beforeId, limit);
   }
 
@@ -167,10 +170,10 @@ export class PostsService {
           user_id: viewerId,
         });
       }
-      // Read back after the write: a concurrent like may have committed while this one waited.
-      const like_count = changed
-        ? await posts.adjustCount(id, 'like_count', liked ? 1 : -1)
-        : (await posts.findById(id))?.like_count;
+      if (changed) await posts.adjustCount(id, 'like_count', liked ? 1 : -1);
+      // Read back after the write (a concurrent like may have committed while this one waited),
+      // as the viewer may list it: without the likes of users in a block with them.
+      const like_count = await posts.seenLikeCount(id, viewerId);
       return { liked, like_count: like_count ?? 0, changed };
     });
   }

@@ -62,8 +62,9 @@ async function users<K extends string>(...names: K[]): Promise<Record<K, Account
 const publish = (a: Account, payload: object = { text: 'hello' }) =>
   ok<Post>(call('POST', '/posts', a, payload), 201);
 const read = (id: string, who: Viewer = null) => call('GET', `/posts/${id}`, who);
-const postCount = async (a: Account) =>
-  (await ok<{ post_count: number }>(call('GET', `/users/${a.username}`))).post_count;
+/** `a`'s post count as `who` sees it: the posts `who` may see. */
+const postCount = async (a: Account, who: Viewer = null) =>
+  (await ok<{ post_count: number }>(call('GET', `/users/${a.username}`, who))).post_count;
 const feed = (a: Account, who: Viewer, query = '') =>
   ok<Page<Post>>(call('GET', `/users/${a.username}/posts${query}`, who));
 const likeCount = async (id: string, who: Account) => (await ok<Post>(read(id, who))).like_count;
@@ -110,7 +111,8 @@ describe('POST /posts', () => {
     assert.deepEqual(await ok<Post>(app.inject({ url: String(res.headers.location) })), p);
     assert.equal(await postCount(a), 1);
     await publish(a, { text: 'two', visibility: 'friends' });
-    assert.equal(await postCount(a), 2);
+    assert.equal(await postCount(a, a), 2);
+    assert.equal(await postCount(a), 1, 'anonymous viewers count the public posts only');
   });
 
   it('accepts 5,000 characters after trimming, counting characters not bytes', async () => {
@@ -222,6 +224,14 @@ describe('who may see a post', () => {
       }
     });
 
+    if (visible.length === 0) {
+      // In a block with the author, either way: the author is not found.
+      it(`GET /users/{username}/posts as ${name}: 404 user_not_found`, async () => {
+        const res = await call('GET', `/users/${c.author.username}/posts`, viewer());
+        assertProblem(res, 404, 'user_not_found');
+      });
+      continue;
+    }
     it(`GET /users/{username}/posts as ${name}: the visible posts, newest first`, async () => {
       const page = await feed(c.author, viewer());
       assert.deepEqual(texts(page.items), visible);
@@ -305,7 +315,7 @@ describe('DELETE /posts/{id}', () => {
     await ok(call('POST', `/posts/${p.id}/like`, c.friend));
     await ok(call('POST', `/posts/${p.id}/comments`, c.stranger, { text: 'hi' }), 201);
     await ok(call('PATCH', `/posts/${p.id}`, c.author, { text: 'edited' }));
-    assert.equal(await postCount(c.author), 3);
+    assert.equal(await postCount(c.author, c.author), 3);
 
     assertProblem(await call('DELETE', `/posts/${p.id}`, c.stranger), 403, 'not_author');
     notFound(await call('DELETE', `/posts/${c.fri.id}`, c.stranger));
@@ -321,7 +331,7 @@ describe('DELETE /posts/{id}', () => {
     notFound(await call('DELETE', `/posts/${p.id}`, c.author));
     const ids = (await feed(c.author, c.author)).items.map((x) => x.id);
     assert.deepEqual(ids, [c.fri.id, c.fol.id]);
-    assert.equal(await postCount(c.author), 2);
+    assert.equal(await postCount(c.author, c.author), 2);
     for (const table of ['likes', 'comments', 'post_versions'] as const) {
       const rows = db.selectFrom(table).select('post_id').where('post_id', '=', p.id);
       assert.equal((await rows.execute()).length, 0, table);

@@ -39,3 +39,39 @@ export function notBlockedWith(viewerId: string | null, column: string): RawBuil
     where (b.blocker_id = ${viewerId} and b.blocked_id = ${user})
        or (b.blocker_id = ${user} and b.blocked_id = ${viewerId}))`;
 }
+
+/**
+ * The ids of the users in a block with the viewer, either way, as a subquery: a user's own
+ * blocks, a handful of rows read through the two block indexes.
+ */
+export function blockedWith(viewerId: string): RawBuilder<unknown> {
+  return sql`(select b.blocked_id from blocks b where b.blocker_id = ${viewerId}
+    union all select b.blocker_id from blocks b where b.blocked_id = ${viewerId})`;
+}
+
+/** Where each post counter's entries live, and whose they are. */
+const COUNTED = {
+  like_count: ['likes', 'user_id'],
+  comment_count: ['comments', 'author_id'],
+} as const;
+
+/**
+ * A counter of the post aliased `p` as the viewer may list it: the stored counter minus the
+ * entries (likes, comments) of users in a block with the viewer, which the lists leave out.
+ * Only those users' entries are counted, so the cost follows the viewer's blocks, not the post's
+ * popularity. `blocked`: the viewer's block set when the caller already holds it (the cached
+ * relations); when it is empty, the stored counter is used as it is, with no subquery.
+ */
+export function seenCount(
+  counter: keyof typeof COUNTED,
+  viewerId: string | null,
+  blocked?: readonly string[],
+): RawBuilder<number> {
+  const stored = sql.ref(`p.${counter}`);
+  if (viewerId === null || blocked?.length === 0) return sql<number>`${stored}`;
+  const [table, user] = COUNTED[counter];
+  const hidden =
+    blocked === undefined ? sql`in ${blockedWith(viewerId)}` : sql`= any(${[...blocked]}::uuid[])`;
+  return sql<number>`(${stored} - (select count(*)::int from ${sql.table(table)} h
+    where h.post_id = p.id and h.${sql.ref(user)} ${hidden}))`;
+}

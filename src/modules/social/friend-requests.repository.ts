@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { DB, FriendRequestRow, FriendRequestStatus } from '../../infra/db/schema.ts';
+import { notBlockedWith } from '../posts/visibility.repository.ts';
 
 /** SQL for friend requests. At most one pending request per ordered pair (a unique index). */
 export class FriendRequestsRepository {
@@ -68,17 +69,23 @@ export class FriendRequestsRepository {
       .execute();
   }
 
-  /** Pending requests to (incoming) or from (outgoing) the user, newest first. */
+  /**
+   * Pending requests to (incoming) or from (outgoing) the user, newest first, without those of
+   * users in a block with them (a block cancels pending requests; this holds whatever the
+   * order of events).
+   */
   listPendingRequests(
     userId: string,
     direction: 'incoming' | 'outgoing',
     before: string | undefined,
     limit: number,
   ) {
+    const incoming = direction === 'incoming';
     let q = this.#db
       .selectFrom('friend_requests')
       .selectAll()
-      .where(direction === 'incoming' ? 'recipient_id' : 'sender_id', '=', userId)
+      .where(incoming ? 'recipient_id' : 'sender_id', '=', userId)
+      .where(notBlockedWith(userId, incoming ? 'sender_id' : 'recipient_id'))
       .where('status', '=', 'pending')
       .orderBy('id', 'desc')
       .limit(limit);

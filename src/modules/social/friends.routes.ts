@@ -48,7 +48,7 @@ export function friendsRoutes(ctx: Context) {
           tags,
           summary: 'Your pending friend requests',
           description:
-            '`direction=incoming` (sent to you, default) or `outgoing` (sent by you); newest first.',
+            '`direction=incoming` (sent to you, default) or `outgoing` (sent by you); newest first. Users in a block with you are left out.',
           querystring: FriendRequestsQuery,
           response: { 200: Page(FriendRequest) },
         },

@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, UserRow } from '../../infra/db/schema.ts';
+import { notBlockedWith } from '../posts/visibility.repository.ts';
 
 /** How the viewer stands towards another user. */
 export interface Relationship {
@@ -263,11 +264,13 @@ export class SocialRepository {
 
   /**
    * Users on one side of an edge table, newest edge first, keyset-paged on (created_at, id).
-   * `followers`: who follows `userId`; `following`: whom `userId` follows; `friends`.
+   * `followers`: who follows `userId`; `following`: whom `userId` follows; `friends`. Users in
+   * a block with `viewerId`, either way, are left out.
    */
   async listEdgeUsers(
     kind: 'followers' | 'following' | 'friends',
     userId: string,
+    viewerId: string | null,
     after: TimeCursor | undefined,
     limit: number,
   ): Promise<(UserRow & { edge_at: Date })[]> {
@@ -279,6 +282,7 @@ export class SocialRepository {
       select u.*, e.created_at as edge_at
       from ${sql.table(table)} e join users u on u.id = e.${sql.ref(other)}
       where e.${sql.ref(own)} = ${userId} ${position}
+        and ${notBlockedWith(viewerId, 'u.id')}
       order by e.created_at desc, u.id desc
       limit ${limit}`.execute(this.#db);
     return rows;

@@ -128,10 +128,14 @@ export function socialRoutes(ctx: Context) {
       app.get(
         `/users/:username/${kind}`,
         {
+          config: { auth: 'optional' },
           schema: {
             tags,
             summary: `A user's ${kind}`,
-            description: 'Newest first; `since` is when the relationship began.',
+            description:
+              'Newest first; `since` is when the relationship began. Users in a block with you, either way, are left out ' +
+              `(the profile's \`${kind === 'friends' ? 'friend' : kind}_count\` leaves them out too); ` +
+              'the list of a user in a block with you is 404 `user_not_found`.',
             params: UsernameParams,
             querystring: Type.Object(PageQuery),
             response: { 200: Page(ListedUser) },
@@ -140,6 +144,7 @@ export function socialRoutes(ctx: Context) {
         async (request, reply) => {
           const { limit, cursor } = request.query;
           const rows = await social.list(
+            request.principal?.userId ?? null,
             kind,
             request.params.username,
             decodeCursor(TimeCursor, cursor),

@@ -130,14 +130,19 @@ export class SocialService {
     });
   }
 
+  /**
+   * A user's followers, following or friends as the viewer may see them: without the users in
+   * a block with the viewer; the whole list is not found when the owner is.
+   */
   async list(
+    viewerId: string | null,
     kind: 'followers' | 'following' | 'friends',
     username: string,
     after: TimeCursor | undefined,
     limit: number,
   ) {
-    const user = await this.#users.resolve(username);
-    return new SocialRepository(this.#db).listEdgeUsers(kind, user.id, after, limit);
+    const user = await this.#users.resolveVisible(username, viewerId);
+    return new SocialRepository(this.#db).listEdgeUsers(kind, user.id, viewerId, after, limit);
   }
 
   suggestions(viewerId: string, after: { m: number; u: string } | undefined, limit: number) {
