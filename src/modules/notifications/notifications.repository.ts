@@ -158,14 +158,18 @@ export class NotificationsRepository {
     return Number(row.n);
   }
 
-  /** Marks some (or, without ids, all) of the user's notifications read; returns how many changed. */
+  /**
+   * Marks some (or, without ids, all) of the notifications the user is shown read; returns how
+   * many changed. Those hidden by a block are left as they are: the count must not reveal them.
+   */
   async markRead(userId: string, ids: readonly string[] | undefined): Promise<number> {
     let q = this.#db
-      .updateTable('notifications')
+      .updateTable('notifications as n')
       .set({ read_at: new Date() })
-      .where('user_id', '=', userId)
-      .where('read_at', 'is', null);
-    if (ids) q = q.where('id', 'in', ids);
+      .where('n.user_id', '=', userId)
+      .where('n.read_at', 'is', null)
+      .where(sql<boolean>`n.actor_count > ${hiddenActors(userId)}`);
+    if (ids) q = q.where('n.id', 'in', ids);
     const result = await q.executeTakeFirst();
     return Number(result.numUpdatedRows);
   }

@@ -95,7 +95,8 @@ export function notificationsRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Mark notifications read',
-          description: 'Send `ids` (some of yours) or `"all": true`.',
+          description:
+            'Send `ids` (some of yours) or `"all": true`. Notifications hidden by a block are left unread (and uncounted) until it is lifted.',
           body: Type.Object(
             {
               ids: Type.Optional(
