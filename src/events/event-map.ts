@@ -17,8 +17,17 @@ export interface EventMap {
   /** `mentions` false: the text names nobody (absent in older events: look). */
   'post.created': { post_id: string; author_id: string; mentions?: boolean };
   'post.edited': { post_id: string; author_id: string };
-  /** `fan_out` false: the post never went into followers' timelines (absent in older events). */
-  'post.deleted': { post_id: string; author_id: string; fan_out?: boolean };
+  /**
+   * `fan_out` false: the post never went into followers' timelines. `visibility`: whom the post
+   * was for, so its deletion is announced only to those who may have seen it (the row is gone).
+   * Both are absent in older events.
+   */
+  'post.deleted': {
+    post_id: string;
+    author_id: string;
+    fan_out?: boolean;
+    visibility?: 'public' | 'followers' | 'friends';
+  };
   'post.liked': { post_id: string; author_id: string; user_id: string };
   'comment.created': {
     comment_id: string;

@@ -210,7 +210,7 @@ describe(
       await step(follow(c, a), 403); // blocked
 
       await step(['DELETE', url, a], 204, [
-        ev('post.deleted', { ...post(created), fan_out: true }),
+        ev('post.deleted', { ...post(created), fan_out: true, visibility: 'public' }),
       ]);
       await step(['DELETE', url, a], 404);
     });

@@ -5,9 +5,11 @@
  *
  * Viewers: anonymous, an unrelated user (other), a user O blocked (B), a user who blocked O (X),
  * and the owner O. O talks with P (conversation `withP`); B and X talked with O before the
- * blocks (`withB`, `withX`): there they are participants, and a block refuses new messages from
- * either side. N followed O and each viewer, so each has one notification of their own. Cases
- * whose request changes state for good act as a new user standing towards O as the viewer does.
+ * blocks (`withB`, `withX`): there they are participants, but a block closes the conversation to
+ * both sides (403 `blocked`, left out of lists). N followed O and each viewer, so each has one
+ * notification of their own. Cases whose request changes state for good act as a new user
+ * standing towards O as the viewer does. Last, notifications across a block: hidden while it
+ * lasts, both ways, and back after an unblock.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -85,9 +87,9 @@ const users: Record<Exclude<Who, 'anon'>, Account> = {
 const { P, B, X } = users;
 // The conversations, oldest activity first; B and X are blocked after talking with O.
 const withB = await talk(B, O);
-const b1 = await say(B, withB, 'b1');
+await say(B, withB, 'b1');
 const withX = await talk(X, O);
-const x1 = await say(O, withX, 'x1');
+await say(O, withX, 'x1');
 await block(O, B);
 await block(X, O);
 const withP = await talk(O, P);
@@ -189,7 +191,8 @@ row('GET /conversations', (who) =>
           check: (b) =>
             assert.deepEqual(
               ids(b),
-              { other: [], B: [withB], X: [withX], O: [withP, withX, withB] }[who],
+              // Conversations across a block are closed: left out for both sides.
+              { other: [], B: [], X: [], O: [withP] }[who],
             ),
         }),
   }),
@@ -238,46 +241,33 @@ row('POST /conversations', (who) => ({
   }),
 }));
 
-// Where B and X take part: they keep the history (and its read marker); nobody may add to it.
+// Where B and X take part: the block closes the conversation to both sides, whoever blocked.
+// Its history is kept (for an unblock), but nobody may open, read, mark or add to it meanwhile.
 const extra: Cell[] = [];
-for (const [who, id, last] of [
-  ['B', withB, b1],
-  ['X', withX, x1],
+const BLOCKED = { status: 403, code: 'blocked' } as const;
+for (const [who, id] of [
+  ['B', withB],
+  ['X', withX],
 ] as const) {
-  const on = `conversation with O from before the block`;
-  const cell = (c: Omit<Cell, 'on'>) => extra.push({ ...c, on });
-  const gets = (suffix: string, check: Answer['check']) =>
-    cell({
-      who,
-      method: 'GET',
-      route: `/conversations/:id${suffix}`,
-      ...answer('GET', { path: `/conversations/${id}${suffix}`, status: 200, check }),
-    });
-  gets('', (b) => assert.equal(b.id, id));
-  gets('/messages', (b) => assert.deepEqual(ids(b), [last]));
-  cell({
-    who,
-    method: 'POST',
-    route: '/conversations',
-    ...answer('POST', {
+  const on = `conversation of O and ${who} from before the block`;
+  for (const me of [who, 'O'] as const) {
+    const cell = (method: Method, route: string, a: Answer) =>
+      extra.push({ who: me, method, route, on, ...answer(method, a) });
+    cell('POST', '/conversations', {
       path: '/conversations',
-      body: () => ({ username: O.username }),
-      status: 200,
-      check: (b) => assert.equal(b.id, id),
-    }),
-  });
-  for (const sender of [who, 'O'] as const) {
-    const send = {
+      body: () => ({ username: (me === 'O' ? users[who] : O).username }),
+      ...BLOCKED,
+    });
+    cell('GET', '/conversations/:id', { path: `/conversations/${id}`, ...BLOCKED });
+    cell('GET', '/conversations/:id/messages', {
+      path: `/conversations/${id}/messages`,
+      ...BLOCKED,
+    });
+    cell('POST', '/conversations/:id/read', { path: `/conversations/${id}/read`, ...BLOCKED });
+    cell('POST', '/conversations/:id/messages', {
       path: `/conversations/${id}/messages`,
       body: () => ({ text: 'hello?' }),
-      status: 403,
-      code: 'blocked',
-    };
-    cell({
-      who: sender,
-      method: 'POST',
-      route: '/conversations/:id/messages',
-      ...answer('POST', send),
+      ...BLOCKED,
     });
   }
 }
@@ -322,8 +312,6 @@ row('POST /notifications/read', (who) =>
 // Tests
 
 describe('messages and notifications: authorization matrix', () => {
-  after(() => worker.stop());
-
   for (const c of [...cells, ...extra]) {
     const name = `${c.who}${c.fresh ? ' (new)' : ''} ${c.method} ${c.route}${c.on ? ` [${c.on}]` : ''} → ${c.expect}`;
     it(name, async () => {
@@ -339,5 +327,75 @@ describe('messages and notifications: authorization matrix', () => {
 
   it('covers every route of messages and notifications', () => {
     assertAreaCovered(app, 'messages', new Set(cells.map((c) => `${c.method} ${API}${c.route}`)));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Notifications across a block
+
+describe('notifications across a block: hidden both ways while it lasts, back after', () => {
+  after(() => worker.stop());
+  const get = async (me: Account) => {
+    const list = await must(me, 'GET', '/notifications', 200);
+    const count = (await must(me, 'GET', '/notifications/unread-count', 200)).count;
+    const shown = (list.items ?? []).map((n) => ({
+      type: n.type,
+      actors: (n.actors as Body[]).map((a) => a.id).sort(),
+      actor_count: n.actor_count,
+    }));
+    return {
+      shown: shown.sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b))),
+      count,
+    };
+  };
+  const like = (ids: string[]) => ({
+    type: 'like',
+    actors: [...ids].sort(),
+    actor_count: ids.length,
+  });
+
+  it('a user blocked by A and a user who blocked A: gone from A’s list, groups and counts; A gone from theirs', async () => {
+    const [a, blocked, blocker, fan] = [
+      await account('a'),
+      await account('blocked'),
+      await account('blocker'),
+      await account('fan'),
+    ];
+    const post = (await must(a, 'POST', '/posts', 201, { text: 'hello' })).id as string;
+    for (const u of [blocked, blocker]) {
+      await must(u, 'POST', `/users/${a.username}/follow`, 200);
+      await must(u, 'POST', `/posts/${post}/comments`, 201, { text: 'nice' });
+    }
+    for (const u of [blocked, blocker, fan]) await must(u, 'POST', `/posts/${post}/like`, 200);
+    // A follows them too: their own notifications name A.
+    for (const u of [blocked, blocker]) await must(a, 'POST', `/users/${u.username}/follow`, 200);
+    await drain(ctx);
+    const one = (type: string, u: Account) => ({ type, actors: [u.id], actor_count: 1 });
+    const before = await get(a);
+    assert.equal(before.count, 5);
+    assert.deepEqual(before.shown.length, 5);
+    for (const u of [blocked, blocker]) assert.deepEqual((await get(u)).count, 1);
+
+    await block(a, blocked);
+    await block(blocker, a);
+    assert.deepEqual(await get(a), { shown: [like([fan.id])], count: 1 });
+    for (const u of [blocked, blocker]) assert.deepEqual(await get(u), { shown: [], count: 0 });
+    // Marking all read cannot reveal them either.
+    assert.deepEqual(await must(a, 'POST', '/notifications/read', 200, { all: true }), {
+      marked: 1,
+      unread: 0,
+    });
+
+    await must(a, 'DELETE', `/users/${blocked.username}/block`, 200);
+    const after = await get(a);
+    assert.equal(after.count, 2, 'the unblocked user’s follow and comment, unread');
+    assert.deepEqual(
+      after.shown,
+      [one('comment', blocked), one('follow', blocked), like([blocked.id, fan.id])].sort((x, y) =>
+        JSON.stringify(x).localeCompare(JSON.stringify(y)),
+      ),
+    );
+    assert.deepEqual(await get(blocked), { shown: [one('follow', a)], count: 1 });
+    assert.deepEqual(await get(blocker), { shown: [], count: 0 }, 'still blocking A');
   });
 });

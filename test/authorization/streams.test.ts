@@ -7,6 +7,9 @@
  * and the owner O. B and X talked with O before the blocks. P writes to O while a viewer listens;
  * then S sends the viewer a marker: a stream that got the marker got everything sent to it
  * before, so it must hold the marker alone.
+ *
+ * Then events about posts and notifications: each reaches only those who may see what it is
+ * about (visibility, blocks either way), proved the same way with a marker sent last.
  */
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,10 +26,13 @@ import {
   testPrefix,
   testRedis,
 } from '../support/services.ts';
+import { startWorker } from '../../src/app/roles/worker.ts';
+import { drain } from '../support/drain.ts';
 
 if (redisUrl()) await testRedis(); // removes this file's keys afterwards
 const { app, ctx } = await createTestApp({
   env: {
+    OUTBOX_POLL_MS: '10',
     // PGlite runs on this thread: its queries must not read as overload.
     SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
     ...(redisUrl() && { REDIS_URL: redisUrl()!, REDIS_PREFIX: `${testPrefix}:authz:` }),
@@ -38,6 +44,7 @@ after(async () => {
   // After the harness closed the app (it registered its `after` first).
   if (amqpUrl()) await deleteAmqpTopology(amqpUrl()!, `${testPrefix}.authz`, groups);
 });
+const worker = await startWorker(ctx);
 const base = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
 
 const VIEWERS = ['anon', 'other', 'B', 'X', 'O'] as const;
@@ -46,7 +53,7 @@ type Body = Record<string, unknown>;
 
 function call(
   as: Account | null,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'DELETE',
   path: string,
   body?: object,
   headers = {},
@@ -227,12 +234,11 @@ describe('streams: authorization matrix', () => {
     for (const readerBlocks of [true, false]) {
       const [reader, listener] = [await account('reader'), await account('listener')];
       const id = await conversation(listener, reader);
-      const last = await say(listener, id, 'before the block');
+      await say(listener, id, 'before the block');
       await (readerBlocks ? block(reader, listener) : block(listener, reader));
       const events = await openStream('ws', listener);
-      assert.deepEqual(await must(reader, `/conversations/${id}/read`, 200, {}), {
-        last_read_id: last,
-      });
+      // The conversation is closed across the block: nothing is read, nothing told.
+      assertProblem(await call(reader, 'POST', `/conversations/${id}/read`, {}), 403, 'blocked');
       const mark = await marker(listener, 'after the read');
       await events.until(has(mark), 'the marker');
       const side = readerBlocks ? 'the blocker read' : 'the blocked user read';
@@ -246,5 +252,99 @@ describe('streams: authorization matrix', () => {
 
   it('covers every stream route', () => {
     assertAreaCovered(app, 'streams', new Set(ROUTES.map(([, route]) => route)));
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Events about posts, and notifications
+
+const post = async (author: Account, visibility: string, text = `a ${visibility} post`) =>
+  (await must(author, '/posts', 201, { text, visibility })).id as string;
+/** Friends by request and acceptance (friends follow each other). */
+async function befriend(a: Account, b: Account): Promise<void> {
+  const request = await must(a, `/users/${b.username}/friend-request`, 201, {});
+  await must(b, `/friend-requests/${request.id as string}/accept`, 200, {});
+}
+/** The post events of a stream after `ready`: [type, post id]. */
+const postEvents = (events: Inbox) =>
+  events.items
+    .filter((e) => e.type === 'feed.post' || e.type === 'post.deleted')
+    .map((e) => [e.type, e.data.post_id]);
+const hasPost = (id: string) => (evs: Ev[]) =>
+  evs.some((e) => e.type === 'feed.post' && e.data.post_id === id);
+
+describe('streams: events about a post reach only those who may see it', () => {
+  after(async () => {
+    closers.forEach((close) => close());
+    await worker.stop();
+  });
+
+  for (const kind of ['ws', 'sse'] as const) {
+    it(`${kind}: feed.post and post.deleted of friends-only and followers-only posts reach only friends and followers`, async () => {
+      const [author, friend, follower] = [
+        await account('author'),
+        await account('friend'),
+        await account('follower'),
+      ];
+      await befriend(author, friend);
+      await must(follower, `/users/${author.username}/follow`, 200, {});
+      await drain(ctx);
+      // A timeline each: the fan-out announces posts to those who read their feed lately.
+      for (const reader of [friend, follower])
+        assert.equal((await call(reader, 'GET', '/feed')).statusCode, 200);
+      const [ofFriend, ofFollower] = [
+        await openStream(kind, friend),
+        await openStream(kind, follower),
+      ];
+      const friendsOnly = await post(author, 'friends');
+      const followersOnly = await post(author, 'followers');
+      await drain(ctx); // fanned out before it is deleted
+      const res = await call(author, 'DELETE', `/posts/${friendsOnly}`);
+      assert.equal(res.statusCode, 204, res.body);
+      await drain(ctx);
+      // The marker: every event before it in a stream has arrived once it has.
+      const mark = await post(author, 'public', 'the marker');
+      await ofFriend.until(hasPost(mark), "the marker in the friend's stream");
+      await ofFollower.until(hasPost(mark), "the marker in the follower's stream");
+      assert.deepEqual(postEvents(ofFriend), [
+        ['feed.post', friendsOnly],
+        ['feed.post', followersOnly],
+        ['post.deleted', friendsOnly],
+        ['feed.post', mark],
+      ]);
+      assert.deepEqual(
+        postEvents(ofFollower),
+        [
+          ['feed.post', followersOnly],
+          ['feed.post', mark],
+        ],
+        'a follower who is no friend hears nothing of a friends-only post',
+      );
+    });
+  }
+
+  it('a notification frame names no actor in a block with its recipient, and counts none', async () => {
+    const [author, blocked, blocker, fan] = [
+      await account('author'),
+      await account('blocked'),
+      await account('blocker'),
+      await account('fan'),
+    ];
+    const liked = await post(author, 'public');
+    for (const liker of [blocked, blocker]) await must(liker, `/posts/${liked}/like`, 200, {});
+    await drain(ctx);
+    await block(author, blocked);
+    await block(blocker, author);
+    const events = await openStream('ws', author);
+    await must(fan, `/posts/${liked}/like`, 200, {});
+    const frame = await events.until(
+      (evs) => evs.find((e) => e.type === 'notification' && e.data.type === 'like'),
+      'the like notification',
+    );
+    assert.deepEqual(
+      (frame.data.actors as Body[]).map((a) => a.id),
+      [fan.id],
+    );
+    assert.equal(frame.data.actor_count, 1);
   });
 });

@@ -70,10 +70,14 @@ export function feedConsumer(
         ),
         timelines.delete(...idle.map(homeTimeline)),
       ]);
-      // Streams hear of it where a timeline took it: users who read their feed lately.
+      // Streams hear of it where a timeline took it (users who read their feed lately), and
+      // only those who may see it: the timeline holds every followee's post (reads filter it),
+      // but an announcement is itself a read of the post's id and author.
+      const took = active.filter((_, i) => written[i]);
+      const may = await repo.mayView(post.author_id, post.visibility, took);
       await announce(
         eventId,
-        active.filter((_, i) => written[i]),
+        took.filter((id) => may.has(id)),
         'feed.post',
         data,
       );
@@ -83,14 +87,22 @@ export function feedConsumer(
 
   async function deleted(
     eventId: string,
-    { post_id, author_id, fan_out }: EventMap['post.deleted'],
+    { post_id, author_id, fan_out, visibility }: EventMap['post.deleted'],
   ) {
     if (fan_out === false) return;
     await fanOut(author_id, async (active, idle) => {
       await Promise.all(
         [...active, ...idle].map((id) => timelines.remove(homeTimeline(id), [post_id])),
       );
-      await announce(eventId, active, 'post.deleted', { post_id, author_id });
+      // Told only to those who may see such a post now. An older event without the visibility
+      // is taken as `friends`, the narrowest: friends may see every post of the author.
+      const may = await repo.mayView(author_id, visibility ?? 'friends', active);
+      await announce(
+        eventId,
+        active.filter((id) => may.has(id)),
+        'post.deleted',
+        { post_id, author_id },
+      );
     });
   }
 

@@ -1,7 +1,7 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { DB } from '../../infra/db/schema.ts';
+import type { DB, Visibility } from '../../infra/db/schema.ts';
 import type { PostStats } from '../posts/posts.repository.ts';
-import { seenCount, visibleTo } from '../posts/visibility.repository.ts';
+import { mayView, seenCount, visibleTo } from '../posts/visibility.repository.ts';
 import { SocialRepository } from '../social/social.repository.ts';
 
 const olderThan = (beforeId: string | undefined): RawBuilder<boolean> =>
@@ -147,8 +147,22 @@ export class FeedRepository {
   findPost(id: string) {
     return this.#db
       .selectFrom('posts')
-      .select(['id', 'author_id', 'fan_out', 'created_at'])
+      .select(['id', 'author_id', 'visibility', 'fan_out', 'created_at'])
       .where('id', '=', id)
       .executeTakeFirst();
+  }
+
+  /**
+   * Those of `userIds` who may see a post of `authorId` with `visibility` now (the read rule:
+   * blocks either way, followers, friends): whom a stream event about the post may reach.
+   */
+  async mayView(authorId: string, visibility: Visibility, userIds: readonly string[]) {
+    if (userIds.length === 0) return new Set<string>();
+    const { rows } = await sql<{ id: string }>`
+      select v.id from unnest(${[...userIds]}::uuid[]) as v(id)
+      where ${mayView(sql.ref('v.id'), sql`${authorId}::uuid`, sql`${visibility}::text`)}`.execute(
+      this.#db,
+    );
+    return new Set(rows.map((r) => r.id));
   }
 }

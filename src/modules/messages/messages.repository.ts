@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
+import { notBlockedWith } from '../posts/visibility.repository.ts';
 
 export interface ConversationRow {
   id: string;
@@ -76,7 +77,10 @@ export class MessagesRepository {
     return { row: inserted, created: true };
   }
 
-  /** The user's conversations, most recent activity first, with the other side and unread count. */
+  /**
+   * The user's conversations, most recent activity first, with the other side and unread count;
+   * none with someone in a block with them (closed while the block lasts).
+   */
   list(
     userId: string,
     opts: { before?: string | undefined; limit: number; id?: string },
@@ -110,6 +114,7 @@ export class MessagesRepository {
             and (m.last_read_id is null or x.id > m.last_read_id))`.as('unread_count'),
       ])
       .where('m.user_id', '=', userId)
+      .where(notBlockedWith(userId, 'o.id'))
       .orderBy(position, 'desc')
       .limit(opts.limit);
     if (opts.before !== undefined) q = q.where(position, '<', opts.before);

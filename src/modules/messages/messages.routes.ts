@@ -28,6 +28,9 @@ const Conversation = Type.Object({
 const ConversationParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const tags = ['messages'];
 const hidden = '404 `conversation_not_found` unless you take part in it.';
+/** What a block does to a conversation (either way), for the descriptions. */
+const closed =
+  'While you and the other side are in a block (either way), 403 `blocked`: the conversation is closed to both of you until the block is lifted, its history kept.';
 const present = ({ position: _position, ...c }: ConversationView) => c;
 
 /** Direct messages: one-to-one conversations. */
@@ -51,7 +54,7 @@ export function messagesRoutes(ctx: Context) {
           tags,
           summary: 'Start (or get) your conversation with a user',
           description:
-            '201 when created, 200 when it existed. 403 `blocked`, or `messages_not_allowed` when their `dm_policy` excludes you.',
+            '201 when created, 200 when it existed. 403 `blocked` when you and they are in a block (either way), even if you talked before; `messages_not_allowed` when their `dm_policy` excludes you.',
           body: Type.Object({ username: Username }, { additionalProperties: false }),
           response: { 200: Conversation, 201: Conversation },
         },
@@ -72,7 +75,8 @@ export function messagesRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Your conversations',
-          description: 'Most recent activity first, each with its last message and unread count.',
+          description:
+            'Most recent activity first, each with its last message and unread count. Conversations with someone in a block with you (either way) are left out while the block lasts.',
           querystring: Type.Object(PageQuery),
           response: { 200: Page(Conversation) },
         },
@@ -95,7 +99,7 @@ export function messagesRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'A conversation',
-          description: hidden,
+          description: `${hidden} ${closed}`,
           params: ConversationParams,
           response: { 200: Conversation },
         },
@@ -111,7 +115,7 @@ export function messagesRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Messages of a conversation',
-          description: `Newest first. ${hidden}`,
+          description: `Newest first. ${hidden} ${closed}`,
           params: ConversationParams,
           querystring: Type.Object(PageQuery),
           response: { 200: Page(Message) },
@@ -144,7 +148,7 @@ export function messagesRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Send a message',
-          description: `1-${MESSAGE_MAX} characters. Reaches every open stream of the recipient and your own. Takes \`Idempotency-Key\`. 403 \`blocked\` / \`messages_not_allowed\`. ${hidden} At most RATE_LIMIT_MESSAGES per RATE_LIMIT_MESSAGES_WINDOW per sender, then 429 \`rate_limited\` with \`Retry-After\`.`,
+          description: `1-${MESSAGE_MAX} characters. Reaches every open stream of the recipient and your own. Takes \`Idempotency-Key\`. 403 \`messages_not_allowed\` when their \`dm_policy\` excludes you. ${hidden} ${closed} At most RATE_LIMIT_MESSAGES per RATE_LIMIT_MESSAGES_WINDOW per sender, then 429 \`rate_limited\` with \`Retry-After\`.`,
           params: ConversationParams,
           headers: IdempotencyHeaders,
           body: Type.Object(
@@ -173,7 +177,7 @@ export function messagesRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Mark a conversation read',
-          description: `Up to its last message; the other side gets a \`message.read\` event. ${hidden}`,
+          description: `Up to its last message; the other side gets a \`message.read\` event. ${hidden} ${closed}`,
           params: ConversationParams,
           response: {
             200: Type.Object({ last_read_id: Type.Union([Type.String(), Type.Null()]) }),

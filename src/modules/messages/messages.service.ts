@@ -44,8 +44,10 @@ export interface MessageView {
 
 /**
  * One-to-one conversations. Only their two participants ever see one; whoever may not is told
- * it does not exist. Each message is stored and appended to both participants' streams in one
- * transaction, then announced to every API node.
+ * it does not exist. While the two are in a block (either way) the conversation is closed to
+ * both: left out of their lists, and 403 `blocked` to open, read, mark read or write to. Nothing
+ * is deleted: an unblock reopens it with its history. Each message is stored and appended to
+ * both participants' streams in one transaction, then announced to every API node.
  */
 export class MessagesService {
   readonly #db: Kysely<DB>;
@@ -65,7 +67,10 @@ export class MessagesService {
     const repo = new MessagesRepository(this.#db);
     let conversation = await repo.findPair(viewerId, other.id);
     let created = false;
-    if (!conversation) {
+    if (conversation) {
+      if (await new SocialRepository(this.#db).blockedEitherWay(viewerId, other.id))
+        throw blocked();
+    } else {
       await this.#assertMayMessage(this.#db, viewerId, other.id);
       ({ row: conversation, created } = await transaction(this.#db, (trx) =>
         new MessagesRepository(trx).create(newId(), viewerId, other.id),
@@ -79,6 +84,7 @@ export class MessagesService {
   }
 
   async get(viewerId: string, id: string): Promise<ConversationView> {
+    await this.#readable(this.#db, viewerId, id);
     const [row] = await new MessagesRepository(this.#db).list(viewerId, { id, limit: 1 });
     if (!row) throw conversationNotFound();
     return (await this.#present([row]))[0]!;
@@ -101,9 +107,8 @@ export class MessagesService {
   }
 
   async messages(viewerId: string, id: string, before: string | undefined, limit: number) {
-    const repo = new MessagesRepository(this.#db);
-    if (!(await repo.findFor(id, viewerId))) throw conversationNotFound();
-    const rows = await repo.messages(id, before, limit);
+    await this.#readable(this.#db, viewerId, id);
+    const rows = await new MessagesRepository(this.#db).messages(id, before, limit);
     const senders = await this.#users.refsById(rows.map((r) => r.sender_id));
     return rows.map((r) => view(r, senders.get(r.sender_id)!));
   }
@@ -155,17 +160,15 @@ export class MessagesService {
     const lastRead = await transaction(this.#db, async (trx) => {
       deliveries.length = 0;
       const repo = new MessagesRepository(trx);
-      const conversation = await repo.findFor(id, viewerId);
-      if (!conversation) throw conversationNotFound();
+      // Across a block the conversation is closed: no read, so no receipt crosses it.
+      const conversation = await this.#readable(trx, viewerId, id);
       const last = conversation.last_message_id;
       if (last && (await repo.markRead(id, viewerId, last))) {
         const data = { conversation_id: id, user_id: viewerId, last_read_id: last };
-        // Read receipts never cross a block: only the reader's own devices hear of it then.
         const other = otherSide(conversation, viewerId);
-        const blockedPair = await new SocialRepository(trx).blockedEitherWay(viewerId, other);
         deliveries.push(
           ...(await new StreamLog(trx).append(
-            (blockedPair ? [viewerId] : [other, viewerId]).map((userId) => ({
+            [other, viewerId].map((userId) => ({
               userId,
               type: 'message.read',
               data,
@@ -177,6 +180,15 @@ export class MessagesService {
     });
     await this.#publisher.publish(deliveries);
     return { last_read_id: lastRead };
+  }
+
+  /** The conversation if the viewer takes part in it (404 if not) and it is open (403 if not). */
+  async #readable(db: Kysely<DB>, viewerId: string, id: string): Promise<ConversationRow> {
+    const conversation = await new MessagesRepository(db).findFor(id, viewerId);
+    if (!conversation) throw conversationNotFound();
+    const other = otherSide(conversation, viewerId);
+    if (await new SocialRepository(db).blockedEitherWay(viewerId, other)) throw blocked();
+    return conversation;
   }
 
   /** Blocked users never message each other; otherwise the recipient's `dm_policy` decides. */

@@ -288,17 +288,27 @@ describe('direct messages', () => {
     assert.deepEqual(await pages(x, '/conversations', 20), [[]]);
   });
 
-  it('blocked either way: 403 blocked on create, and on send in an existing conversation', async () => {
+  it('blocked either way: 403 blocked on create, and on everything in an existing conversation; an unblock reopens it', async () => {
     const [a, b, d] = await users(3);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
+    await say(a, id, 'before');
     await ok(call('POST', `/users/${b.username}/block`, a));
     await ok(call('POST', `/users/${a.username}/block`, d));
     assertProblem(await open(a, d), 403, 'blocked');
     assertProblem(await open(d, a), 403, 'blocked');
-    assertProblem(await send(a, id, 'hello?'), 403, 'blocked');
-    assertProblem(await send(b, id, 'hello?'), 403, 'blocked');
-    assert.equal((await conversation(a, id)).last_message, null, 'nothing was stored');
+    for (const [me, other] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      assertProblem(await open(me, other), 403, 'blocked');
+      assertProblem(await send(me, id, 'hello?'), 403, 'blocked');
+      for (const path of [`/conversations/${id}`, `/conversations/${id}/messages`])
+        assertProblem(await call('GET', path, me), 403, 'blocked');
+      assertProblem(await call('POST', `/conversations/${id}/read`, me), 403, 'blocked');
+      assert.deepEqual(await pages(me, '/conversations', 20), [[]], 'left out of the list');
+    }
     await ok(call('DELETE', `/users/${b.username}/block`, a));
+    assert.equal((await conversation(a, id)).last_message?.text, 'before', 'nothing was stored');
     await say(b, id, 'unblocked');
   });
 

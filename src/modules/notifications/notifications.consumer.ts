@@ -195,6 +195,7 @@ export function notificationsConsumer(db: Kysely<DB>, publisher: StreamPublisher
           const id = await repo.add(n);
           if (!id) continue;
           const [view] = await repo.list(n.user_id, { ids: [id], limit: 1 });
+          if (!view) continue; // every actor hidden from the recipient by a block
           deliveries.push(
             ...(await new StreamLog(trx).append([
               { userId: n.user_id, type: 'notification', data: { ...view } },

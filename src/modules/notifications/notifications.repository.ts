@@ -18,6 +18,20 @@ export const NOTIFICATION_TYPES: readonly NotificationType[] = [
 /** Newest actors listed with a notification (the count says how many there are in all). */
 const ACTORS_SHOWN = 5;
 
+/**
+ * Blocks hide notifications at read time, both ways: an actor in a block with the recipient is
+ * left out of every list, count and stream frame, and a notification with no other actor is not
+ * shown at all. Nothing is deleted, so an unblock brings them back as they were. (The users in a
+ * block with someone are few, so these are a handful of primary-key probes per notification.)
+ */
+const blockedWith = (userId: string) => sql`(
+  select blocked_id from blocks where blocker_id = ${userId}
+  union all select blocker_id from blocks where blocked_id = ${userId})`;
+/** How many of notification `n`'s actors are hidden from `userId` by a block. */
+const hiddenActors = (userId: string) => sql<number>`(
+  select count(*) from notification_actors h
+  where h.notification_id = n.id and h.actor_id in ${blockedWith(userId)})`;
+
 export interface NotificationView {
   id: string;
   type: NotificationType;
@@ -97,13 +111,17 @@ export class NotificationsRepository {
     let q = this.#db
       .selectFrom('notifications as n')
       .selectAll('n')
-      .select(
+      .select([
         sql<NotificationView['actors']>`(
           select coalesce(json_agg(json_build_object('id', u.id, 'username', u.username, 'display_name', u.display_name) order by a.created_at desc), '[]'::json)
-          from (select * from notification_actors where notification_id = n.id order by created_at desc limit ${ACTORS_SHOWN}) a
+          from (select * from notification_actors where notification_id = n.id
+                  and actor_id not in ${blockedWith(userId)}
+                order by created_at desc limit ${ACTORS_SHOWN}) a
           join users u on u.id = a.actor_id)`.as('actors'),
-      )
+        sql<number>`n.actor_count - ${hiddenActors(userId)}`.as('shown_count'),
+      ])
       .where('n.user_id', '=', userId)
+      .where(sql<boolean>`n.actor_count > ${hiddenActors(userId)}`)
       .orderBy('n.updated_at', 'desc')
       .orderBy('n.id', 'desc')
       .limit(opts.limit);
@@ -118,7 +136,7 @@ export class NotificationsRepository {
       id: r.id,
       type: r.type as NotificationType,
       actors: r.actors,
-      actor_count: r.actor_count,
+      actor_count: Number(r.shown_count),
       post_id: r.post_id,
       comment_id: r.comment_id,
       request_id: r.request_id,
@@ -128,24 +146,30 @@ export class NotificationsRepository {
     }));
   }
 
+  /** Unread notifications the user is shown (see `blockedWith`). */
   async unreadCount(userId: string): Promise<number> {
     const row = await this.#db
-      .selectFrom('notifications')
+      .selectFrom('notifications as n')
       .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('read_at', 'is', null)
+      .where('n.user_id', '=', userId)
+      .where('n.read_at', 'is', null)
+      .where(sql<boolean>`n.actor_count > ${hiddenActors(userId)}`)
       .executeTakeFirstOrThrow();
     return Number(row.n);
   }
 
-  /** Marks some (or, without ids, all) of the user's notifications read; returns how many changed. */
+  /**
+   * Marks some (or, without ids, all) of the notifications the user is shown read; returns how
+   * many changed. Those hidden by a block are left as they are: the count must not reveal them.
+   */
   async markRead(userId: string, ids: readonly string[] | undefined): Promise<number> {
     let q = this.#db
-      .updateTable('notifications')
+      .updateTable('notifications as n')
       .set({ read_at: new Date() })
-      .where('user_id', '=', userId)
-      .where('read_at', 'is', null);
-    if (ids) q = q.where('id', 'in', ids);
+      .where('n.user_id', '=', userId)
+      .where('n.read_at', 'is', null)
+      .where(sql<boolean>`n.actor_count > ${hiddenActors(userId)}`);
+    if (ids) q = q.where('n.id', 'in', ids);
     const result = await q.executeTakeFirst();
     return Number(result.numUpdatedRows);
   }

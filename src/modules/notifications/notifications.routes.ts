@@ -46,7 +46,8 @@ export function notificationsRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Your notifications',
-          description: 'Newest activity first. Filter with `?type=`.',
+          description:
+            'Newest activity first. Filter with `?type=`. Actors in a block with you (either way) are left out of `actors` and `actor_count`, and a notification with no other actor is not listed, while the block lasts (an unblock brings them back).',
           querystring: Type.Object({ ...PageQuery, type: Type.Optional(NotificationType) }),
           response: { 200: Page(Notification) },
         },
@@ -80,6 +81,7 @@ export function notificationsRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'How many notifications you have not read',
+          description: 'Only those `GET /notifications` lists: none hidden by a block.',
           response: { 200: Type.Object({ count: Type.Integer() }) },
         },
       },
@@ -93,7 +95,8 @@ export function notificationsRoutes(ctx: Context) {
         schema: {
           tags,
           summary: 'Mark notifications read',
-          description: 'Send `ids` (some of yours) or `"all": true`.',
+          description:
+            'Send `ids` (some of yours) or `"all": true`. Notifications hidden by a block are left unread (and uncounted) until it is lifted.',
           body: Type.Object(
             {
               ids: Type.Optional(

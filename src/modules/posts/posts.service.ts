@@ -113,6 +113,7 @@ export class PostsService {
         post_id: post.id,
         author_id: post.author_id,
         fan_out: post.fan_out,
+        visibility: post.visibility,
       });
     });
     await this.#contents.invalidate(id);

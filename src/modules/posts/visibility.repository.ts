@@ -15,19 +15,31 @@ export function allowedBy(
   authorColumn: string,
   visibilityColumn: string,
 ): RawBuilder<boolean> {
-  const author = sql.ref(authorColumn);
   const visibility = sql.ref(visibilityColumn);
   if (viewerId === null) return sql<boolean>`${visibility} = 'public'`;
-  return sql<boolean>`(${author} = ${viewerId} or (
+  return mayView(sql`${viewerId}`, sql.ref(authorColumn), visibility);
+}
+
+/**
+ * The same rule with every operand given as SQL, so it can be asked of many viewers at once (a
+ * column of user ids) about a post that may no longer exist (its author and visibility as
+ * values): who a stream event about a post may reach. Viewers here are signed in.
+ */
+export function mayView(
+  viewer: RawBuilder<unknown>,
+  author: RawBuilder<unknown>,
+  visibility: RawBuilder<unknown>,
+): RawBuilder<boolean> {
+  return sql<boolean>`(${author} = ${viewer} or (
     not exists (
       select 1 from blocks b
-      where (b.blocker_id = ${viewerId} and b.blocked_id = ${author})
-         or (b.blocker_id = ${author} and b.blocked_id = ${viewerId}))
+      where (b.blocker_id = ${viewer} and b.blocked_id = ${author})
+         or (b.blocker_id = ${author} and b.blocked_id = ${viewer}))
     and (${visibility} = 'public'
       or (${visibility} = 'followers' and exists (
-        select 1 from follows f where f.follower_id = ${viewerId} and f.followee_id = ${author}))
+        select 1 from follows f where f.follower_id = ${viewer} and f.followee_id = ${author}))
       or (${visibility} = 'friends' and exists (
-        select 1 from friendships fr where fr.user_id = ${viewerId} and fr.friend_id = ${author})))))`;
+        select 1 from friendships fr where fr.user_id = ${viewer} and fr.friend_id = ${author})))))`;
 }
 
 /** Rows whose `column` (a user id) is in a block with the viewer, either way: hidden from them. */

@@ -23,7 +23,7 @@ export const TOKEN_EXPIRED_CLOSE = 4001;
 const GOING_AWAY = 1001;
 
 const EVENTS =
-  'Every event is `{seq, type, data}` with `seq` increasing per user: `notification`, `message`, `message.read`, `feed.post`, `post.deleted`; `ready` first when you connect without `since` (its `seq` is where you start: resume from it later), and `resync` (you missed more than the server keeps: reload, then continue from its `seq`).';
+  'Every event is `{seq, type, data}` with `seq` increasing per user: `notification`, `message`, `message.read`, `feed.post`, `post.deleted`; events about a post reach only those who may see it then (visibility, blocks either way), as reads do. `ready` first when you connect without `since` (its `seq` is where you start: resume from it later), and `resync` (you missed more than the server keeps: reload, then continue from its `seq`).';
 
 /** The real-time stream of the signed-in user, over WebSocket or Server-Sent Events. */
 export function streamRoutes(ctx: Context) {
