@@ -11,6 +11,7 @@ import { RedisCache } from './infra/cache/redis-cache.ts';
 import { ResilientCache } from './infra/cache/resilient-cache.ts';
 import { migrateToLatest, openDatabase, type Database } from './infra/db/database.ts';
 import { Metrics } from './infra/metrics.ts';
+import { RedisBreaker } from './infra/redis/breaker.ts';
 import { MemoryTimelineStore } from './infra/timeline/memory-timeline.ts';
 import { RedisTimelineStore } from './infra/timeline/redis-timeline.ts';
 import type { TimelineStore } from './infra/timeline/timeline.ts';
@@ -55,6 +56,8 @@ export interface Context {
   readonly database: Database;
   /** Redis connection when REDIS_URL is set (cache, timelines, rate limits). */
   readonly redis: Redis | undefined;
+  /** Whether Redis answers: every user of `redis` goes through it (see RedisBreaker). */
+  readonly redisBreaker: RedisBreaker | undefined;
   readonly cache: Cache;
   readonly timelines: TimelineStore;
   readonly bus: EventBus;
@@ -154,16 +157,19 @@ export async function createContext(
   const { db } = database;
 
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
+  const redisBreaker = redis && new RedisBreaker(redis, log);
+  redisBreaker?.onChange((up) => metrics.setServiceUp('redis', up));
   const cache = new ResilientCache(
-    redis
-      ? new RedisCache(redis, `${config.redisPrefix}cache:`)
+    redis && redisBreaker
+      ? redisBreaker.guard(new RedisCache(redis, `${config.redisPrefix}cache:`))
       : new MemoryCache(config.cacheMaxEntries),
     log,
     metrics,
   );
-  const timelines = redis
-    ? new RedisTimelineStore(redis, `${config.redisPrefix}tl:`)
-    : new MemoryTimelineStore();
+  const timelines =
+    redis && redisBreaker
+      ? redisBreaker.guard(new RedisTimelineStore(redis, `${config.redisPrefix}tl:`))
+      : new MemoryTimelineStore();
   const bus: EventBus = config.amqpUrl
     ? new RabbitMqBus(config.amqpUrl, { prefix: config.amqpPrefix, logger: log })
     : new InProcessBus({ logger: log });
@@ -219,6 +225,7 @@ export async function createContext(
     metrics,
     database,
     redis,
+    redisBreaker,
     cache,
     timelines,
     bus,
@@ -259,6 +266,7 @@ export async function createContext(
     close: async () => {
       await bus.close();
       await mailer.close();
+      redisBreaker?.stop();
       redis?.disconnect();
       await database.close();
     },

@@ -220,11 +220,16 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(helmet, { contentSecurityPolicy: false });
   // Limits are applied where they are needed, through createLimiter (src/http/rate-limit.ts).
   // Counters live in Redis when there is one, so every API node shares each client's budget;
-  // if Redis fails, requests pass rather than fail (skipOnError).
+  // if Redis fails, requests pass rather than fail (skipOnError), at once while the Redis
+  // breaker is open.
   await app.register(rateLimit, {
     global: false,
     ...(ctx.redis
-      ? { redis: ctx.redis, nameSpace: `${config.redisPrefix}rl:`, skipOnError: true }
+      ? {
+          redis: ctx.redisBreaker?.rateLimitClient() ?? ctx.redis,
+          nameSpace: `${config.redisPrefix}rl:`,
+          skipOnError: true,
+        }
       : {}),
   });
   await app.register(swagger, {
