@@ -92,6 +92,7 @@ export interface ContextOverrides {
 
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
 const REDIS_STARTUP_WAIT_MS = 3_000;
+const REDIS_RECONNECT_MAX_MS = 250;
 
 /**
  * Connects to Redis and waits (briefly) until it is ready, so the first requests already count
@@ -101,10 +102,15 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
   // Fail fast while disconnected, and bound every command: callers fall back to the database
   // instead of waiting for Redis to come back.
   const redis = new Redis(url, {
-    maxRetriesPerRequest: 1,
+    // 0: a command waiting on a connection that closes is rejected at once (with 1, ioredis keeps
+    // it until the next reconnection fails too, seconds later when Redis is frozen).
+    maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    // Dial again at most every 250 ms (the default backs off to 2 s): a Redis that comes back is
+    // used again within about half a second (see RedisBreaker).
+    retryStrategy: (times: number) => Math.min(times * 50, REDIS_RECONNECT_MAX_MS),
     // Commands issued in the same tick, by any request, leave in one write: under load a
     // system call per command costs more than the commands themselves.
     enableAutoPipelining: true,

@@ -22,7 +22,8 @@ export interface BreakerOptions {
  * Closed (healthy): calls go through. A call that fails for a reason other than a Redis reply
  * (a command timeout, a closed or unwritable connection), the connection closing, or a call while
  * the client is not ready opens the breaker. A timeout also recycles the connection
- * (disconnect and reconnect): that rejects every command still waiting on it at once, and a
+ * (destroys the socket; ioredis dials again): that rejects every command still waiting on it
+ * at once, and a
  * frozen TCP connection (open, but no bytes moving) is never reused.
  *
  * Open: calls fail at once with `RedisUnavailable` (callers serve from SQL or memory). A
@@ -120,7 +121,12 @@ export class RedisBreaker {
     if (this.#closed) return;
     if (recycle) {
       this.#log.warn({ reason: recycle }, 'redis not answering; recycling the connection');
-      this.#redis.disconnect(true);
+      // Not disconnect(true): it ends the socket gracefully and waits up to 2 s for a close that a
+      // frozen peer never acknowledges. Destroyed, the socket closes now: ioredis rejects every
+      // command still waiting on it and dials again.
+      const { stream } = this.#redis as unknown as { stream?: { destroy(): void } };
+      if (stream) stream.destroy();
+      else this.#redis.disconnect(true);
     }
     if (this.#open) return;
     this.#open = true;
