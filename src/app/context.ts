@@ -11,6 +11,7 @@ import { RedisCache } from '../infra/cache/redis-cache.ts';
 import { ResilientCache } from '../infra/cache/resilient-cache.ts';
 import { migrateToLatest, openDatabase, type Database } from '../infra/db/database.ts';
 import { Metrics } from '../infra/metrics.ts';
+import { RedisBreaker } from '../infra/redis/breaker.ts';
 import { MemoryTimelineStore } from '../infra/timeline/memory-timeline.ts';
 import { RedisTimelineStore } from '../infra/timeline/redis-timeline.ts';
 import type { TimelineStore } from '../infra/timeline/timeline.ts';
@@ -55,6 +56,8 @@ export interface Context {
   readonly database: Database;
   /** Redis connection when REDIS_URL is set (cache, timelines, rate limits). */
   readonly redis: Redis | undefined;
+  /** Whether Redis answers: every user of `redis` goes through it (see RedisBreaker). */
+  readonly redisBreaker: RedisBreaker | undefined;
   readonly cache: Cache;
   readonly timelines: TimelineStore;
   readonly bus: EventBus;
@@ -95,6 +98,7 @@ export interface ContextOverrides {
 
 const REDIS_COMMAND_TIMEOUT_MS = 1_000;
 const REDIS_STARTUP_WAIT_MS = 3_000;
+const REDIS_RECONNECT_MAX_MS = 250;
 
 /**
  * Connects to Redis and waits (briefly) until it is ready, so the first requests already count
@@ -104,10 +108,15 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
   // Fail fast while disconnected, and bound every command: callers fall back to the database
   // instead of waiting for Redis to come back.
   const redis = new Redis(url, {
-    maxRetriesPerRequest: 1,
+    // 0: a command waiting on a connection that closes is rejected at once (with 1, ioredis keeps
+    // it until the next reconnection fails too, seconds later when Redis is frozen).
+    maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     autoResendUnfulfilledCommands: false,
     commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    // Dial again at most every 250 ms (the default backs off to 2 s): a Redis that comes back is
+    // used again within about half a second (see RedisBreaker).
+    retryStrategy: (times: number) => Math.min(times * 50, REDIS_RECONNECT_MAX_MS),
     // Commands issued in the same tick, by any request, leave in one write: under load a
     // system call per command costs more than the commands themselves.
     enableAutoPipelining: true,
@@ -162,16 +171,19 @@ export async function createContext(
   const { db } = database;
 
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, log) : undefined;
+  const redisBreaker = redis && new RedisBreaker(redis, log);
+  redisBreaker?.onChange((up) => metrics.setServiceUp('redis', up));
   const cache = new ResilientCache(
-    redis
-      ? new RedisCache(redis, `${config.redisPrefix}cache:`)
+    redis && redisBreaker
+      ? redisBreaker.guard(new RedisCache(redis, `${config.redisPrefix}cache:`))
       : new MemoryCache(config.cacheMaxEntries),
     log,
     metrics,
   );
-  const timelines = redis
-    ? new RedisTimelineStore(redis, `${config.redisPrefix}tl:`)
-    : new MemoryTimelineStore();
+  const timelines =
+    redis && redisBreaker
+      ? redisBreaker.guard(new RedisTimelineStore(redis, `${config.redisPrefix}tl:`))
+      : new MemoryTimelineStore();
   const bus: EventBus = config.amqpUrl
     ? new RabbitMqBus(config.amqpUrl, { prefix: config.amqpPrefix, logger: log })
     : new InProcessBus({ logger: log });
@@ -229,6 +241,7 @@ export async function createContext(
     metrics,
     database,
     redis,
+    redisBreaker,
     cache,
     timelines,
     bus,
@@ -264,6 +277,7 @@ export async function createContext(
     close: async () => {
       await bus.close();
       await mailer.close();
+      redisBreaker?.stop();
       redis?.disconnect();
       await database.close();
     },

@@ -13,7 +13,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** `/healthz`: the process is alive. `/readyz`: it can serve, i.e. the database answers. */
+/**
+ * `/healthz`: the process is alive. `/readyz`: it can serve, i.e. the database answers. Redis is
+ * reported (`redis`: connected, unavailable or absent) but never makes it unready: without it,
+ * kith serves from SQL and memory, degraded.
+ */
 export function healthRoutes(ctx: Context) {
   return async (app: App) => {
     app.get(
@@ -32,9 +36,17 @@ export function healthRoutes(ctx: Context) {
       {
         schema: {
           tags: ['health'],
-          summary: 'Readiness: the database answers',
+          summary: 'Readiness: the database answers (Redis reported, not required)',
           response: {
-            200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }),
+            200: Type.Object({
+              status: Type.Literal('ready'),
+              database: Type.String(),
+              redis: Type.Union([
+                Type.Literal('connected'),
+                Type.Literal('unavailable'),
+                Type.Literal('absent'),
+              ]),
+            }),
           },
         },
       },
@@ -47,7 +59,12 @@ export function healthRoutes(ctx: Context) {
             headers: { 'retry-after': '5' },
           });
         }
-        return { status: 'ready' as const, database: ctx.database.kind };
+        const redis = !ctx.redisBreaker
+          ? ('absent' as const)
+          : ctx.redisBreaker.up
+            ? ('connected' as const)
+            : ('unavailable' as const);
+        return { status: 'ready' as const, database: ctx.database.kind, redis };
       },
     );
   };

@@ -129,11 +129,15 @@ export async function buildApp(ctx: Context): Promise<App> {
   await app.register(helmet, { contentSecurityPolicy: false });
   // Limits are applied where they are needed, through createLimiter (src/http/rate-limit.ts).
   // Counters live in Redis when there is one, so every API node shares each client's budget;
-  // if Redis fails, requests pass rather than fail (skipOnError).
+  // if Redis fails, requests pass rather than fail (skipOnError), at once while the Redis
+  // breaker is open.
   await app.register(rateLimit, {
     global: false,
     ...(ctx.redis
-      ? { store: redisLimitStore(ctx.redis, `${config.redisPrefix}rl:`), skipOnError: true }
+      ? {
+          store: redisLimitStore(ctx.redis, `${config.redisPrefix}rl:`, ctx.redisBreaker),
+          skipOnError: true,
+        }
       : {}),
   });
   await app.register(swagger, {

@@ -77,7 +77,11 @@ type WithLimitCommand = Redis & {
  * createRateLimit after a route it does not have (`undefinedundefined-`); our limiters are
  * named by their rule instead (see limitKey), so the store adds nothing to the key.
  */
-export function redisLimitStore(redis: Redis, prefix: string): FastifyRateLimitStoreCtor {
+export function redisLimitStore(
+  redis: Redis,
+  prefix: string,
+  breaker?: { run<T>(call: () => Promise<T>): Promise<T> },
+): FastifyRateLimitStoreCtor {
   if (!('kithRateLimit' in redis)) {
     redis.defineCommand('kithRateLimit', { numberOfKeys: 1, lua: FIXED_WINDOW });
   }
@@ -88,7 +92,10 @@ export function redisLimitStore(redis: Redis, prefix: string): FastifyRateLimitS
       callback: (error: Error | null, result?: { current: number; ttl: number }) => void,
       timeWindow: number,
     ): void {
-      commands.kithRateLimit(prefix + key, timeWindow).then(
+      // Through the breaker when there is one: a sick Redis fails at once (and the request
+      // passes, skipOnError) instead of each request waiting out a timeout.
+      const call = () => commands.kithRateLimit(prefix + key, timeWindow);
+      (breaker ? breaker.run(call) : call()).then(
         ([current, ttl]) => callback(null, { current, ttl }),
         (err: Error) => callback(err),
       );

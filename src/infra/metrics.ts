@@ -54,7 +54,7 @@ export class Metrics {
 
   readonly feedMergedPosts = new Counter({
     name: 'kith_feed_read_merged_posts_total',
-    help: 'Posts of big accounts (never fanned out) merged into home feed pages at read time.',
+    help: "Posts merged into home feed pages at read time: big accounts' (never fanned out) and those whose fan-out has not completed.",
     registers: [this.registry],
   });
 
@@ -84,8 +84,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly serviceUp = new Gauge({
+    name: 'kith_service_up',
+    help: 'Whether this process can use a backing service (label service: redis, rabbitmq, postgres): 1 connected and answering, 0 not (served degraded).',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kith_' });
+  }
+
+  /** Sets `kith_service_up{service}`: 1 when the service is connected and answering, else 0. */
+  setServiceUp(service: string, up: boolean): void {
+    this.serviceUp.set({ service }, up ? 1 : 0);
   }
 
   /** Gauges read when scraped (e.g. the outbox backlog from the database). */

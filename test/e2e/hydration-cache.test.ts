@@ -381,7 +381,8 @@ async function behindProxy(tc: TestContext, name: string) {
   };
   const restore = async () => {
     proxy.restore();
-    await waitFor(() => status() === 'ready', 'redis reconnected after the cut');
+    // Used again once the breaker's probe has seen it answer.
+    await waitFor(() => t.ctx.redisBreaker!.up, 'redis answering again after the cut');
   };
   return { t, c: client(t), cut, restore };
 }

@@ -2,13 +2,17 @@ import net from 'node:net';
 
 /**
  * A TCP proxy on loopback between kith and a real service, so a test can cut the service off
- * and bring it back without touching the machine's shared servers.
+ * (connections reset) or freeze it (connections stay open, no bytes move) and bring it back
+ * without touching the machine's shared servers.
  */
 export class TcpProxy {
   readonly #target: { host: string; port: number };
   readonly #sockets = new Set<net.Socket>();
   #server: net.Server | undefined;
   #cut = false;
+  #frozen = false;
+  /** Writes held while frozen, in arrival order; replayed by `restore`. */
+  #held: (() => void)[] = [];
   port = 0;
 
   constructor(targetUrl: string) {
@@ -35,7 +39,13 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      const forward = (from: net.Socket, to: net.Socket) => {
+        const pass = (write: () => void) => (this.#frozen ? this.#held.push(write) : write());
+        from.on('data', (chunk) => pass(() => !to.destroyed && to.write(chunk)));
+        from.on('end', () => pass(() => !to.destroyed && to.end()));
+      };
+      forward(client, upstream);
+      forward(upstream, client);
     });
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.#server.address() as net.AddressInfo).port;
@@ -48,11 +58,25 @@ export class TcpProxy {
   /** Drops every open connection and refuses new ones until `restore`. */
   cut(): void {
     this.#cut = true;
+    this.#frozen = false;
+    this.#held = [];
     for (const s of this.#sockets) s.destroy();
+  }
+
+  /**
+   * Silences the service until `restore`: connections, old and new, stay open but no byte moves
+   * either way (a hung server, or packets dropped on the way); what was sent is delivered then.
+   */
+  freeze(): void {
+    this.#frozen = true;
   }
 
   restore(): void {
     this.#cut = false;
+    this.#frozen = false;
+    const held = this.#held;
+    this.#held = [];
+    for (const write of held) write();
   }
 
   async close(): Promise<void> {

@@ -89,6 +89,8 @@ export interface PostsTable {
   edited_at: Date | null;
   /** False when the author was above the fan-out threshold: merged into feeds at read time. */
   fan_out: Generated<boolean>;
+  /** A fanned-out post not yet in every follower's timeline: merged into feeds at read time. */
+  fanout_pending: Generated<boolean>;
 }
 
 export interface PostVersionsTable {
@@ -271,7 +273,8 @@ export interface DB {
   idempotency_keys: IdempotencyKeysTable;
 }
 
-export type PostRow = Selectable<PostsTable>;
+/** A post as the application sees it (`fanout_pending` is the feed's bookkeeping). */
+export type PostRow = Omit<Selectable<PostsTable>, 'fanout_pending'>;
 export type EmailTokenRow = Selectable<EmailTokensTable>;
 export type CommentRow = Selectable<CommentsTable>;
 export type FriendRequestRow = Selectable<FriendRequestsTable>;

@@ -82,6 +82,9 @@ export function feedConsumer(
         data,
       );
     });
+    // Only once every push succeeded (a failure throws and the event is retried): until then
+    // readers merge the post from SQL.
+    await repo.fannedOut(post.id);
     metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
   }
 

@@ -70,10 +70,13 @@ export class FeedRepository {
 
   /**
    * One feed page's counters in one query: for the timeline's `ids` and for the posts merged in
-   * at read time (the viewer's own, for read-your-writes without waiting for the fan-out, and
-   * those of followed big accounts, which are never fanned out), the rows the viewer may see,
-   * with counters as the viewer may list them (`blocked`: the viewer's block set, from the
-   * cached relations, see `seenCount`), the viewer's like, and whether the post was merged in.
+   * at read time (the viewer's own, for read-your-writes without waiting for the fan-out; those
+   * of followed big accounts, which are never fanned out; and followees' posts whose fan-out has
+   * not completed, so a post acknowledged before the read is in it whatever the timeline store
+   * missed), the rows the viewer may see, with counters as the viewer may list them (`blocked`:
+   * the viewer's block set, from the cached relations, see `seenCount`), the viewer's like, and
+   * whether the post was merged in. The last two come from one small partial index
+   * (posts_merged).
    */
   pageStats(
     viewerId: string,
@@ -91,7 +94,7 @@ export class FeedRepository {
         (select p.id from follows f
          cross join lateral (
            select p.id from posts p
-           where p.author_id = f.followee_id and not p.fan_out
+           where p.author_id = f.followee_id and (not p.fan_out or p.fanout_pending)
              and ${olderThan(beforeId)} and ${visibleTo(viewerId)}
            order by p.id desc limit ${limit}
          ) p
@@ -119,6 +122,16 @@ export class FeedRepository {
       .limit(limit);
     if (fanOutOnly) q = q.where('fan_out', '=', true);
     return (await q.execute()).map((r) => r.id);
+  }
+
+  /** The post is in every follower's timeline: readers stop merging it from SQL. */
+  async fannedOut(postId: string): Promise<void> {
+    await this.#db
+      .updateTable('posts')
+      .set({ fanout_pending: false })
+      .where('id', '=', postId)
+      .where('fanout_pending', '=', true)
+      .execute();
   }
 
   /** A batch of the author's followers in id order, each with whether they count as active. */

@@ -177,6 +177,16 @@ describe('GET /feed', { timeout: 60_000 }, () => {
     assert.deepEqual(ids((await feed(v!)).items), [own, older]);
     assert.deepEqual(await timeline(v!), [older], 'own posts are merged at read time');
   });
+
+  it("shows a followee's post acknowledged before its fan-out ran (merged from SQL until then)", async () => {
+    const [v, a] = await users(2);
+    await follow(v!, a!);
+    const older = await post(a!);
+    await expectFeed(v!, [older]); // builds the timeline, complete
+    const fresh = await post(a!, 'followers', 'not fanned out yet');
+    assert.deepEqual(ids((await feed(v!)).items), [fresh, older]);
+    assert.deepEqual(await timeline(v!), [older], 'the timeline still lacks it');
+  });
 });
 
 describe('what the feed holds', { timeout: 60_000 }, () => {

@@ -116,7 +116,8 @@ export class PostsRepository {
   }): Promise<void> {
     await this.#db
       .insertInto('posts')
-      .values({ ...post, edited_at: null })
+      // Until the feed consumer has pushed it to every timeline, readers merge it from SQL.
+      .values({ ...post, edited_at: null, fanout_pending: post.fan_out })
       .execute();
   }
 

@@ -6,6 +6,7 @@ import * as feed from './0004-feed.ts';
 import * as mail from './0005-mail.ts';
 import * as realtime from './0006-realtime.ts';
 import * as dsb from './0007-dsb.ts';
+import * as fanoutPending from './0008-fanout-pending.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -19,4 +20,5 @@ export const migrations: Record<string, Migration> = {
   '0005-mail': mail,
   '0006-realtime': realtime,
   '0007-dsb': dsb,
+  '0008-fanout-pending': fanoutPending,
 };
