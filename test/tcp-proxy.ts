@@ -7,8 +7,11 @@ import net from 'node:net';
 export class TcpProxy {
   readonly #target: { host: string; port: number };
   readonly #sockets = new Set<net.Socket>();
+  /** Open client/upstream pairs, so a freeze can stop and a restore resume them. */
+  readonly #pairs = new Set<[net.Socket, net.Socket]>();
   #server: net.Server | undefined;
   #cut = false;
+  #frozen = false;
   port = 0;
 
   constructor(targetUrl: string) {
@@ -35,7 +38,14 @@ export class TcpProxy {
           upstream.destroy();
         });
       }
-      client.pipe(upstream).pipe(client);
+      const pair: [net.Socket, net.Socket] = [client, upstream];
+      this.#pairs.add(pair);
+      client.on('close', () => this.#pairs.delete(pair));
+      if (this.#frozen) {
+        client.pause(); // held: accepted, but nothing passes until `restore`
+      } else {
+        client.pipe(upstream).pipe(client);
+      }
     });
     await new Promise<void>((resolve) => this.#server!.listen(0, '127.0.0.1', resolve));
     this.port = (this.#server.address() as net.AddressInfo).port;
@@ -51,8 +61,29 @@ export class TcpProxy {
     for (const s of this.#sockets) s.destroy();
   }
 
+  /**
+   * A silent network: no byte passes either way on open connections, and new ones are accepted
+   * but get no answer; nothing is closed. `restore` lets everything still open flow again.
+   */
+  freeze(): void {
+    this.#frozen = true;
+    for (const [client, upstream] of this.#pairs) {
+      client.unpipe();
+      upstream.unpipe();
+      client.pause();
+      upstream.pause();
+    }
+  }
+
   restore(): void {
     this.#cut = false;
+    if (!this.#frozen) return;
+    this.#frozen = false;
+    for (const [client, upstream] of this.#pairs) {
+      client.pipe(upstream).pipe(client);
+      client.resume();
+      upstream.resume();
+    }
   }
 
   async close(): Promise<void> {

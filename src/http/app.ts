@@ -7,6 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyInstance,
+  type FastifyRequest,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -28,7 +29,8 @@ import { friendsRoutes } from '../modules/social/friends.routes.ts';
 import { socialRoutes } from '../modules/social/social.routes.ts';
 import { registerAuth } from './auth.ts';
 import { healthRoutes } from './health.routes.ts';
-import { registerLoadShedding } from './load-shedding.ts';
+import { isStream, registerLoadShedding } from './load-shedding.ts';
+import { withDatabaseDeadline } from '../infra/db/deadline.ts';
 import { ProblemSchema, sendProblem } from './problem.ts';
 
 /** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
@@ -254,6 +256,25 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
   // After the WebSocket plugin, whose hooks close an upgrade's socket once it is refused.
   await registerLoadShedding(app, ctx);
+  // A request's database work, all of it, gets DATABASE_REQUEST_TIMEOUT_MS (streams excepted:
+  // they live on after the request).
+  const dbBudget = ctx.config.databaseRequestTimeout;
+  // Entered twice: before the auth hooks, and again once the body is read (reading it leaves
+  // the request's async context).
+  if (dbBudget > 0 && ctx.database.kind === 'postgres') {
+    const deadlines = new WeakMap<FastifyRequest, number>();
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (isStream(request)) return done();
+      const deadline = Date.now() + dbBudget;
+      deadlines.set(request, deadline);
+      withDatabaseDeadline(deadline, done);
+    });
+    app.addHook('preValidation', (request, _reply, done) => {
+      const deadline = deadlines.get(request);
+      if (deadline === undefined) done();
+      else withDatabaseDeadline(deadline, done);
+    });
+  }
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

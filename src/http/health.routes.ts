@@ -13,7 +13,13 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** `/healthz`: the process is alive. `/readyz`: it can serve, i.e. the database answers. */
+/**
+ * `/healthz`: the process is alive. `/readyz`: it can serve, i.e. the database answers.
+ * A node cut off from the broker stays ready (writes go to the outbox, reads need no broker, and
+ * real-time pushes catch up from the stream log) but says so: `broker: "disconnected"`, with
+ * `degraded: true`; taking it out of the load balancer would not help, every node shares the
+ * broker.
+ */
 export function healthRoutes(ctx: Context) {
   return async (app: App) => {
     app.get(
@@ -32,9 +38,18 @@ export function healthRoutes(ctx: Context) {
       {
         schema: {
           tags: ['health'],
-          summary: 'Readiness: the database answers',
+          summary: 'Readiness: the database answers (the broker state is reported, not required)',
           response: {
-            200: Type.Object({ status: Type.Literal('ready'), database: Type.String() }),
+            200: Type.Object({
+              status: Type.Literal('ready'),
+              database: Type.String(),
+              broker: Type.Union([
+                Type.Literal('connected'),
+                Type.Literal('disconnected'),
+                Type.Literal('in-process'),
+              ]),
+              degraded: Type.Boolean(),
+            }),
           },
         },
       },
@@ -47,7 +62,17 @@ export function healthRoutes(ctx: Context) {
             headers: { 'retry-after': '5' },
           });
         }
-        return { status: 'ready' as const, database: ctx.database.kind };
+        const broker = !ctx.config.amqpUrl
+          ? ('in-process' as const)
+          : ctx.bus.connected()
+            ? ('connected' as const)
+            : ('disconnected' as const);
+        return {
+          status: 'ready' as const,
+          database: ctx.database.kind,
+          broker,
+          degraded: broker === 'disconnected',
+        };
       },
     );
   };

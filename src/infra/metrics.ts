@@ -84,6 +84,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly serviceUp = new Gauge({
+    name: 'kith_service_up',
+    help: 'Whether this process is connected to a backing service (1) or not (0), by service.',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'kith_' });
   }

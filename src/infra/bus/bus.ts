@@ -59,6 +59,8 @@ export interface EventBus {
    * replaying is always safe.
    */
   replayDeadLetters(group: string, limit?: number): Promise<number>;
+  /** Whether the bus can publish right now (a broker connection is open); for metrics and /readyz. */
+  connected(): boolean;
   close(): Promise<void>;
 }
 

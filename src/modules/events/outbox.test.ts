@@ -72,6 +72,7 @@ function flakyBus(inner: EventBus, failures = 0) {
     onBroadcast: (handler) => inner.onBroadcast(handler),
     deadLetters: (group, limit) => inner.deadLetters(group, limit),
     replayDeadLetters: (group, limit) => inner.replayDeadLetters(group, limit),
+    connected: () => !state.down,
     close: () => inner.close(),
   };
   return { bus, state };
