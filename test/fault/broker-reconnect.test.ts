@@ -22,6 +22,7 @@ import { TcpProxy } from '../tcp-proxy.ts';
 import { waitFor } from '../wait.ts';
 import { assertServicesUp, NEEDS_REAL_STACK, openStream, REAL_STACK } from './real-stack.ts';
 
+if (REAL_STACK) await testRedis(); // removes this file's Redis keys afterwards
 const PREFIX = `${testPrefix}.reconnect`;
 const GROUPS = ['feed', 'mail', 'notifications'];
 /** A write never waits for the broker. */
@@ -43,7 +44,6 @@ describe(
 
     before(async () => {
       await assertServicesUp();
-      await testRedis(); // removes this file's keys afterwards
       const proxied = await proxy.start(amqpUrl()!);
       const services = {
         AMQP_URL: proxied,

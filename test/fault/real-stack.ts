@@ -84,11 +84,12 @@ export async function recordPublishes(prefix: string) {
   await new Promise<void>((resolve, reject) =>
     consumer.once('ready', resolve).once('error', reject),
   );
-  after(async () => {
-    await consumer.close();
-    await conn.close();
-  });
   return {
+    /** Call in the file's `after` (one registered inside a `before` hook runs when it ends). */
+    close: async () => {
+      await consumer.close();
+      await conn.close();
+    },
     seen,
     /** Ids published more than once. */
     twice: () => [...seen].filter(([, n]) => n > 1).map(([id]) => id),
@@ -97,7 +98,7 @@ export async function recordPublishes(prefix: string) {
 
 type StreamEvent = { seq: number; type: string; data: Record<string, unknown> };
 
-/** A WebSocket of `user` on `base`, from its `ready` event on, and the posts pushed to it. */
+/** A WebSocket of `user` on `base` (closed after the calling test), from its `ready` event on. */
 export async function openStream(base: string, user: Account) {
   const socket = new WebSocket(new URL('/api/v1/stream', base), { headers: user.auth });
   const events: StreamEvent[] = [];
