@@ -220,8 +220,12 @@ export async function createContext(
   if (bus instanceof RabbitMqBus) bus.onConnected(() => relay.wake());
   metrics.gauge(
     'kith_outbox_last_publish_age_seconds',
-    'Seconds since the outbox relay of this process last had an event accepted by the bus (since it started if none); grows while a backlog waits on a broken bus.',
-    async () => relay.lastPublishAgeSeconds(),
+    'Seconds since the outbox relay of this process last had an event accepted by the bus (since it started if none); grows while a backlog waits on a broken bus. Absent where no relay runs.',
+    async () => {
+      const age = relay.lastPublishAgeSeconds();
+      if (age === undefined) throw new Error('no relay in this process'); // no sample
+      return age;
+    },
   );
   const monitor = watchServices(metrics, database, bus, config);
   metrics.gauge(

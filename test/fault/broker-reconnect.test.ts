@@ -175,6 +175,8 @@ describe(
         assert.ok(recovery <= RECOVERY_MS, `recovered in ${Math.round(recovery)} ms`);
         for (const s of streams)
           assert.deepEqual(s.posts().sort(), [warm, ...posts].sort(), 'each post pushed once');
+        const age = sample(await workerMetrics(), 'kith_outbox_last_publish_age_seconds');
+        assert.ok(age < 2, `the worker's relay published just now (${age} s ago)`);
         await waitFor(
           async () => {
             const up = await brokerUp();

@@ -93,9 +93,10 @@ export class OutboxRelay {
     this.#schedule(0);
   }
 
-  /** Seconds since the bus last accepted an event from this relay (or since it started). */
-  lastPublishAgeSeconds(): number {
-    return (Date.now() - this.#lastPublishAt) / 1_000;
+  /** Seconds since the bus last accepted an event from this relay (or since it started);
+   * undefined when the relay does not run in this process. */
+  lastPublishAgeSeconds(): number | undefined {
+    return this.#running ? (Date.now() - this.#lastPublishAt) / 1_000 : undefined;
   }
 
   /** One round: claim a batch and start publishing it. Returns how many events were claimed. */
