@@ -52,6 +52,8 @@ export class OutboxRelay {
   readonly #inFlight = new Map<string, Promise<void>>();
   #done: string[] = [];
   #marking: Promise<void> | undefined;
+  /** Failed publishes whose claims are being released: not to be renewed meanwhile. */
+  readonly #releasing = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
   #renewer: NodeJS.Timeout | undefined;
   /** When the bus last accepted an event (or the relay started): for the publish-age metric. */
@@ -199,6 +201,7 @@ export class OutboxRelay {
   }
 
   async #failed(event: DomainEvent, err: unknown): Promise<void> {
+    this.#releasing.add(event.id);
     this.#failures += 1;
     this.stats.failed += 1;
     this.#log.warn(
@@ -215,16 +218,19 @@ export class OutboxRelay {
       })
       .where('id', '=', event.id)
       .execute()
-      .catch(() => {}); // the lease expires on its own if the database is unreachable too
+      .catch(() => {}) // the lease expires on its own if the database is unreachable too
+      .finally(() => this.#releasing.delete(event.id));
   }
 
   /** Extends the leases of the events being published, so that no other relay takes them. */
   async #renew(): Promise<void> {
-    const ids = [...this.#inFlight.keys()];
+    const ids = [...this.#inFlight.keys()].filter((id) => !this.#releasing.has(id));
     if (ids.length === 0) return;
     try {
       await sql`update outbox set claimed_until = now() + make_interval(secs => ${this.#opts.leaseSeconds})
-        where published_at is null and ${idIn('id', ids)}`.execute(this.#db);
+        where published_at is null and claimed_until is not null and ${idIn('id', ids)}`.execute(
+        this.#db,
+      );
     } catch (err) {
       this.#log.warn({ err }, 'could not renew outbox claims');
     }
