@@ -144,6 +144,12 @@ export const SETTINGS = {
     'Longest a Postgres statement may run (`statement_timeout`); a connection that stays silent 2 s longer is dropped. Either way the request answers 503 `service_unavailable`. 0: no limit. `kith migrate` never has one.',
     integer(0, 3_600_000),
   ),
+  databaseRequestTimeout: setting(
+    'DATABASE_REQUEST_TIMEOUT_MS',
+    '2500',
+    'Most time one HTTP request may spend on Postgres in total: waiting for connections and running queries. Past it, the query in progress is abandoned (its connection discarded: it may be silent) and the request answers 503 `service_unavailable` with Retry-After. Streams are exempt once open. 0: no limit.',
+    integer(0, 3_600_000),
+  ),
   migrateOnStart: setting(
     'MIGRATE_ON_START',
     undefined,

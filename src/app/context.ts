@@ -139,6 +139,42 @@ async function connectRedis(url: string, log: Logger): Promise<Redis> {
   return redis;
 }
 
+/** Outbox claims last this long unless their relay renews them (it does, while it lives). */
+const OUTBOX_LEASE_SECONDS = 2;
+/** How often `kith_service_up` is refreshed. */
+const SERVICE_CHECK_MS = 1_000;
+
+/**
+ * Keeps `kith_service_up{service}` current for the services this process uses over the network:
+ * `rabbitmq` (the bus connection is open) and `postgres` (a trivial query answers within the
+ * check period).
+ */
+function watchServices(metrics: Metrics, database: Database, bus: EventBus, config: Config) {
+  const up = (service: string, value: boolean) => metrics.serviceUp.set({ service }, value ? 1 : 0);
+  let checking = false;
+  const check = async () => {
+    if (config.amqpUrl) up('rabbitmq', bus.connected());
+    if (database.kind !== 'postgres' || checking) return;
+    checking = true;
+    try {
+      await Promise.race([
+        database.ping(),
+        delay(SERVICE_CHECK_MS, undefined, { ref: false }).then(() => {
+          throw new Error('no answer');
+        }),
+      ]);
+      up('postgres', true);
+    } catch {
+      up('postgres', false);
+    } finally {
+      checking = false;
+    }
+  };
+  void check();
+  const timer = setInterval(() => void check(), SERVICE_CHECK_MS).unref();
+  return { stop: () => clearInterval(timer) };
+}
+
 /** The composition root: the only place that wires adapters to services. */
 export async function createContext(
   config: Config,
@@ -192,7 +228,7 @@ export async function createContext(
   const relay = new OutboxRelay(db, bus, log, {
     pollMs: config.outboxPollMs,
     batchSize: 100,
-    leaseSeconds: 30,
+    leaseSeconds: OUTBOX_LEASE_SECONDS,
     retentionHours: config.outboxRetentionHours,
     onPublished: () => metrics.outboxPublished.inc(),
     // Each module purges its own expired rows; the idempotency keys are kept as long as events.
@@ -202,6 +238,18 @@ export async function createContext(
       for (const feature of modules) await feature.housekeeping?.(ctx);
     },
   });
+  // Whatever failed while the broker was away goes out as soon as it is back.
+  if (bus instanceof RabbitMqBus) bus.onConnected(() => relay.wake());
+  metrics.gauge(
+    'kith_outbox_last_publish_age_seconds',
+    'Seconds since the outbox relay of this process last had an event accepted by the bus (since it started if none); grows while a backlog waits on a broken bus. Absent where no relay runs.',
+    async () => {
+      const age = relay.lastPublishAgeSeconds();
+      if (age === undefined) throw new Error('no relay in this process'); // no sample
+      return age;
+    },
+  );
+  const monitor = watchServices(metrics, database, bus, config);
   metrics.gauge(
     'kith_outbox_backlog',
     'Events written but not yet published.',
@@ -275,6 +323,7 @@ export async function createContext(
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),
     close: async () => {
+      monitor.stop();
       await bus.close();
       await mailer.close();
       redisBreaker?.stop();

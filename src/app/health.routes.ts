@@ -14,9 +14,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 }
 
 /**
- * `/healthz`: the process is alive. `/readyz`: it can serve, i.e. the database answers. Redis is
- * reported (`redis`: connected, unavailable or absent) but never makes it unready: without it,
- * kith serves from SQL and memory, degraded.
+ * `/healthz`: the process is alive. `/readyz`: it can serve, i.e. the database answers. Redis and
+ * the broker are reported but never make a node unready (`degraded: true` while either is
+ * missing): without Redis kith serves from SQL and memory; cut off from the broker, writes go to
+ * the outbox, reads need no broker and real-time pushes catch up from the stream log. Taking the
+ * node out of the load balancer would not help: every node shares both.
  */
 export function healthRoutes(ctx: Context) {
   return async (app: App) => {
@@ -36,7 +38,7 @@ export function healthRoutes(ctx: Context) {
       {
         schema: {
           tags: ['health'],
-          summary: 'Readiness: the database answers (Redis reported, not required)',
+          summary: 'Readiness: the database answers (Redis and broker reported, not required)',
           response: {
             200: Type.Object({
               status: Type.Literal('ready'),
@@ -46,6 +48,12 @@ export function healthRoutes(ctx: Context) {
                 Type.Literal('unavailable'),
                 Type.Literal('absent'),
               ]),
+              broker: Type.Union([
+                Type.Literal('connected'),
+                Type.Literal('disconnected'),
+                Type.Literal('in-process'),
+              ]),
+              degraded: Type.Boolean(),
             }),
           },
         },
@@ -64,7 +72,18 @@ export function healthRoutes(ctx: Context) {
           : ctx.redisBreaker.up
             ? ('connected' as const)
             : ('unavailable' as const);
-        return { status: 'ready' as const, database: ctx.database.kind, redis };
+        const broker = !ctx.config.amqpUrl
+          ? ('in-process' as const)
+          : ctx.bus.connected()
+            ? ('connected' as const)
+            : ('disconnected' as const);
+        return {
+          status: 'ready' as const,
+          database: ctx.database.kind,
+          redis,
+          broker,
+          degraded: broker === 'disconnected' || redis === 'unavailable',
+        };
       },
     );
   };

@@ -5,7 +5,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
-import Fastify from 'fastify';
+import Fastify, { type FastifyRequest } from 'fastify';
 import { AppError, ValidationError } from '../errors.ts';
 import { registerAuth } from '../http/auth.ts';
 import { registerBodyParsers } from '../http/body-parsers.ts';
@@ -16,6 +16,8 @@ import type { Context } from './context.ts';
 import { healthRoutes } from './health.routes.ts';
 import { enabledModules } from './modules.ts';
 import { redisLimitStore } from '../http/rate-limit.ts';
+import { isStream } from '../http/load-shedding.ts';
+import { withDatabaseDeadline } from '../infra/db/deadline.ts';
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
@@ -167,6 +169,25 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
   // After the WebSocket plugin, whose hooks close an upgrade's socket once it is refused.
   await registerLoadShedding(app, ctx);
+  // A request's database work, all of it, gets DATABASE_REQUEST_TIMEOUT_MS (streams excepted:
+  // they live on after the request).
+  const dbBudget = ctx.config.databaseRequestTimeout;
+  // Entered twice: before the auth hooks, and again once the body is read (reading it leaves
+  // the request's async context).
+  if (dbBudget > 0 && ctx.database.kind === 'postgres') {
+    const deadlines = new WeakMap<FastifyRequest, number>();
+    app.addHook('onRequest', (request, _reply, done) => {
+      if (isStream(request)) return done();
+      const deadline = Date.now() + dbBudget;
+      deadlines.set(request, deadline);
+      withDatabaseDeadline(deadline, done);
+    });
+    app.addHook('preValidation', (request, _reply, done) => {
+      const deadline = deadlines.get(request);
+      if (deadline === undefined) done();
+      else withDatabaseDeadline(deadline, done);
+    });
+  }
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

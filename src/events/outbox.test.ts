@@ -72,6 +72,7 @@ function flakyBus(inner: EventBus, failures = 0) {
     onBroadcast: (handler) => inner.onBroadcast(handler),
     deadLetters: (group, limit) => inner.deadLetters(group, limit),
     replayDeadLetters: (group, limit) => inner.replayDeadLetters(group, limit),
+    connected: () => !state.down,
     close: () => inner.close(),
   };
   return { bus, state };
@@ -417,6 +418,33 @@ describe('outbox relay', { timeout: 30_000 }, () => {
     assert.equal(await relayAll(second), 3);
     assert.deepEqual(published.sort(), ids);
     assert.equal(await backlog(), 0);
+  });
+
+  it('a running relay renews its claims past the lease, and marks each event once confirmed', async (t) => {
+    await db.deleteFrom('outbox').execute();
+    const [id] = await seed(db, 1);
+    const { bus } = flakyBus(ctx.bus);
+    let confirm = () => {};
+    const confirmed = new Promise<void>((resolve) => (confirm = resolve));
+    const slow: EventBus = { ...bus, publish: () => confirmed };
+    // A long poll: the mark must not wait for the next round.
+    const relay = new OutboxRelay(db, slow, silent, options({ leaseSeconds: 0.4, pollMs: 60_000 }));
+    relay.start();
+    t.after(() => relay.stop());
+    const claim = async () =>
+      await db
+        .selectFrom('outbox')
+        .select(['claimed_until', 'published_at'])
+        .executeTakeFirstOrThrow();
+    await waitFor(async () => (await claim()).claimed_until !== null, 'claimed');
+    await new Promise((resolve) => setTimeout(resolve, 1_000)); // 2.5 leases
+    const other = new OutboxRelay(db, bus, silent, options());
+    assert.equal(await other.tick(), 0, 'still held: the live relay renewed its claim');
+    const confirmedAt = Date.now();
+    confirm();
+    await waitFor(async () => (await claim()).published_at !== null, `${id} marked`, 2_000);
+    assert.ok(Date.now() - confirmedAt < 1_000, 'marked on its confirm, not at the next round');
+    assert.equal(relay.stats.published, 1);
   });
 });
 

@@ -8,7 +8,11 @@ export interface RelayOptions {
   pollMs: number;
   /** Events claimed per round. */
   batchSize: number;
-  /** How long a claim holds before another relay may take the event over. */
+  /**
+   * How long a claim holds before another relay may take the event over. A live relay renews
+   * the claims of its publishes in flight every quarter of this, so only a dead relay's (a
+   * SIGKILL, a lost host) lapse: its events are taken over within about this long.
+   */
   leaseSeconds: number;
   /** Published events and processed marks older than this are purged. */
   retentionHours: number;
@@ -24,7 +28,9 @@ export interface RelayStats {
 }
 
 const MAX_IN_FLIGHT = 500;
-const MAX_BACKOFF_MS = 5_000;
+/** Longest pause between rounds while publishing fails: the relay retries within this of the
+ * bus coming back (and at once when the bus reports its reconnection: see `wake`). */
+const MAX_BACKOFF_MS = 1_000;
 const PURGE_EVERY_MS = 60_000;
 
 /**
@@ -32,6 +38,11 @@ const PURGE_EVERY_MS = 60_000;
  * work), published, and marked published only once the bus accepted it — on RabbitMQ after the
  * broker confirmed, in process after the consumers ran. A crash or an outage leaves events
  * unpublished: they wait, then flow. Delivery is at-least-once; consumers de-duplicate.
+ *
+ * Claims are short leases renewed while the relay lives (a heartbeat), so a crashed relay's
+ * events are free again within `leaseSeconds`, not after a fixed long lease. Each event is
+ * marked published as soon as its confirm arrives (not at the next round), so a relay killed
+ * after a confirm leaves at most the events whose mark was still on its way to be sent again.
  */
 export class OutboxRelay {
   readonly #db: Kysely<DB>;
@@ -40,7 +51,13 @@ export class OutboxRelay {
   readonly #opts: RelayOptions;
   readonly #inFlight = new Map<string, Promise<void>>();
   #done: string[] = [];
+  #marking: Promise<void> | undefined;
+  /** Failed publishes whose claims are being released: not to be renewed meanwhile. */
+  readonly #releasing = new Set<string>();
   #timer: NodeJS.Timeout | undefined;
+  #renewer: NodeJS.Timeout | undefined;
+  /** When the bus last accepted an event (or the relay started): for the publish-age metric. */
+  #lastPublishAt = Date.now();
   #running = false;
   #failures = 0;
   #lastPurge = 0;
@@ -55,6 +72,9 @@ export class OutboxRelay {
 
   start(): void {
     this.#running = true;
+    this.#lastPublishAt = Date.now();
+    const every = Math.max(50, (this.#opts.leaseSeconds * 1_000) / 4);
+    this.#renewer = setInterval(() => void this.#renew(), every);
     this.#schedule(0);
   }
 
@@ -63,7 +83,22 @@ export class OutboxRelay {
     this.#running = false;
     clearTimeout(this.#timer);
     await Promise.allSettled(this.#inFlight.values());
+    clearInterval(this.#renewer);
     await this.#flush();
+  }
+
+  /** A round now (the bus just reconnected): what failed during the outage goes out at once. */
+  wake(): void {
+    if (!this.#running) return;
+    this.#failures = 0;
+    clearTimeout(this.#timer);
+    this.#schedule(0);
+  }
+
+  /** Seconds since the bus last accepted an event from this relay (or since it started);
+   * undefined when the relay does not run in this process. */
+  lastPublishAgeSeconds(): number | undefined {
+    return this.#running ? (Date.now() - this.#lastPublishAt) / 1_000 : undefined;
   }
 
   /** One round: claim a batch and start publishing it. Returns how many events were claimed. */
@@ -79,6 +114,8 @@ export class OutboxRelay {
         .then(
           () => {
             this.#done.push(event.id);
+            void this.#markSoon();
+            this.#lastPublishAt = Date.now();
             this.stats.published += 1;
             this.#opts.onPublished?.();
             this.#failures = 0;
@@ -113,6 +150,7 @@ export class OutboxRelay {
 
   #schedule(delayMs: number): void {
     if (!this.#running) return;
+    clearTimeout(this.#timer);
     this.#timer = setTimeout(() => {
       this.tick().then(
         // Straight on while events flow; back off when idle or while publishing fails.
@@ -163,25 +201,58 @@ export class OutboxRelay {
   }
 
   async #failed(event: DomainEvent, err: unknown): Promise<void> {
+    this.#releasing.add(event.id);
     this.#failures += 1;
     this.stats.failed += 1;
     this.#log.warn(
       { err, event_id: event.id, type: event.type },
       'event not published; will retry',
     );
-    // Hold the claim for the back-off; the event is claimable again after it.
+    // Release the claim: the relay's next round (after a back-off of at most a second, or at
+    // once when the bus reconnects) or any other relay may take the event again.
     await this.#db
       .updateTable('outbox')
       .set({
-        claimed_until: new Date(Date.now() + this.#backoff()),
+        claimed_until: null,
         last_error: String((err as Error)?.message ?? err).slice(0, 500),
       })
       .where('id', '=', event.id)
       .execute()
-      .catch(() => {}); // the lease expires on its own if the database is unreachable too
+      .catch(() => {}) // the lease expires on its own if the database is unreachable too
+      .finally(() => this.#releasing.delete(event.id));
   }
 
+  /** Extends the leases of the events being published, so that no other relay takes them. */
+  async #renew(): Promise<void> {
+    const ids = [...this.#inFlight.keys()].filter((id) => !this.#releasing.has(id));
+    if (ids.length === 0) return;
+    try {
+      await sql`update outbox set claimed_until = now() + make_interval(secs => ${this.#opts.leaseSeconds})
+        where published_at is null and claimed_until is not null and ${idIn('id', ids)}`.execute(
+        this.#db,
+      );
+    } catch (err) {
+      this.#log.warn({ err }, 'could not renew outbox claims');
+    }
+  }
+
+  /** Marks confirmed events published now, one write at a time (the next takes what piled up). */
+  async #markSoon(): Promise<void> {
+    while (this.#marking) await this.#marking;
+    if (this.#done.length === 0) return;
+    this.#marking = this.#write()
+      .catch((err: unknown) => this.#log.warn({ err }, 'could not mark events published'))
+      .finally(() => (this.#marking = undefined));
+    await this.#marking;
+  }
+
+  /** Marks what is confirmed so far, after any marking under way. */
   async #flush(): Promise<void> {
+    while (this.#marking) await this.#marking;
+    await this.#write();
+  }
+
+  async #write(): Promise<void> {
     if (this.#done.length === 0) return;
     const ids = this.#done;
     this.#done = [];

@@ -26,7 +26,7 @@ const RESOLUTION_MS = 10;
  * Long-lived streams (a WebSocket upgrade, the server-sent events route) are not requests waiting
  * to be served: they stay open for hours and would fill the in-flight count.
  */
-const isStream = (request: FastifyRequest): boolean =>
+export const isStream = (request: FastifyRequest): boolean =>
   request.headers.upgrade?.toLowerCase() === 'websocket' ||
   (request.routeOptions.url ?? '').endsWith('/stream/sse');
 

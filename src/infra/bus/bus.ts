@@ -50,7 +50,14 @@ export interface EventBus {
     opts?: Partial<ConsumeOptions>,
   ): Promise<Subscription>;
   broadcast(message: BroadcastMessage): Promise<void>;
-  onBroadcast(handler: (message: BroadcastMessage) => void): Promise<Subscription>;
+  /**
+   * `onResubscribed` is called each time the subscription is back after a lost connection:
+   * broadcasts sent meanwhile never reached this node, so it should catch up from elsewhere.
+   */
+  onBroadcast(
+    handler: (message: BroadcastMessage) => void,
+    onResubscribed?: () => void,
+  ): Promise<Subscription>;
   /** Events a group gave up on, oldest first (inspection, tests, replay tooling). */
   deadLetters(group: string, limit?: number): Promise<DomainEvent[]>;
   /**
@@ -59,6 +66,8 @@ export interface EventBus {
    * replaying is always safe.
    */
   replayDeadLetters(group: string, limit?: number): Promise<number>;
+  /** Whether the bus can publish right now (a broker connection is open); for metrics and /readyz. */
+  connected(): boolean;
   close(): Promise<void>;
 }
 

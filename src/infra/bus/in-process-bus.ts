@@ -55,6 +55,11 @@ export class InProcessBus implements EventBus {
   /** Deliveries waiting out a retry delay, so `close` can cancel them. */
   readonly #retries = new Map<NodeJS.Timeout, Delivery>();
   readonly #logger: BusLogger | undefined;
+
+  /** Always: there is no broker to lose. */
+  connected(): boolean {
+    return true;
+  }
   #closed = false;
 
   constructor(options: { logger?: BusLogger } = {}) {

@@ -24,7 +24,23 @@ export interface RabbitMqBusOptions {
   logger?: Pick<Logger, 'warn' | 'error'>;
   /** How long `publish` (and any other call) waits for a connection before rejecting. */
   connectTimeoutMs?: number;
+  /** Reconnect back-off: each attempt waits a random time in [low, high], ms (see RECONNECT). */
+  reconnect?: { lowMs: number; highMs: number };
+  /** AMQP heartbeat, seconds: a silent broker is taken for dead after twice this. */
+  heartbeatSeconds?: number;
 }
+
+/**
+ * Reconnecting promptly: rabbitmq-client waits a random time between `retryLow` and
+ * min(retryLow * 2^attempt, retryHigh) before each attempt (its defaults, 1 s and 30 s, meant up
+ * to 30 s after a long outage). 50 ms steps capped at 300 ms: every process tries again at
+ * least three times a second, so it is back within 0.3 s of the broker (plus the handshake),
+ * jittered so a fleet does not reconnect in lockstep. The same back-off restarts consumers
+ * whose channel was lost.
+ */
+export const RECONNECT = { lowMs: 50, highMs: 300 };
+/** A silent (partitioned, frozen) broker is detected after 4 missed half-periods: 2 × 3 s. */
+export const HEARTBEAT_SECONDS = 3;
 
 /** The attempt number travels in this header; a first delivery has none and is attempt 1. */
 export const ATTEMPT_HEADER = 'x-kith-attempt';
@@ -94,6 +110,11 @@ export class RabbitMqBus implements EventBus {
       url,
       connectionName: `${prefix}-bus`,
       acquireTimeout: options.connectTimeoutMs ?? 10_000,
+      retryLow: (options.reconnect ?? RECONNECT).lowMs,
+      retryHigh: (options.reconnect ?? RECONNECT).highMs,
+      heartbeat: options.heartbeatSeconds ?? HEARTBEAT_SECONDS,
+      // A connection attempt into a silent network gives up soon and is retried.
+      connectionTimeout: 2_000,
     });
     this.#conn.on('error', (err) => this.#logger?.warn({ err }, 'RabbitMQ connection error'));
     this.#publisher = this.#conn.createPublisher({
@@ -103,6 +124,16 @@ export class RabbitMqBus implements EventBus {
         { exchange: this.#names.broadcast, type: 'fanout', durable: true },
       ],
     });
+  }
+
+  /** Whether the broker connection is open (the library's `ready`: established and unblocked). */
+  connected(): boolean {
+    return this.#conn.ready;
+  }
+
+  /** Calls `listener` each time the connection is (re-)established. */
+  onConnected(listener: () => void): void {
+    this.#conn.on('connection', listener);
   }
 
   async publish(events: readonly DomainEvent[]): Promise<void> {
@@ -181,7 +212,10 @@ export class RabbitMqBus implements EventBus {
     await this.#publisher.send({ exchange: this.#names.broadcast }, message);
   }
 
-  async onBroadcast(handler: (message: BroadcastMessage) => void): Promise<Subscription> {
+  async onBroadcast(
+    handler: (message: BroadcastMessage) => void,
+    onResubscribed?: () => void,
+  ): Promise<Subscription> {
     const exchange = this.#names.broadcast;
     const consumer = this.#conn.createConsumer(
       {
@@ -201,6 +235,8 @@ export class RabbitMqBus implements EventBus {
       },
     );
     await this.#ready(consumer, 'broadcast consumer');
+    // Every later 'ready' is a new server-named queue after a reconnection.
+    if (onResubscribed) consumer.on('ready', onResubscribed);
     return this.#track(() => consumer.close());
   }
 

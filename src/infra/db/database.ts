@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResult } from 'kysely';
 import { usePreparedStatements } from './prepared.ts';
+import { DatabaseDeadlineError, databaseTimeLeft } from './deadline.ts';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { migrations } from './migrations/index.ts';
@@ -136,6 +137,9 @@ function openPostgres(
     connectionTimeoutMillis: opts.connectTimeoutMs,
     // Lets the OS notice a server that vanished without closing the connection.
     keepAlive: true,
+    keepAliveInitialDelayMillis: 1_000,
+    // The server side of a client that went silent inside a transaction: its locks are freed.
+    idle_in_transaction_session_timeout: Math.max(statement, 10_000),
     // The server cancels a statement running too long (a lock wait, overload); a connection
     // that stays silent even past that (a cut network) fails its query on the client side.
     ...(statement > 0 && {
@@ -156,8 +160,13 @@ function openPostgres(
   // 'error', which the pool listens for only while the client is idle; unheard, Node would
   // crash the process on it. The pool drops the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
+  // Innermost first: each query gets the time left of its request's deadline as query_timeout.
+  pool.on('connect', withinDeadline);
   pool.on('connect', usePreparedStatements);
-  if (statement > 0) pool.on('connect', dropWhenSilent);
+  pool.on('connect', dropWhenSilent);
+  // Waiting for a pooled connection also counts against the request's deadline.
+  const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
+  Object.assign(pool, { connect: (...args: unknown[]) => connectWithin(connect, args) });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
@@ -165,6 +174,58 @@ function openPostgres(
     ping: async () => void (await sql`select 1`.execute(db)),
     close: once(() => db.destroy()),
   };
+}
+
+/**
+ * `pool.connect()` bounded by the time left of the request's deadline (the pool's own
+ * connectionTimeoutMillis still applies). A client that arrives after the caller gave up goes
+ * back to the pool.
+ */
+function connectWithin(
+  connect: (...args: unknown[]) => Promise<pg.PoolClient>,
+  args: unknown[],
+): Promise<pg.PoolClient> {
+  const left = databaseTimeLeft();
+  if (args.length > 0 || left === undefined) return connect(...args); // callback style, or no deadline
+  if (left <= 0) return Promise.reject(new DatabaseDeadlineError());
+  return new Promise((resolve, reject) => {
+    let late = false;
+    const timer = setTimeout(() => {
+      late = true;
+      reject(new DatabaseDeadlineError());
+    }, left);
+    connect()
+      .then((client) => {
+        if (late) client.release();
+        else resolve(client);
+      }, reject)
+      .finally(() => clearTimeout(timer));
+  });
+}
+
+/**
+ * Gives each query the time left of its request's deadline as its `query_timeout` (when shorter
+ * than the pool's): a connection that goes silent fails the query with 'Query read timeout' at
+ * the deadline, and `dropWhenSilent` discards it. A query after the deadline does not start.
+ */
+function withinDeadline(client: pg.PoolClient): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  const fallback = (client as unknown as { connectionParameters?: { query_timeout?: number } })
+    .connectionParameters?.query_timeout;
+  Object.assign(client, {
+    query: (...args: unknown[]) => {
+      const left = databaseTimeLeft();
+      if (left === undefined) return query(...args);
+      if (left <= 0) return Promise.reject(new DatabaseDeadlineError());
+      const timeout = Math.ceil(fallback ? Math.min(fallback, left) : left);
+      const [first, second] = args;
+      if (typeof first === 'string' && (args.length === 1 || Array.isArray(second)))
+        return query({ text: first, values: second, query_timeout: timeout });
+      if (args.length === 1 && first && typeof first === 'object' && !('submit' in first))
+        return query({ ...first, query_timeout: timeout });
+      return query(...args);
+    },
+  });
 }
 
 /**

@@ -30,14 +30,16 @@ export function streamRoutes(ctx: Context) {
   const { hub, config } = ctx;
   const heartbeatMs = config.streamHeartbeatSeconds * 1000;
   return async (app: App) => {
-    // Every node hears every stream broadcast, and checks the log now and then for any it missed.
+    // Every node hears every stream broadcast, and checks the log now and then for any it missed,
+    // and at once when its subscription is back after a broker outage.
+    const check = () => {
+      hub.check().catch((err: unknown) => ctx.log.warn({ err }, 'stream check failed'));
+    };
     const subscription = await ctx.bus.onBroadcast((message) => {
       if (message.type === STREAM_BROADCAST)
         hub.deliver((message.data as { events: Delivery[] }).events);
-    });
-    const checker = setInterval(() => {
-      hub.check().catch((err: unknown) => ctx.log.warn({ err }, 'stream check failed'));
-    }, heartbeatMs);
+    }, check);
+    const checker = setInterval(check, heartbeatMs);
     checker.unref();
     const closers = new Set<() => void>();
     // Before the server waits for its connections: open streams would otherwise hold it up.
