@@ -30,6 +30,7 @@ import { registerAuth } from './auth.ts';
 import { healthRoutes } from './health.routes.ts';
 import { registerLoadShedding } from './load-shedding.ts';
 import { ProblemSchema, sendProblem } from './problem.ts';
+import { partValidators } from './validation.ts';
 
 /** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
 export type App = FastifyInstance<
@@ -150,14 +151,8 @@ export async function buildApp(ctx: Context): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: {
-      customOptions: {
-        allErrors: true,
-        removeAdditional: true,
-        coerceTypes: 'array',
-        useDefaults: true,
-      },
-    },
+    // JSON bodies are validated without type coercion; query, params and headers with it.
+    schemaController: { compilersFactory: { buildValidator: partValidators() } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   app.addHook('onRequest', async (request, reply) => {
