@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
@@ -29,7 +31,7 @@ import { socialRoutes } from '../modules/social/social.routes.ts';
 import { registerAuth } from './auth.ts';
 import { healthRoutes } from './health.routes.ts';
 import { registerLoadShedding } from './load-shedding.ts';
-import { ProblemSchema, sendProblem } from './problem.ts';
+import { problemResponse, sendProblem } from './problem.ts';
 import { partValidators } from './validation.ts';
 
 /** The Fastify instance kith's routes are written against (TypeBox schemas give the types). */
@@ -111,6 +113,47 @@ function registerBodyParsers(app: App): void {
   });
 }
 
+/** Errors are sent, and documented, as application/problem+json. */
+const PROBLEM_RESPONSE = problemResponse(
+  'An error: RFC 9457 problem details with a stable `code`.',
+);
+
+/**
+ * A parameter with a default is one the client may leave out: it is filled in before the handler
+ * runs (Ajv `useDefaults`), so the OpenAPI document must not list it as required.
+ */
+function defaultsOptional(schema: unknown): unknown {
+  const s = schema as { required?: string[]; properties?: Record<string, { default?: unknown }> };
+  if (!s.required || !s.properties) return schema;
+  const required = s.required.filter((name) => s.properties![name]?.default === undefined);
+  return required.length === s.required.length ? schema : { ...s, required };
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request (an unknown method such as `FOO`,
+ * a malformed request line or header) is answered like every other error: problem+json with a
+ * stable code. A client's mistake is logged at debug level only.
+ */
+function clientError(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail] =
+    err.code === 'HPE_INVALID_METHOD'
+      ? [501, 'method_not_implemented', 'The request method is not one this server implements.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'The request headers are too large.']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request_timeout', 'The request took too long to arrive.']
+          : [400, 'bad_request', 'The request cannot be read as HTTP.'];
+  this.log.debug({ code: err.code, message: err.message }, 'client error');
+  if (!socket.writable) return void socket.destroy();
+  const title = STATUS_CODES[status] ?? 'Error';
+  const body = JSON.stringify({ type: `urn:kith:problem:${code}`, title, status, detail, code });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 /** Builds the HTTP app without listening: tests call `inject`, the api role calls `listen`. */
 export async function buildApp(ctx: Context): Promise<App> {
   const { config } = ctx;
@@ -138,6 +181,7 @@ export async function buildApp(ctx: Context): Promise<App> {
         reply,
       );
     },
+    clientErrorHandler: clientError,
     // A request line may carry an absolute URL (`GET http://host:port/path HTTP/1.1`, as wrk2's
     // DSB scripts send): route it by its path.
     rewriteUrl: (req) => {
@@ -200,7 +244,13 @@ export async function buildApp(ctx: Context): Promise<App> {
   app.addHook('onRoute', (route) => {
     const response = route.schema?.response as Record<string, unknown> | undefined;
     if (!response) return; // undocumented plumbing (/openapi.json, /docs assets)
-    route.schema = { ...route.schema, response: { ...response, default: ProblemSchema } };
+    route.schema = {
+      ...route.schema,
+      ...(route.schema?.querystring
+        ? { querystring: defaultsOptional(route.schema.querystring) }
+        : {}),
+      response: { ...response, default: PROBLEM_RESPONSE },
+    };
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
       app.routeTable.push({
@@ -240,6 +290,18 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Clients send nothing but pongs over the stream: small frames only.
   await app.register(websocket, {
     options: { maxPayload: 4096 },
+    // A frame the protocol refuses (bad opcode, too large, not masked) is the client's mistake:
+    // ws has already closed the socket with the right code, so it is noted at debug level
+    // without a stack. Anything else is ours.
+    errorHandler(error, socket, request) {
+      const code = (error as { code?: string }).code;
+      if (code?.startsWith('WS_ERR_')) {
+        request.log.debug({ code, message: error.message }, 'bad WebSocket frame');
+      } else {
+        request.log.error({ err: error }, 'WebSocket handler failed');
+      }
+      socket.terminate();
+    },
     // On shutdown, tell clients it is a restart ("going away") so they reconnect elsewhere.
     preClose(done) {
       for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');
