@@ -290,12 +290,12 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Clients send nothing but pongs over the stream: small frames only.
   await app.register(websocket, {
     options: { maxPayload: 4096 },
-    // A frame the protocol refuses (bad opcode, too large, not masked) is the client's mistake:
-    // ws has already closed the socket with the right code, so it is noted at debug level
-    // without a stack. Anything else is ours.
+    // A frame the protocol refuses (bad opcode, too large, not masked) or a client vanishing
+    // mid-stream is the client's doing: ws has already closed the socket with the right code, so
+    // it is noted at debug level without a stack. Anything else is ours.
     errorHandler(error, socket, request) {
       const code = (error as { code?: string }).code;
-      if (code?.startsWith('WS_ERR_')) {
+      if (code?.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
         request.log.debug({ code, message: error.message }, 'bad WebSocket frame');
       } else {
         request.log.error({ err: error }, 'WebSocket handler failed');
