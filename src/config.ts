@@ -339,6 +339,12 @@ export const SETTINGS = {
     'How long stream events are kept for clients to resume; a client further behind gets `resync`.',
     integer(1, 24 * 365),
   ),
+  streamsPerUser: setting(
+    'STREAMS_PER_USER',
+    '16',
+    'Real-time streams (WebSocket and SSE together) one user may hold open on one API node; more answer 429 `too_many_streams`. Counted per node: behind a load balancer a user may hold this many on each.',
+    integer(1, 10_000),
+  ),
   outboxPollMs: setting(
     'OUTBOX_POLL_MS',
     '100',

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import helmet from '@fastify/helmet';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { AppError, ValidationError } from '../errors.ts';
 import { registerAuth } from '../http/auth.ts';
 import { registerBodyParsers } from '../http/body-parsers.ts';
@@ -19,7 +21,51 @@ import { redisLimitStore } from '../http/rate-limit.ts';
 import { isStream } from '../http/load-shedding.ts';
 import { withDatabaseDeadline } from '../infra/db/deadline.ts';
 
+import { problemResponse } from '../http/problem.ts';
+import { partValidators } from '../http/validation.ts';
+
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Errors are sent, and documented, as application/problem+json. */
+const PROBLEM_RESPONSE = problemResponse(
+  'An error: RFC 9457 problem details with a stable `code`.',
+);
+
+/**
+ * A parameter with a default is one the client may leave out: it is filled in before the handler
+ * runs (Ajv `useDefaults`), so the OpenAPI document must not list it as required.
+ */
+function defaultsOptional(schema: unknown): unknown {
+  const s = schema as { required?: string[]; properties?: Record<string, { default?: unknown }> };
+  if (!s.required || !s.properties) return schema;
+  const required = s.required.filter((name) => s.properties![name]?.default === undefined);
+  return required.length === s.required.length ? schema : { ...s, required };
+}
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request (an unknown method such as `FOO`,
+ * a malformed request line or header) is answered like every other error: problem+json with a
+ * stable code. A client's mistake is logged at debug level only.
+ */
+function clientError(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, code, detail] =
+    err.code === 'HPE_INVALID_METHOD'
+      ? [501, 'method_not_implemented', 'The request method is not one this server implements.']
+      : err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'headers_too_large', 'The request headers are too large.']
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'request_timeout', 'The request took too long to arrive.']
+          : [400, 'bad_request', 'The request cannot be read as HTTP.'];
+  this.log.debug({ code: err.code, message: err.message }, 'client error');
+  if (!socket.writable) return void socket.destroy();
+  const title = STATUS_CODES[status] ?? 'Error';
+  const body = JSON.stringify({ type: `urn:kith:problem:${code}`, title, status, detail, code });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
 
 /** Builds the HTTP app without listening: tests call `inject`, the api role calls `listen`. */
 export async function buildApp(ctx: Context): Promise<App> {
@@ -48,6 +94,7 @@ export async function buildApp(ctx: Context): Promise<App> {
         reply,
       );
     },
+    clientErrorHandler: clientError,
     // A request line may carry an absolute URL (`GET http://host:port/path HTTP/1.1`, as wrk2's
     // DSB scripts send): route it by its path.
     rewriteUrl: (req) => {
@@ -61,14 +108,8 @@ export async function buildApp(ctx: Context): Promise<App> {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    ajv: {
-      customOptions: {
-        allErrors: true,
-        removeAdditional: true,
-        coerceTypes: 'array',
-        useDefaults: true,
-      },
-    },
+    // JSON bodies are validated without type coercion; query, params and headers with it.
+    schemaController: { compilersFactory: { buildValidator: partValidators() } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as App;
 
   app.addHook('onRequest', async (request, reply) => {
@@ -116,7 +157,13 @@ export async function buildApp(ctx: Context): Promise<App> {
   app.addHook('onRoute', (route) => {
     const response = route.schema?.response as Record<string, unknown> | undefined;
     if (!response) return; // undocumented plumbing (/openapi.json, /docs assets)
-    route.schema = { ...route.schema, response: { ...response, default: ProblemSchema } };
+    route.schema = {
+      ...route.schema,
+      ...(route.schema?.querystring
+        ? { querystring: defaultsOptional(route.schema.querystring) }
+        : {}),
+      response: { ...response, default: PROBLEM_RESPONSE },
+    };
     for (const method of [route.method].flat()) {
       if (method === 'HEAD') continue;
       app.routeTable.push({
@@ -160,6 +207,18 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Clients send nothing but pongs over the stream: small frames only.
   await app.register(websocket, {
     options: { maxPayload: 4096 },
+    // A frame the protocol refuses (bad opcode, too large, not masked) or a client vanishing
+    // mid-stream is the client's doing: ws has already closed the socket with the right code, so
+    // it is noted at debug level without a stack. Anything else is ours.
+    errorHandler(error, socket, request) {
+      const code = (error as { code?: string }).code;
+      if (code?.startsWith('WS_ERR_') || code === 'ECONNRESET' || code === 'EPIPE') {
+        request.log.debug({ code, message: error.message }, 'bad WebSocket frame');
+      } else {
+        request.log.error({ err: error }, 'WebSocket handler failed');
+      }
+      socket.terminate();
+    },
     // On shutdown, tell clients it is a restart ("going away") so they reconnect elsewhere.
     preClose(done) {
       for (const client of this.websocketServer.clients) client.close(1001, 'server shutting down');

@@ -158,7 +158,7 @@ const rank = (op: Operation) =>
 /**
  * The Server-Sent Events stream answers with a response that never ends, which `inject` would
  * wait for forever; its authentication and query are tested in security-tokens.test.ts and
- * realtime.e2e.test.ts. (The WebSocket route is not in the document: it has no HTTP answer.)
+ * realtime.e2e.test.ts. (The WebSocket route is fuzzed as plain HTTP: without an upgrade it answers 426.)
  */
 const STREAMS = new Set(['GET /api/v1/stream/sse']);
 

@@ -5,6 +5,7 @@ import type { Context } from '../../app/context.ts';
 import type { App } from '../../http/types.ts';
 import { AppError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
+import { problemResponse } from '../../http/problem.ts';
 import type { StreamEvent } from './stream-log.repository.ts';
 import { STREAM_BROADCAST } from './publisher.service.ts';
 import type { Delivery } from './stream-log.repository.ts';
@@ -21,9 +22,19 @@ const StreamQuery = Type.Object({
 /** WebSocket close code when the access token expires: reconnect with a fresh token and `since`. */
 export const TOKEN_EXPIRED_CLOSE = 4001;
 const GOING_AWAY = 1001;
+const POLICY_VIOLATION = 1008;
 
 const EVENTS =
   'Every event is `{seq, type, data}` with `seq` increasing per user: `notification`, `message`, `message.read`, `feed.post`, `post.deleted`; events about a post reach only those who may see it then (visibility, blocks either way), as reads do. `ready` first when you connect without `since` (its `seq` is where you start: resume from it later), and `resync` (you missed more than the server keeps: reload, then continue from its `seq`).';
+
+const CAP =
+  'A user may hold STREAMS_PER_USER streams open on one API node (WebSocket and SSE together); one more is refused with 429 `too_many_streams`.';
+
+/** Error answers of both stream routes, given before any stream opens. */
+const STREAM_ERRORS = {
+  401: problemResponse('No valid access token (`Authorization: Bearer` or `?access_token=`).'),
+  429: problemResponse('Too many streams open for this user on this node (`too_many_streams`).'),
+};
 
 /** The real-time stream of the signed-in user, over WebSocket or Server-Sent Events. */
 export function streamRoutes(ctx: Context) {
@@ -42,6 +53,19 @@ export function streamRoutes(ctx: Context) {
     const checker = setInterval(check, heartbeatMs);
     checker.unref();
     const closers = new Set<() => void>();
+    // Streams open per user on this node, capped at STREAMS_PER_USER.
+    const openStreams = new Map<string, number>();
+    const tooMany = () =>
+      new AppError(
+        429,
+        'too_many_streams',
+        `You have ${config.streamsPerUser} streams open on this server; close one first.`,
+      );
+    /** Refuses, before any upgrade or response, a stream beyond the user's cap. */
+    const underCap = async (request: FastifyRequest) => {
+      const count = openStreams.get(principalOf(request).userId) ?? 0;
+      if (count >= config.streamsPerUser) throw tooMany();
+    };
     // Before the server waits for its connections: open streams would otherwise hold it up.
     app.addHook('preClose', async () => {
       for (const close of closers) close();
@@ -51,14 +75,20 @@ export function streamRoutes(ctx: Context) {
       await subscription.stop();
     });
 
-    /** Attaches a connection and arranges its end: token expiry, server shutdown. */
+    /**
+     * Attaches a connection and arranges its end: token expiry, server shutdown. Undefined when
+     * the user is at the cap (WebSocket upgrades racing past the check before the upgrade).
+     */
     function open(
       request: FastifyRequest,
       since: number | undefined,
       send: (e: StreamEvent) => void,
       end: (reason: 'token_expired' | 'shutdown') => void,
-    ): () => void {
+    ): (() => void) | undefined {
       const principal = principalOf(request);
+      const count = openStreams.get(principal.userId) ?? 0;
+      if (count >= config.streamsPerUser) return undefined;
+      openStreams.set(principal.userId, count + 1);
       const detach = hub.attach({ userId: principal.userId, send }, since);
       const left = (principal.expiresAt ?? Infinity) - Date.now();
       const expiry = setTimeout(() => end('token_expired'), Math.min(left, 2 ** 31 - 1));
@@ -68,6 +98,9 @@ export function streamRoutes(ctx: Context) {
         clearTimeout(expiry);
         closers.delete(shutdown);
         detach();
+        const left = (openStreams.get(principal.userId) ?? 1) - 1;
+        if (left > 0) openStreams.set(principal.userId, left);
+        else openStreams.delete(principal.userId);
       };
     }
 
@@ -78,10 +111,20 @@ export function streamRoutes(ctx: Context) {
       schema: {
         tags: ['realtime'],
         summary: 'Your real-time stream (WebSocket)',
-        description: `Upgrade to a WebSocket. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`).`,
+        description: `Upgrade to a WebSocket (\`Connection: Upgrade\`, \`Upgrade: websocket\`, RFC 6455); the access token goes in \`Authorization: Bearer\` or, for browsers, \`?access_token=\`. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`). Frames from the client other than pongs are ignored; a frame over 4 KiB or one the protocol refuses closes the socket (1009 or 1002). ${CAP}`,
         querystring: StreamQuery,
-        hide: true,
+        response: {
+          101: Type.Null({
+            description:
+              'Switching Protocols: the WebSocket is open and events follow as text frames.',
+          }),
+          426: problemResponse(
+            'A plain HTTP request, without `Upgrade: websocket` (`upgrade_required`).',
+          ),
+          ...STREAM_ERRORS,
+        },
       },
+      preHandler: underCap,
       // A plain HTTP request (no Upgrade): say how to connect instead of a bare 404.
       handler: () => {
         throw new AppError(
@@ -104,6 +147,7 @@ export function streamRoutes(ctx: Context) {
               ? socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired')
               : socket.close(GOING_AWAY, 'server shutting down'),
         );
+        if (!close) return void socket.close(POLICY_VIOLATION, 'too_many_streams');
         const ping = setInterval(() => {
           if (!alive) return void socket.terminate();
           alive = false;
@@ -126,9 +170,24 @@ export function streamRoutes(ctx: Context) {
         schema: {
           tags: ['realtime'],
           summary: 'Your real-time stream (Server-Sent Events)',
-          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires an \`error\` event \`{"code":"token_expired"}\` is sent and the stream ends.`,
+          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} The access token goes in \`Authorization: Bearer\` or \`?access_token=\` (EventSource cannot send headers). Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires an \`error\` event \`{"code":"token_expired"}\` is sent and the stream ends. ${CAP}`,
           querystring: StreamQuery,
+          headers: Type.Object({
+            'last-event-id': Type.Optional(
+              Type.String({
+                description: 'The `seq` of the last event received: resume after it.',
+              }),
+            ),
+          }),
+          response: {
+            200: {
+              description: 'The stream: it stays open, one event after another.',
+              content: { 'text/event-stream': { schema: Type.String() } },
+            },
+            ...STREAM_ERRORS,
+          },
         },
+        preHandler: underCap,
       },
       (request, reply) => {
         const header = request.headers['last-event-id'];
@@ -158,6 +217,8 @@ export function streamRoutes(ctx: Context) {
             res.end();
           },
         );
+        // Not reached: nothing runs between the cap check (preHandler) and here.
+        if (!close) return void res.end();
         const heartbeat = setInterval(() => write(': heartbeat\n\n'), heartbeatMs);
         res.on('close', () => {
           clearInterval(heartbeat);
