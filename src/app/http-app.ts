@@ -12,7 +12,7 @@ import { AppError, ValidationError } from '../errors.ts';
 import { registerAuth } from '../http/auth.ts';
 import { registerBodyParsers } from '../http/body-parsers.ts';
 import { registerLoadShedding } from '../http/load-shedding.ts';
-import { ProblemSchema, sendProblem } from '../http/problem.ts';
+import { sendProblem } from '../http/problem.ts';
 import { API_PREFIX, type App, type RouteEntry } from '../http/types.ts';
 import type { Context } from './context.ts';
 import { healthRoutes } from './health.routes.ts';
