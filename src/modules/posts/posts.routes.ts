@@ -138,26 +138,22 @@ export function postsRoutes(ctx: Context) {
       },
     );
 
-    for (const method of ['POST', 'DELETE'] as const) {
-      app.route({
-        method,
-        url: '/posts/:id/like',
-        config: { auth: 'required' },
-        schema: {
-          tags,
-          summary: method === 'POST' ? 'Like a post' : 'Remove your like',
-          description: `Idempotent: \`changed\` is false when nothing changed. ${hidden}`,
-          params: PostParams,
-          response: { 200: LikeState },
-        },
-        handler: async (request) => {
-          const viewer = principalOf(request).userId;
-          return method === 'POST'
-            ? posts.like(viewer, request.params.id)
-            : posts.unlike(viewer, request.params.id);
-        },
-      });
-    }
+    const likeRoute = (summary: string) => ({
+      config: { auth: 'required' as const },
+      schema: {
+        tags,
+        summary,
+        description: `Idempotent: \`changed\` is false when nothing changed. ${hidden}`,
+        params: PostParams,
+        response: { 200: LikeState },
+      },
+    });
+    app.post('/posts/:id/like', likeRoute('Like a post'), async (request) =>
+      posts.like(principalOf(request).userId, request.params.id),
+    );
+    app.delete('/posts/:id/like', likeRoute('Remove your like'), async (request) =>
+      posts.unlike(principalOf(request).userId, request.params.id),
+    );
 
     app.get(
       '/posts/:id/likes',

@@ -74,31 +74,33 @@ export function friendsRoutes(ctx: Context) {
       },
     );
 
-    for (const action of ['accept', 'decline'] as const) {
-      app.post(
-        `/friend-requests/:id/${action}`,
-        {
-          config: auth,
-          schema: {
-            tags,
-            summary: `${action === 'accept' ? 'Accept' : 'Decline'} a friend request (recipient only)`,
-            description:
-              '404 unless you sent or received it; 403 `not_recipient` for the sender; 409 `request_not_pending` once answered.' +
-              (action === 'accept' ? ' Accepting makes you friends, following each other.' : ''),
-            params: RequestParams,
-            response: { 200: FriendRequest },
-          },
-        },
-        async (request) => {
-          const viewer = principalOf(request).userId;
-          const view =
-            action === 'accept'
-              ? await friends.accept(viewer, request.params.id)
-              : await friends.decline(viewer, request.params.id);
-          return presentRequest(view);
-        },
-      );
-    }
+    const answerRoute = (summary: string, more = '') => ({
+      config: auth,
+      schema: {
+        tags,
+        summary,
+        description:
+          '404 unless you sent or received it; 403 `not_recipient` for the sender; 409 `request_not_pending` once answered.' +
+          more,
+        params: RequestParams,
+        response: { 200: FriendRequest },
+      },
+    });
+    app.post(
+      '/friend-requests/:id/accept',
+      answerRoute(
+        'Accept a friend request (recipient only)',
+        ' Accepting makes you friends, following each other.',
+      ),
+      async (request) =>
+        presentRequest(await friends.accept(principalOf(request).userId, request.params.id)),
+    );
+    app.post(
+      '/friend-requests/:id/decline',
+      answerRoute('Decline a friend request (recipient only)'),
+      async (request) =>
+        presentRequest(await friends.decline(principalOf(request).userId, request.params.id)),
+    );
 
     app.delete(
       '/friend-requests/:id',

@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import type { Context } from '../../app/context.ts';
 import { AppError } from '../../errors.ts';
@@ -22,73 +23,98 @@ const SuggestionCursor = Type.Object({
 });
 const MAX_RELATIONSHIPS = 100;
 
+/** The answer to a follow, block or mute change. */
+const EdgeState = (flag: 'following' | 'blocking' | 'muting') =>
+  Type.Object({
+    user: UserSummary,
+    [flag]: Type.Boolean(),
+    changed: Type.Boolean({ description: 'False when the request repeated the current state.' }),
+  });
+
 /** Follows, blocks, mutes, relationships, graph lists and suggestions. */
 export function socialRoutes(ctx: Context) {
   const { social } = ctx;
   return async (app: App) => {
-    // Follow, block and mute share one shape: POST sets the edge, DELETE removes it, both idempotent.
-    const edges = [
-      {
-        edge: 'follow',
-        flag: 'following',
-        set: [
+    // Follow, block and mute share one shape: POST sets the edge, DELETE removes it, both
+    // idempotent; `changed` is false when the request repeated the current state.
+    type Change = (viewerId: string, username: string) => ReturnType<typeof social.follow>;
+    const edge = (
+      flag: 'following' | 'blocking' | 'muting',
+      value: boolean,
+      change: Change,
+      [summary, description]: [string, string],
+    ) => ({
+      options: {
+        config: auth,
+        schema: {
+          tags,
+          summary,
+          description,
+          params: UsernameParams,
+          response: { 200: EdgeState(flag) },
+        },
+      },
+      handler: async (request: FastifyRequest<{ Params: { username: string } }>) => {
+        const { user, changed } = await change(
+          principalOf(request).userId,
+          request.params.username,
+        );
+        return { user: presentSummary(user), [flag]: value, changed };
+      },
+    });
+    const route = (e: ReturnType<typeof edge>) => [e.options, e.handler] as const;
+
+    app.post(
+      '/users/:username/follow',
+      ...route(
+        edge('following', true, (v, u) => social.follow(v, u), [
           'Follow a user',
           'Idempotent: `changed` is false when you already followed. 403 `blocked`.',
-        ],
-        unset: [
+        ]),
+      ),
+    );
+    app.delete(
+      '/users/:username/follow',
+      ...route(
+        edge('following', false, (v, u) => social.unfollow(v, u), [
           'Unfollow a user',
           'Idempotent. Friends follow each other: unfollowing a friend is 409 `friends_follow_each_other`.',
-        ],
-        on: social.follow.bind(social),
-        off: social.unfollow.bind(social),
-      },
-      {
-        edge: 'block',
-        flag: 'blocking',
-        set: [
+        ]),
+      ),
+    );
+    app.post(
+      '/users/:username/block',
+      ...route(
+        edge('blocking', true, (v, u) => social.block(v, u), [
           'Block a user',
           'Removes follows both ways, the friendship and pending friend requests; from then on neither side sees the other.',
-        ],
-        unset: ['Unblock a user', 'Idempotent. Nothing that the block removed comes back.'],
-        on: social.block.bind(social),
-        off: social.unblock.bind(social),
-      },
-      {
-        edge: 'mute',
-        flag: 'muting',
-        set: ['Mute a user', 'Hides the user from your feeds and notifications only.'],
-        unset: ['Unmute a user', 'Idempotent.'],
-        on: social.mute.bind(social),
-        off: social.unmute.bind(social),
-      },
-    ] as const;
-    for (const e of edges) {
-      const State = Type.Object({
-        user: UserSummary,
-        [e.flag]: Type.Boolean(),
-        changed: Type.Boolean({
-          description: 'False when the request repeated the current state.',
-        }),
-      });
-      for (const [method, [summary, description], change, value] of [
-        ['POST', e.set, e.on, true],
-        ['DELETE', e.unset, e.off, false],
-      ] as const) {
-        app.route({
-          method,
-          url: `/users/:username/${e.edge}`,
-          config: auth,
-          schema: { tags, summary, description, params: UsernameParams, response: { 200: State } },
-          handler: async (request) => {
-            const { user, changed } = await change(
-              principalOf(request).userId,
-              request.params.username,
-            );
-            return { user: presentSummary(user), [e.flag]: value, changed };
-          },
-        });
-      }
-    }
+        ]),
+      ),
+    );
+    app.delete(
+      '/users/:username/block',
+      ...route(
+        edge('blocking', false, (v, u) => social.unblock(v, u), [
+          'Unblock a user',
+          'Idempotent. Nothing that the block removed comes back.',
+        ]),
+      ),
+    );
+    app.post(
+      '/users/:username/mute',
+      ...route(
+        edge('muting', true, (v, u) => social.mute(v, u), [
+          'Mute a user',
+          'Hides the user from your feeds and notifications only.',
+        ]),
+      ),
+    );
+    app.delete(
+      '/users/:username/mute',
+      ...route(
+        edge('muting', false, (v, u) => social.unmute(v, u), ['Unmute a user', 'Idempotent.']),
+      ),
+    );
 
     app.get(
       '/relationships',
@@ -124,9 +150,9 @@ export function socialRoutes(ctx: Context) {
       },
     );
 
-    for (const kind of ['followers', 'following', 'friends'] as const) {
-      app.get(
-        `/users/:username/${kind}`,
+    /** A user's followers, following or friends: newest edge first. */
+    const graphList = (kind: 'followers' | 'following' | 'friends') =>
+      [
         {
           config: { auth: 'optional' },
           schema: {
@@ -141,7 +167,13 @@ export function socialRoutes(ctx: Context) {
             response: { 200: Page(ListedUser) },
           },
         },
-        async (request, reply) => {
+        async (
+          request: FastifyRequest<{
+            Params: { username: string };
+            Querystring: { limit: number; cursor?: string };
+          }>,
+          reply: FastifyReply,
+        ) => {
           const { limit, cursor } = request.query;
           const rows = await social.list(
             request.principal?.userId ?? null,
@@ -159,8 +191,10 @@ export function socialRoutes(ctx: Context) {
             (u) => ({ t: u.edge_at.toISOString(), id: u.id }),
           );
         },
-      );
-    }
+      ] as const;
+    app.get('/users/:username/followers', ...graphList('followers'));
+    app.get('/users/:username/following', ...graphList('following'));
+    app.get('/users/:username/friends', ...graphList('friends'));
 
     app.get(
       '/me/suggestions',
