@@ -108,6 +108,27 @@ export function api(app: App | (() => App)) {
   const post = <T = { id: string }>(who: Account, body: object = { text: 'hello' }) =>
     json<T>('POST', '/posts', who, body, 201);
 
+  /** 'follower_count/following_count/friend_count' of each user, from the public profile. */
+  async function counts(...users: Account[]): Promise<string[]> {
+    const out: string[] = [];
+    for (const u of users) {
+      const p = await json<Record<string, number>>('GET', `/users/${u.username}`);
+      out.push(`${p.follower_count}/${p.following_count}/${p.friend_count}`);
+    }
+    return out;
+  }
+
+  /** The names of the relationship flags that are true for `a` towards `b`, sorted. */
+  async function flags(a: Account, b: Account): Promise<string[]> {
+    const res = expectStatus(await call('GET', `/relationships?users=${b.username}`, a));
+    const [rel, ...rest] = res.json<{ items: Record<string, unknown>[] }>().items;
+    assert.ok(rel && rest.length === 0, res.body);
+    assert.equal(rel.username, b.username);
+    return Object.keys(rel)
+      .filter((k) => rel[k] === true)
+      .sort();
+  }
+
   return {
     call,
     json,
@@ -122,5 +143,7 @@ export function api(app: App | (() => App)) {
     unmute: edge('DELETE', 'mute'),
     befriend,
     post,
+    counts,
+    flags,
   };
 }
