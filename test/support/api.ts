@@ -13,7 +13,8 @@
 import assert from 'node:assert/strict';
 import type { HTTPMethods, LightMyRequestResponse } from 'fastify';
 import { API_PREFIX, type App } from '../../src/http/types.ts';
-import { createAccount, type Account } from './factories.ts';
+import { createAccount, newUser, uniqueUsername, type Account } from './factories.ts';
+import { callServer } from './http-client.ts';
 
 export type Res = LightMyRequestResponse;
 export type Who = { auth: Record<string, string> } | null | undefined;
@@ -146,4 +147,18 @@ export function api(app: App | (() => App)) {
     counts,
     flags,
   };
+}
+
+/** A user of a real server (another process), as `signUpOn` returns it. */
+export type ServerUser = { id: string; username: string; token: string };
+
+/** Registers and logs in a new user on the real server at `base` (over HTTP, not `inject`). */
+export async function signUpOn(base: string, prefix = 'user'): Promise<ServerUser> {
+  const user = newUser({ username: uniqueUsername(prefix) });
+  const reg = await callServer(base, 'POST', `${API_PREFIX}/auth/register`, user);
+  assert.equal(reg.status, 201, reg.text);
+  const login = { login: user.username, password: user.password };
+  const session = await callServer(base, 'POST', `${API_PREFIX}/auth/login`, login);
+  assert.equal(session.status, 200, session.text);
+  return { id: reg.json().id!, username: user.username, token: session.json().access_token! };
 }
