@@ -10,7 +10,7 @@ import {
   uniqueUsername,
   type Account,
 } from '../../../test/support/factories.ts';
-import { assertProblem } from '../../../test/support/problems.ts';
+import { assertInvalid, assertProblem } from '../../../test/support/problems.ts';
 import { api } from '../../../test/support/api.ts';
 
 const API = '/api/v1';
@@ -33,13 +33,6 @@ interface PublicUser {
 interface Page {
   items: PublicUser[];
   next_cursor: string | null;
-}
-
-function assertInvalid(res: LightMyRequestResponse, path: string) {
-  const body = assertProblem(res, 400, 'validation_failed');
-  const paths = (body.errors ?? []).map((e) => e.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
-  return body;
 }
 
 function assertUnauthorized(res: LightMyRequestResponse, code = 'unauthorized') {

@@ -1,10 +1,9 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LightMyRequestResponse as Res } from 'fastify';
 import type { App } from '../../http/types.ts';
 import { createTestApp } from '../../../test/support/harness.ts';
 import { createAccount, type Account } from '../../../test/support/factories.ts';
-import { assertProblem } from '../../../test/support/problems.ts';
+import { assertInvalid, assertProblem } from '../../../test/support/problems.ts';
 import { api, cursorOf, type Page } from '../../../test/support/api.ts';
 
 const COMMENT_KEYS = 'author created_at edited_at id post_id text';
@@ -25,10 +24,6 @@ before(async () => {
   ({ app } = await createTestApp());
 });
 
-function assertInvalid(res: Res, path: string) {
-  const paths = (assertProblem(res, 400, 'validation_failed').errors ?? []).map((e) => e.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
-}
 const { call, ok, users, accounts, block, befriend, post } = api(() => app);
 const publish = async (a: Account, visibility = 'public') =>
   (await post(a, { text: 'post', visibility })).id;

@@ -4,7 +4,7 @@ import type { LightMyRequestResponse as Res } from 'fastify';
 import type { App } from '../../http/types.ts';
 import { createTestApp, type TestApp } from '../../../test/support/harness.ts';
 import { createAccount, uniqueUsername, type Account } from '../../../test/support/factories.ts';
-import { assertProblem } from '../../../test/support/problems.ts';
+import { assertInvalid, assertProblem } from '../../../test/support/problems.ts';
 import { api, cursorOf, type Page } from '../../../test/support/api.ts';
 
 const API = '/api/v1';
@@ -36,10 +36,6 @@ before(async () => {
 });
 
 const notFound = (res: Res) => assertProblem(res, 404, 'post_not_found');
-function assertInvalid(res: Res, path: string) {
-  const paths = (assertProblem(res, 400, 'validation_failed').errors ?? []).map((e) => e.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
-}
 const { call, ok, users, follow, block, befriend, post } = api(() => app);
 const publish = (a: Account, payload?: object) => post<Post>(a, payload);
 const read = (id: string, who: Viewer = null) => call('GET', `/posts/${id}`, who);
