@@ -21,7 +21,6 @@ import {
 import { api, cursorOf } from '../../../test/support/api.ts';
 import { FeedRepository } from './feed.repository.ts';
 
-const API = '/api/v1';
 type Visibility = 'public' | 'followers' | 'friends';
 type Post = {
   id: string;
@@ -63,7 +62,7 @@ before(async () => {
   ({ app, ctx } = await createTestApp({ env: { OUTBOX_POLL_MS: '10', ...services('feed') } }));
 });
 
-const { json, accounts, follow, befriend, post: publish } = api(() => app);
+const { call, json, accounts, follow, befriend, post: publish } = api(() => app);
 const post = async (who: Account, visibility: Visibility = 'public', text = 'hello') =>
   (await publish(who, { text, visibility })).id;
 const feed = (who: Account, query = '') => json<Page>('GET', `/feed${query}`, who);
@@ -86,14 +85,13 @@ async function expectFeed(who: Account, expected: string[], message?: string) {
 
 describe('GET /feed', { timeout: 60_000 }, () => {
   it('needs a signed-in user: 401 unauthorized', async () => {
-    const res = await app.inject({ method: 'GET', url: `${API}/feed` });
+    const res = await call('GET', '/feed');
     assertProblem(res, 401, 'unauthorized');
   });
 
   it('refuses a bad cursor (400 invalid_cursor) and a limit outside 1-100', async () => {
     const [v] = await accounts(1);
-    const get = (query: string) =>
-      app.inject({ method: 'GET', url: `${API}/feed?${query}`, headers: v.auth });
+    const get = (query: string) => call('GET', `/feed?${query}`, v);
     for (const cursor of ['garbage!!', cursorOf({ id: 'not-a-uuid' }), cursorOf({ t: 1 })])
       assertProblem(await get(`cursor=${encodeURIComponent(cursor)}`), 400, 'invalid_cursor');
     for (const limit of [0, 101]) {
