@@ -18,6 +18,7 @@ import {
   type Cluster,
   type ClusterProcess,
 } from '../../scripts/cluster.ts';
+import { signUpOn, type ServerUser } from '../support/api.ts';
 import { TEST_JWT_SECRET } from '../support/harness.ts';
 import {
   amqpUrl,
@@ -42,7 +43,7 @@ const GROUPS = ['feed', 'mail', 'notifications'];
 type Ev = { seq: number; type: string; data: { text?: string; sender?: { id: string } } };
 type Res = { status: number; node: string | null; headers: Headers; body: Body };
 type Body = Record<string, string | undefined>;
-type Account = { id: string; username: string; token: string };
+type Account = ServerUser;
 
 let cluster: Cluster;
 let database: TestDatabase | undefined;
@@ -77,16 +78,7 @@ async function call(
   };
 }
 
-async function account(): Promise<Account> {
-  const username = `cl_${randomBytes(4).toString('hex')}`;
-  const password = 'correct-horse-battery';
-  const user = { username, email: `${username}@example.com`, password, dob: '1994-03-09' };
-  const reg = await call('POST', '/api/v1/auth/register', { body: user });
-  assert.equal(reg.status, 201, JSON.stringify(reg.body));
-  const session = await call('POST', '/api/v1/auth/login', { body: { login: username, password } });
-  assert.equal(session.status, 200);
-  return { id: reg.body.id!, username, token: session.body.access_token! };
-}
+const account = () => signUpOn(cluster.url, 'cl');
 
 /** Sends `from` → `to` a direct message through nginx; returns the response. */
 async function message(from: Account, to: Account, text: string): Promise<Res> {

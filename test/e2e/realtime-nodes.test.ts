@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
-import { newId } from '../../src/ids.ts';
+import { signUpOn, type ServerUser } from '../support/api.ts';
 import { TEST_JWT_SECRET } from '../support/harness.ts';
 import { callServer as call } from '../support/http-client.ts';
 import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix } from '../support/services.ts';
+import { openStream, terminateStreams } from '../support/streams.ts';
 import { createTestDatabase, postgresUrl } from '../support/test-databases.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -23,7 +23,7 @@ const API = '/api/v1';
 const REAL = Boolean(postgresUrl() && redisUrl() && amqpUrl());
 
 type Ev = { seq: number; type: string; data: Record<string, unknown> };
-type User = { id: string; username: string; token: string };
+type User = ServerUser;
 type Kith = { url: string; lines: string[]; stop: () => Promise<number | null> };
 /** Every process started, stopped after the tests even when one failed to start. */
 const running = new Set<() => Promise<number | null>>();
@@ -56,50 +56,13 @@ async function startKith(env: Record<string, string>, ready: string): Promise<Ki
   return { url, lines, stop };
 }
 
-async function signUp(base: string): Promise<User> {
-  const username = `n_${newId().slice(-12)}`;
-  const password = 'correct-horse-1';
-  const user = { username, password, email: `${username}@example.com`, dob: '1990-01-01' };
-  const reg = await call(base, 'POST', `${API}/auth/register`, user);
-  assert.equal(reg.status, 201, reg.text);
-  const login = await call(base, 'POST', `${API}/auth/login`, { login: username, password });
-  assert.equal(login.status, 200, login.text);
-  return { id: reg.json().id!, username, token: login.json().access_token! };
-}
+const signUp = (base: string) => signUpOn(base, 'n');
 
-const sockets = new Set<WebSocket>();
 /** A WebSocket of `user` on the node at `base`, resuming after `since`. */
-async function connect(base: string, user: User, since: number) {
-  const socket = new WebSocket(new URL(`${API}/stream?since=${since}`, base), {
-    headers: { authorization: `Bearer ${user.token}` },
+const connect = (base: string, user: User, since: number) =>
+  openStream<Ev>(new URL(`${API}/stream?since=${since}`, base), {
+    authorization: `Bearer ${user.token}`,
   });
-  sockets.add(socket);
-  const events: Ev[] = [];
-  const wakers = new Set<() => void>();
-  socket.on('message', (raw: Buffer) => {
-    events.push(JSON.parse(raw.toString()) as Ev);
-    for (const wake of [...wakers]) wake();
-  });
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  /** Resolves with the events once `n` arrived; fails after `ms`. */
-  const count = (n: number, ms = 15_000) =>
-    new Promise<Ev[]>((resolve, reject) => {
-      const check = () => {
-        if (events.length < n) return;
-        clearTimeout(timer);
-        wakers.delete(check);
-        resolve(events);
-      };
-      const timer = setTimeout(() => {
-        wakers.delete(check);
-        reject(new Error(`timed out waiting for ${n} events; got ${JSON.stringify(events)}`));
-      }, ms);
-      wakers.add(check);
-      check();
-    });
-  const closed = new Promise((resolve) => socket.once('close', resolve));
-  return { events, count, close: () => (socket.close(), closed) };
-}
 
 describe(
   'streams across API nodes',
@@ -143,7 +106,7 @@ describe(
     });
 
     after(async () => {
-      for (const socket of sockets) socket.terminate();
+      terminateStreams();
       const codes = await Promise.all([...running].map((stop) => stop()));
       await dropDatabase();
       await deleteAmqpTopology(amqpUrl()!, amqpPrefix, groups);

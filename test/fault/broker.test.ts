@@ -8,7 +8,6 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import type { Context } from '../../src/app/context.ts';
 import type { App } from '../../src/http/types.ts';
 import { startWorker } from '../../src/app/roles/worker.ts';
@@ -22,6 +21,7 @@ import {
   testPrefix,
   testRedis,
 } from '../support/services.ts';
+import { openStream, terminateStreams } from '../support/streams.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -36,16 +36,13 @@ if (redisUrl()) await testRedis(); // removes this file's Redis keys afterwards
 type Ev = { seq: number; type: string; data: Record<string, unknown> };
 
 /** A WebSocket of `user` on `base`, from its `ready` event on, and what it receives. */
-async function openStream(base: string, user: Account) {
-  const socket = new WebSocket(new URL('/api/v1/stream', base), { headers: user.auth });
-  const events: Ev[] = [];
-  socket.on('message', (raw: Buffer) => events.push(JSON.parse(raw.toString()) as Ev));
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  const ready = await waitFor(() => events[0], `${user.username}'s ready event`);
+async function subscribe(base: string, user: Account) {
+  const inbox = await openStream<Ev>(new URL('/api/v1/stream', base), user.auth);
+  const ready = await inbox.until((events) => events[0], `${user.username}'s ready event`);
   assert.equal(ready.type, 'ready');
-  return { socket, events, from: ready.seq };
+  return { socket: inbox.socket, events: inbox.events, from: ready.seq };
 }
-type Stream = Awaited<ReturnType<typeof openStream>>;
+type Stream = Awaited<ReturnType<typeof subscribe>>;
 
 /** What a stream event is about, so that a duplicate shows as a repeated key. */
 function keyOf(e: Ev): string {
@@ -93,7 +90,7 @@ describe(
     });
     // Runs before the harness closes the app: sockets and worker first, the topology last.
     after(async () => {
-      for (const s of streams) s.socket.terminate();
+      terminateStreams();
       proxy.restore();
       await stopWorker();
       await proxy.close();
@@ -133,7 +130,7 @@ describe(
         );
       await drain(ctx);
       for (const user of [...authors, ...followers, newcomer!])
-        streams.push(await openStream(base, user));
+        streams.push(await subscribe(base, user));
       const streamOf = (user: Account) =>
         streams[[...authors, ...followers, newcomer].indexOf(user)]!;
 

@@ -11,6 +11,7 @@ import type { App } from '../../src/http/types.ts';
 import { JSON_MAX_DEPTH } from '../../src/http/body-parsers.ts';
 import { createAccount, newUser, uniqueUsername, type Account } from '../support/factories.ts';
 import { createTestApp } from '../support/harness.ts';
+import { api } from '../support/api.ts';
 import { assertProblem } from '../support/problems.ts';
 import { redisUrl, testPrefix, testRedis } from '../support/services.ts';
 
@@ -24,6 +25,8 @@ let postId: string;
 let commentPostId: string;
 let commentId: string;
 let conversationId: string;
+const { call, ok } = api(() => app);
+
 before(async () => {
   if (redisUrl()) await testRedis(); // removes this file's keys afterwards
   ({ app, ctx } = await createTestApp({
@@ -33,27 +36,16 @@ before(async () => {
     },
   }));
   [alice, bob] = [await createAccount(app), await createAccount(app)];
-  postId = (await created(call('POST', '/posts', alice, { text: 'host post' }))).id;
-  commentPostId = (await created(call('POST', '/posts', alice, { text: 'comments' }))).id;
-  commentId = (await created(call('POST', `/posts/${postId}/comments`, alice, { text: 'c' }))).id;
+  postId = (await ok<{ id: string }>(call('POST', '/posts', alice, { text: 'host post' }), 201)).id;
+  commentPostId = (
+    await ok<{ id: string }>(call('POST', '/posts', alice, { text: 'comments' }), 201)
+  ).id;
+  commentId = (
+    await ok<{ id: string }>(call('POST', `/posts/${postId}/comments`, alice, { text: 'c' }), 201)
+  ).id;
   const conv = call('POST', '/conversations', alice, { username: bob.username });
-  conversationId = (await created(conv)).id;
+  conversationId = (await ok<{ id: string }>(conv, 201)).id;
 });
-
-function call(method: string, url: string, who?: Account, payload?: unknown): Promise<Res> {
-  return app.inject({
-    method: method as 'GET',
-    url: `${API}${url}`,
-    ...(who ? { headers: who.auth } : {}),
-    ...(payload === undefined ? {} : { payload: payload as object }),
-  });
-}
-
-async function created<T = { id: string }>(res: Promise<Res>, status = 201): Promise<T> {
-  const r = await res;
-  assert.equal(r.statusCode, status, r.body);
-  return r.json<T>();
-}
 
 function assertNo5xx(res: Res, what: string) {
   assert.ok(res.statusCode < 500, `${what}: ${res.statusCode} ${res.body}`);
@@ -377,9 +369,12 @@ describe('hostile text in look-ups, searches and logins', () => {
   it('passwords may hold any Unicode, NUL included, and are compared in full', async () => {
     const password = 'pässwörd\u0000🔑-one';
     const user = newUser({ password });
-    await created(call('POST', '/auth/register', undefined, user));
-    const ok = await call('POST', '/auth/login', undefined, { login: user.username, password });
-    assert.equal(ok.statusCode, 200, ok.body);
+    await ok(call('POST', '/auth/register', undefined, user), 201);
+    const session = await call('POST', '/auth/login', undefined, {
+      login: user.username,
+      password,
+    });
+    assert.equal(session.statusCode, 200, session.body);
     for (const wrong of ['pässwörd', 'pässwörd\u0000🔑-two', password.normalize('NFD')]) {
       const res = await call('POST', '/auth/login', undefined, {
         login: user.username,
@@ -401,7 +396,7 @@ describe('usernames: look-alike spellings are one name', () => {
     name = uniqueUsername('conf');
     const user = newUser({ username: fullwidth(name.toUpperCase()), email: `${name}@example.com` });
     const res = await call('POST', '/auth/register', undefined, user);
-    const body = await created<{ id: string; username: string }>(Promise.resolve(res));
+    const body = await ok<{ id: string; username: string }>(res, 201);
     assert.equal(body.username, name, 'stored in its plain ASCII, lower-case form');
     assert.equal(res.headers.location, `${API}/users/${name}`);
     owner = {
@@ -489,12 +484,7 @@ describe('usernames: look-alike spellings are one name', () => {
 
 describe('request bodies', () => {
   const json = (method: string, url: string, payload: string | Buffer, type = 'application/json') =>
-    app.inject({
-      method: method as 'POST',
-      url: `${API}${url}`,
-      headers: { ...alice.auth, 'content-type': type },
-      payload,
-    });
+    call(method, url, alice, payload, { 'content-type': type });
   const BODY_ROUTES: [string, string][] = [
     ['POST', '/auth/register'],
     ['POST', '/auth/login'],

@@ -12,6 +12,7 @@ import type { App } from '../../src/http/types.ts';
 import { EmailTokenSigner } from '../../src/modules/accounts/email-tokens.service.ts';
 import type { EmailTokenPurpose } from '../../src/infra/db/schema.ts';
 import { startWorker } from '../../src/app/roles/worker.ts';
+import { api, expectStatus } from '../support/api.ts';
 import { drain } from '../support/drain.ts';
 import { newUser } from '../support/factories.ts';
 import { createTestApp, TEST_JWT_SECRET } from '../support/harness.ts';
@@ -41,6 +42,7 @@ before(async () => {
 after(() => stopWorker());
 
 /** Every response of the session, with whether it may carry a token (session responses). */
+const { call: request } = api(() => app);
 const responses: { res: Res; issuesTokens: boolean }[] = [];
 /** Every secret used, by name. */
 const secrets = new Map<string, string>();
@@ -50,25 +52,16 @@ async function call(
   url: string,
   opts: { payload?: unknown; token?: string; headers?: Record<string, string> } = {},
 ): Promise<Res> {
-  const res = await app.inject({
-    method: method as 'GET',
-    url: `${API}${url}`,
-    headers: {
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-      ...opts.headers,
-    },
-    ...(opts.payload === undefined ? {} : { payload: opts.payload as string }),
+  const res = await request(method, url, null, opts.payload, {
+    ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+    ...opts.headers,
   });
   const issuesTokens = /^\/auth\/(login|refresh)$/.test(url) && res.statusCode === 200;
   responses.push({ res, issuesTokens });
   return res;
 }
 
-async function expect(status: number, res: Promise<Res>): Promise<Res> {
-  const r = await res;
-  assert.equal(r.statusCode, status, r.body);
-  return r;
-}
+const expect = async (status: number, res: Promise<Res>) => expectStatus(await res, status);
 
 function addSession(name: string, res: Res): { access: string; refresh: string } {
   const { access_token: access, refresh_token: refresh } = res.json<Record<string, string>>();

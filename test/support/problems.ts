@@ -21,3 +21,11 @@ export function assertProblem(
   assert.equal(body.status, status);
   return body;
 }
+
+/** Asserts a 400 validation_failed answer with an error at `path`; returns its body. */
+export function assertInvalid(res: LightMyRequestResponse, path: string): ProblemBody {
+  const body = assertProblem(res, 400, 'validation_failed');
+  const paths = (body.errors ?? []).map((e) => e.path);
+  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
+  return body;
+}

@@ -10,7 +10,8 @@ import {
   uniqueUsername,
   type Account,
 } from '../../../test/support/factories.ts';
-import { assertProblem } from '../../../test/support/problems.ts';
+import { assertInvalid, assertProblem } from '../../../test/support/problems.ts';
+import { api } from '../../../test/support/api.ts';
 
 const API = '/api/v1';
 const ME_KEYS =
@@ -34,13 +35,6 @@ interface Page {
   next_cursor: string | null;
 }
 
-function assertInvalid(res: LightMyRequestResponse, path: string) {
-  const body = assertProblem(res, 400, 'validation_failed');
-  const paths = (body.errors ?? []).map((e) => e.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
-  return body;
-}
-
 function assertUnauthorized(res: LightMyRequestResponse, code = 'unauthorized') {
   assertProblem(res, 401, code);
   assert.equal(res.headers['www-authenticate'], 'Bearer');
@@ -51,22 +45,16 @@ before(async () => {
   ({ app } = await createTestApp());
 });
 
-const getMe = (a: Account) => app.inject({ method: 'GET', url: `${API}/me`, headers: a.auth });
-const patchMe = (a: Account | null, payload: object) =>
-  app.inject({ method: 'PATCH', url: `${API}/me`, payload, ...(a ? { headers: a.auth } : {}) });
-const getUser = (name: string) => app.inject({ method: 'GET', url: `${API}/users/${name}` });
-const search = (query: string) => app.inject({ method: 'GET', url: `${API}/users?${query}` });
-const refresh = (token: string) =>
-  app.inject({ method: 'POST', url: `${API}/auth/refresh`, payload: { refresh_token: token } });
+const { call, ok } = api(() => app);
+const getMe = (a: Account) => call('GET', '/me', a);
+const patchMe = (a: Account | null, payload: object) => call('PATCH', '/me', a, payload);
+const getUser = (name: string) => call('GET', `/users/${name}`);
+const search = (query: string) => call('GET', `/users?${query}`);
+const refresh = (token: string) => call('POST', '/auth/refresh', null, { refresh_token: token });
 
 /** Registers without logging in (cheaper, and keeps login attempts out of the way). */
 async function register(username: string) {
-  const res = await app.inject({
-    method: 'POST',
-    url: `${API}/auth/register`,
-    payload: newUser({ username }),
-  });
-  assert.equal(res.statusCode, 201, res.body);
+  await ok(call('POST', '/auth/register', null, newUser({ username })), 201);
 }
 
 describe('GET /me', () => {
@@ -84,7 +72,7 @@ describe('GET /me', () => {
   });
 
   it('requires a token', async () => {
-    assertUnauthorized(await app.inject({ method: 'GET', url: `${API}/me` }));
+    assertUnauthorized(await call('GET', '/me'));
   });
 });
 
@@ -150,13 +138,7 @@ describe('PATCH /me', () => {
 });
 
 describe('POST /me/password', () => {
-  const change = (a: Account | null, payload: object) =>
-    app.inject({
-      method: 'POST',
-      url: `${API}/me/password`,
-      payload,
-      ...(a ? { headers: a.auth } : {}),
-    });
+  const change = (a: Account | null, payload: object) => call('POST', '/me/password', a, payload);
 
   it('refuses a wrong current password with 403 and keeps the old one', async () => {
     const a = await createAccount(app);
@@ -186,10 +168,9 @@ describe('POST /me/password', () => {
     assert.equal(res.statusCode, 204, res.body);
     assert.equal(res.body, '');
 
-    const old = await app.inject({
-      method: 'POST',
-      url: `${API}/auth/login`,
-      payload: { login: a.username, password: a.password },
+    const old = await call('POST', '/auth/login', null, {
+      login: a.username,
+      password: a.password,
     });
     assertProblem(old, 401, 'invalid_credentials');
     await login(app, a.username, 'brand-new-secret');
@@ -254,7 +235,7 @@ describe('GET /users?q=', () => {
     let url: string | null = `${API}/users?q=${p}&limit=2`;
     let pages = 0;
     while (url) {
-      const res: LightMyRequestResponse = await app.inject({ method: 'GET', url });
+      const res: LightMyRequestResponse = await call('GET', url);
       assert.equal(res.statusCode, 200, res.body);
       const page = res.json<Page>();
       assert.ok(page.items.length <= 2);

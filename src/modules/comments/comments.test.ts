@@ -1,12 +1,11 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LightMyRequestResponse as Res } from 'fastify';
 import type { App } from '../../http/types.ts';
 import { createTestApp } from '../../../test/support/harness.ts';
 import { createAccount, type Account } from '../../../test/support/factories.ts';
-import { assertProblem } from '../../../test/support/problems.ts';
+import { assertInvalid, assertProblem } from '../../../test/support/problems.ts';
+import { api, cursorOf, type Page } from '../../../test/support/api.ts';
 
-const API = '/api/v1';
 const COMMENT_KEYS = 'author created_at edited_at id post_id text';
 const UNKNOWN_ID = '0190a000-0000-7000-8000-000000000000';
 
@@ -18,46 +17,16 @@ type Comment = {
   created_at: string;
   edited_at: string | null;
 };
-type Page<T> = { items: T[]; next_cursor: string | null };
 type Viewer = Account | null;
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 let app: App;
 before(async () => {
   ({ app } = await createTestApp());
 });
 
-const call = (m: Method, url: string, who: Viewer = null, payload?: object, headers = {}) =>
-  app.inject({
-    method: m,
-    url: `${API}${url}`,
-    headers: { ...who?.auth, ...headers },
-    ...(payload === undefined ? {} : { payload }),
-  });
-
-function assertInvalid(res: Res, path: string) {
-  const paths = (assertProblem(res, 400, 'validation_failed').errors ?? []).map((e) => e.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
-}
-async function ok<T>(res: Promise<Res>, status = 200): Promise<T> {
-  const r = await res;
-  assert.equal(r.statusCode, status, r.body);
-  return r.json<T>();
-}
-
-/** Fresh accounts, by the names given: `const { a, b } = await users('a', 'b')`. */
-async function users<K extends string>(...names: K[]): Promise<Record<K, Account>> {
-  const list = await Promise.all(names.map(() => createAccount(app)));
-  return Object.fromEntries(names.map((n, i) => [n, list[i]])) as Record<K, Account>;
-}
-const many = (n: number) => Promise.all(Array.from({ length: n }, () => createAccount(app)));
-const block = (a: Account, b: Account) => ok(call('POST', `/users/${b.username}/block`, a));
-async function befriend(a: Account, b: Account) {
-  const req = await ok<{ id: string }>(call('POST', `/users/${b.username}/friend-request`, a), 201);
-  await ok(call('POST', `/friend-requests/${req.id}/accept`, b));
-}
+const { call, ok, users, accounts, block, befriend, post } = api(() => app);
 const publish = async (a: Account, visibility = 'public') =>
-  (await ok<{ id: string }>(call('POST', '/posts', a, { text: 'post', visibility }), 201)).id;
+  (await post(a, { text: 'post', visibility })).id;
 const send = (postId: string, who: Viewer, payload: object = { text: 'nice' }, headers = {}) =>
   call('POST', `/posts/${postId}/comments`, who, payload, headers);
 const comment = (postId: string, who: Account, text = 'nice') =>
@@ -68,7 +37,6 @@ const texts = (page: Page<Comment>) => page.items.map((c) => c.text);
 /** The post's comment_count, read by its author. */
 const count = async (postId: string, author: Account) =>
   (await ok<{ comment_count: number }>(call('GET', `/posts/${postId}`, author))).comment_count;
-const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 describe('POST /posts/{id}/comments', () => {
   it('creates a trimmed comment (201) and counts it on the post', async () => {
@@ -178,7 +146,7 @@ describe('POST /posts/{id}/comments', () => {
 
   it('counts exactly when 10 users comment at once', async () => {
     const author = await createAccount(app);
-    const commenters = await many(10);
+    const commenters = await accounts(10);
     const post = await publish(author);
     const all = await Promise.all(commenters.map((u) => send(post, u, { text: u.username })));
     for (const r of all) assert.equal(r.statusCode, 201, r.body);

@@ -25,7 +25,8 @@ import { homeTimeline } from './feed.service.ts';
 import type { RunningRole } from '../../app/roles/api.ts';
 import { startWorker } from '../../app/roles/worker.ts';
 import { drain } from '../../../test/support/drain.ts';
-import { createAccount, type Account } from '../../../test/support/factories.ts';
+import type { Account } from '../../../test/support/factories.ts';
+import { api, type Res } from '../../../test/support/api.ts';
 import { createTestApp } from '../../../test/support/harness.ts';
 import {
   amqpUrl,
@@ -35,7 +36,6 @@ import {
   testRedis,
 } from '../../../test/support/services.ts';
 
-const API = '/api/v1';
 const USERS = 5;
 const RUNS = Number(process.env.FEED_PROPERTY_RUNS ?? 12);
 const [REDIS, AMQP] = [redisUrl(), amqpUrl()];
@@ -116,22 +116,15 @@ interface FeedPage {
   items: { id: string }[];
   next_cursor: string | null;
 }
-type Response = Awaited<ReturnType<App['inject']>>;
 
 let app: App;
 let ctx: Context;
 let repo: FeedRepository;
 
-const call = (method: string, url: string, who: Account, payload?: object) =>
-  app.inject({
-    method: method as 'GET',
-    url: `${API}${url}`,
-    headers: who.auth,
-    ...(payload ? { payload } : {}),
-  });
+const { call, accounts, follow } = api(() => app);
 
 /** Fails on any answer the command may not get (a 5xx above all). */
-function expectAllowed(cmd: Command, res: Response): void {
+function expectAllowed(cmd: Command, res: Res): void {
   const allowed = ALLOWED[cmd.kind];
   if (allowed.includes(String(res.statusCode))) return;
   const code = res.statusCode >= 400 ? (res.json<{ code?: string }>().code ?? '') : '';
@@ -175,12 +168,8 @@ async function checkFeeds(users: Account[], limits: number[], when: string): Pro
 
 /** Runs one interleaving on five fresh users; throws when a feed or an answer is wrong. */
 async function scenario(graph: Pair[], commands: Command[], limits: number[]): Promise<void> {
-  const users: Account[] = [];
-  for (let i = 0; i < USERS; i++) users.push(await createAccount(app));
-  for (const { actor, target } of graph) {
-    const res = await call('POST', `/users/${users[target]!.username}/follow`, users[actor]!);
-    assert.equal(res.statusCode, 200, res.body);
-  }
+  const users: Account[] = await accounts(USERS);
+  for (const { actor, target } of graph) await follow(users[actor]!, users[target]!);
   // Everyone has read their feed once: their timelines exist, as for active users.
   for (const u of users) assert.equal((await call('GET', '/feed', u)).statusCode, 200);
   const posts: string[][] = users.map(() => []);

@@ -1,13 +1,13 @@
 /** Direct messages through the API, and their delivery to the participants' streams. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { LightMyRequestResponse as Res } from 'fastify';
-import WebSocket from 'ws';
 import type { Context } from '../../app/context.ts';
 import type { App } from '../../http/types.ts';
-import { createAccount, type Account } from '../../../test/support/factories.ts';
+import type { Account } from '../../../test/support/factories.ts';
+import { api, type Page } from '../../../test/support/api.ts';
 import { createTestApp } from '../../../test/support/harness.ts';
 import { assertProblem } from '../../../test/support/problems.ts';
+import { openStream, terminateStreams } from '../../../test/support/streams.ts';
 import {
   amqpUrl,
   deleteAmqpTopology,
@@ -31,8 +31,6 @@ type Conversation = {
   unread_count: number;
   created_at: string;
 };
-type Page<T> = { items: T[]; next_cursor: string | null };
-type Truthy<T> = Exclude<T, false | 0 | '' | null | undefined>;
 
 const env = {
   ...(redisUrl() && { REDIS_URL: redisUrl()!, REDIS_PREFIX: `${testPrefix}:msg:` }),
@@ -41,7 +39,6 @@ const env = {
 let app: App;
 let ctx: Context;
 let base: string;
-const sockets = new Set<WebSocket>();
 after(async () => {
   // After the harness closed the app (it registered its `after` first).
   const url = amqpUrl();
@@ -53,24 +50,7 @@ after(async () => {
     );
 });
 
-const call = (method: string, url: string, who?: Account, payload?: object, headers = {}) =>
-  app.inject({
-    method: method as 'GET',
-    url: `/api/v1${url}`,
-    headers: { ...who?.auth, ...headers },
-    ...(payload && { payload }),
-  });
-type Scalar = string | number | boolean | null;
-async function ok<T = Record<string, Scalar>>(res: Promise<Res>, status = 200): Promise<T> {
-  const r = await res;
-  assert.equal(r.statusCode, status, r.body);
-  return r.json<T>();
-}
-type Accounts<N extends number, R extends Account[] = []> = R['length'] extends N
-  ? R
-  : Accounts<N, [...R, Account]>;
-const users = <N extends number>(n: N) =>
-  Promise.all(Array.from({ length: n }, () => createAccount(app))) as Promise<Accounts<N>>;
+const { call, ok, accounts, follow, befriend } = api(() => app);
 const open = (from: Account, to: Account) =>
   call('POST', '/conversations', from, { username: to.username });
 const send = (who: Account, id: string, text: string, headers = {}) =>
@@ -101,35 +81,7 @@ async function connect(user: Account) {
     .select('stream_seq')
     .where('id', '=', user.id)
     .executeTakeFirstOrThrow();
-  const url = new URL(`/api/v1/stream?since=${row.stream_seq}`, base);
-  const socket = new WebSocket(url, { headers: user.auth });
-  sockets.add(socket);
-  const events: Ev[] = [];
-  const wakers = new Set<() => void>();
-  socket.on('message', (raw: Buffer) => {
-    events.push(JSON.parse(raw.toString()) as Ev);
-    for (const wake of [...wakers]) wake();
-  });
-  await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-  /** Resolves when `probe(events)` is truthy; fails after `ms`. */
-  const until = <R>(probe: (evs: Ev[]) => R, what: string, ms = 10_000) =>
-    new Promise<Truthy<R>>((resolve, reject) => {
-      const check = () => {
-        const value = probe(events);
-        if (!value) return;
-        clearTimeout(timer);
-        wakers.delete(check);
-        resolve(value as Truthy<R>);
-      };
-      const timer = setTimeout(() => {
-        wakers.delete(check);
-        reject(new Error(`timed out: ${what}; got ${JSON.stringify(events)}`));
-      }, ms);
-      wakers.add(check);
-      check();
-    });
-  const count = (n: number) => until((evs) => evs.length >= n && evs, `${n} events`);
-  return { events, until, count };
+  return openStream<Ev>(new URL(`/api/v1/stream?since=${row.stream_seq}`, base), user.auth);
 }
 
 describe('direct messages', () => {
@@ -137,10 +89,10 @@ describe('direct messages', () => {
     ({ app, ctx } = await createTestApp({ env }));
     base = await app.listen({ port: 0, host: '127.0.0.1' });
   });
-  after(() => sockets.forEach((s) => s.terminate()));
+  after(terminateStreams);
 
   it('a pair has one conversation: 201 when created, then 200 with the same id from either side', async () => {
-    const [a, b] = await users(2);
+    const [a, b] = await accounts(2);
     const created = await ok<Conversation>(open(a, b), 201);
     assert.deepEqual(
       { ...created, id: '', created_at: '' },
@@ -162,7 +114,7 @@ describe('direct messages', () => {
   });
 
   it('lists conversations by latest activity with the last message and unread count; pages', async () => {
-    const [a, b, c, d] = await users(4);
+    const [a, b, c, d] = await accounts(4);
     const withB = (await ok<Conversation>(open(a, b), 201)).id;
     const withD = (await ok<Conversation>(open(d, a), 201)).id;
     await say(b, withB, 'b1');
@@ -193,7 +145,7 @@ describe('direct messages', () => {
   });
 
   it('messages come newest first, page by page', async () => {
-    const [a, b] = await users(2);
+    const [a, b] = await accounts(2);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     const sent: Message[] = [];
     for (let i = 1; i <= 5; i++) sent.push(await say(i % 2 ? a : b, id, `m${i}`));
@@ -203,7 +155,7 @@ describe('direct messages', () => {
   });
 
   it('text is 1-5000 characters after trimming; an Idempotency-Key replay makes one message', async () => {
-    const [a, b] = await users(2);
+    const [a, b] = await accounts(2);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     const bStream = await connect(b);
     for (const text of ['', '   \n\t ', 'x'.repeat(5001)]) {
@@ -240,7 +192,7 @@ describe('direct messages', () => {
   });
 
   it('reading clears the unread count and tells the other side (message.read)', async () => {
-    const [a, b] = await users(2);
+    const [a, b] = await accounts(2);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     assert.deepEqual(await ok(call('POST', `/conversations/${id}/read`, a)), {
       last_read_id: null,
@@ -268,7 +220,7 @@ describe('direct messages', () => {
   });
 
   it('someone else’s conversation (or none) is 404 on every route', async () => {
-    const [a, b, x] = await users(3);
+    const [a, b, x] = await accounts(3);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     await say(a, id, 'private');
     const routes = (cid: string): [string, string, object?][] => [
@@ -289,7 +241,7 @@ describe('direct messages', () => {
   });
 
   it('blocked either way: 403 blocked on create, and on everything in an existing conversation; an unblock reopens it', async () => {
-    const [a, b, d] = await users(3);
+    const [a, b, d] = await accounts(3);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     await say(a, id, 'before');
     await ok(call('POST', `/users/${b.username}/block`, a));
@@ -319,10 +271,9 @@ describe('direct messages', () => {
     ['nobody', []],
   ] as const) {
     it(`dm_policy ${policy}: who may start a conversation and send`, async () => {
-      const [r, stranger, follower, friend] = await users(4);
-      await ok(call('POST', `/users/${r.username}/follow`, follower));
-      const request = await ok(call('POST', `/users/${r.username}/friend-request`, friend), 201);
-      await ok(call('POST', `/friend-requests/${request.id}/accept`, r));
+      const [r, stranger, follower, friend] = await accounts(4);
+      await follow(follower, r);
+      await befriend(friend, r);
       const senders = { stranger, follower, friend };
       assert.equal((await setPolicy(r, policy)).dm_policy, policy);
       const may = (name: string) => (allowed as readonly string[]).includes(name);
@@ -347,12 +298,12 @@ describe('direct messages', () => {
   }
 
   it('rejects an unknown dm_policy', async () => {
-    const [a] = await users(1);
+    const [a] = await accounts(1);
     assertProblem(await call('PATCH', '/me', a, { dm_policy: 'some' }), 400, 'validation_failed');
   });
 
   it('a message reaches every stream of the recipient and the sender’s other connections', async () => {
-    const [a, b] = await users(2);
+    const [a, b] = await accounts(2);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     const streams = [await connect(b), await connect(b), await connect(a), await connect(a)];
     const sent = await say(a, id, 'to all of you');
@@ -367,7 +318,7 @@ describe('direct messages', () => {
   });
 
   it('the pushed message is the stored message, created_at included', async () => {
-    const [a, b] = await users(2);
+    const [a, b] = await accounts(2);
     const id = (await ok<Conversation>(open(a, b), 201)).id;
     const stream = await connect(b);
     const sent = await say(a, id, 'when?');

@@ -4,7 +4,8 @@ import type { LightMyRequestResponse as Res } from 'fastify';
 import type { App } from '../../http/types.ts';
 import { createTestApp, type TestApp } from '../../../test/support/harness.ts';
 import { createAccount, uniqueUsername, type Account } from '../../../test/support/factories.ts';
-import { assertProblem } from '../../../test/support/problems.ts';
+import { assertInvalid, assertProblem } from '../../../test/support/problems.ts';
+import { api, cursorOf, type Page } from '../../../test/support/api.ts';
 
 const API = '/api/v1';
 const POST_KEYS = 'author comment_count created_at edited_at id like_count liked text visibility';
@@ -22,7 +23,6 @@ type Post = {
   edited_at: string | null;
 };
 type Version = Record<'id' | 'text' | 'visibility' | 'written_at' | 'replaced_at', string>;
-type Page<T> = { items: T[]; next_cursor: string | null };
 type LikeState = { liked: boolean; like_count: number; changed: boolean };
 type Viewer = Account | null;
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
@@ -35,32 +35,9 @@ before(async () => {
   db = t.ctx.database.db;
 });
 
-const call = (m: Method, url: string, who: Viewer = null, payload?: object, headers = {}) =>
-  app.inject({
-    method: m,
-    url: `${API}${url}`,
-    headers: { ...who?.auth, ...headers },
-    ...(payload === undefined ? {} : { payload }),
-  });
-
 const notFound = (res: Res) => assertProblem(res, 404, 'post_not_found');
-function assertInvalid(res: Res, path: string) {
-  const paths = (assertProblem(res, 400, 'validation_failed').errors ?? []).map((e) => e.path);
-  assert.ok(paths.includes(path), `expected an error at ${path}, got ${JSON.stringify(paths)}`);
-}
-async function ok<T>(res: Promise<Res>, status = 200): Promise<T> {
-  const r = await res;
-  assert.equal(r.statusCode, status, r.body);
-  return r.json<T>();
-}
-
-/** Fresh accounts, by the names given: `const { a, b } = await users('a', 'b')`. */
-async function users<K extends string>(...names: K[]): Promise<Record<K, Account>> {
-  const list = await Promise.all(names.map(() => createAccount(app)));
-  return Object.fromEntries(names.map((n, i) => [n, list[i]])) as Record<K, Account>;
-}
-const publish = (a: Account, payload: object = { text: 'hello' }) =>
-  ok<Post>(call('POST', '/posts', a, payload), 201);
+const { call, ok, users, follow, block, befriend, post } = api(() => app);
+const publish = (a: Account, payload?: object) => post<Post>(a, payload);
 const read = (id: string, who: Viewer = null) => call('GET', `/posts/${id}`, who);
 /** `a`'s post count as `who` sees it: the posts `who` may see. */
 const postCount = async (a: Account, who: Viewer = null) =>
@@ -68,17 +45,9 @@ const postCount = async (a: Account, who: Viewer = null) =>
 const feed = (a: Account, who: Viewer, query = '') =>
   ok<Page<Post>>(call('GET', `/users/${a.username}/posts${query}`, who));
 const likeCount = async (id: string, who: Account) => (await ok<Post>(read(id, who))).like_count;
-const cursorOf = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 const names = (page: Page<{ username: string }>) => page.items.map((u) => u.username);
 const texts = (items: Post[]) => items.map((p) => p.text);
 const keys = (o: object) => Object.keys(o).sort().join(' ');
-
-const follow = (a: Account, b: Account) => ok(call('POST', `/users/${b.username}/follow`, a));
-const block = (a: Account, b: Account) => ok(call('POST', `/users/${b.username}/block`, a));
-async function befriend(a: Account, b: Account) {
-  const req = await ok<{ id: string }>(call('POST', `/users/${b.username}/friend-request`, a), 201);
-  await ok(call('POST', `/friend-requests/${req.id}/accept`, b));
-}
 
 /** An author with a public, a followers and a friends post, and one viewer of each kind. */
 async function circle() {

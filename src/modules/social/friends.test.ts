@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import type { LightMyRequestResponse } from 'fastify';
 import type { App } from '../../http/types.ts';
 import { createTestApp } from '../../../test/support/harness.ts';
-import { createAccount, uniqueUsername, type Account } from '../../../test/support/factories.ts';
+import { uniqueUsername, type Account } from '../../../test/support/factories.ts';
 import { assertProblem } from '../../../test/support/problems.ts';
+import { api, cursorOf, expectStatus, type Page } from '../../../test/support/api.ts';
 
-const API = '/api/v1';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 type Res = LightMyRequestResponse;
 interface FriendRequest {
@@ -17,77 +17,38 @@ interface FriendRequest {
   created_at: string;
   responded_at: string | null;
 }
-interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
 
 let app: App;
 before(async () => {
   ({ app } = await createTestApp());
 });
 
-const send = (method: 'GET' | 'POST' | 'DELETE', url: string, who?: Account) =>
-  app.inject({ method, url: `${API}${url}`, headers: who?.auth });
+const { call, accounts, counts, flags } = api(() => app);
 const friendRequest = (a: Account, b: Account) =>
-  send('POST', `/users/${b.username}/friend-request`, a);
+  call('POST', `/users/${b.username}/friend-request`, a);
 const answer = (who: Account, id: string, action: 'accept' | 'decline') =>
-  send('POST', `/friend-requests/${id}/${action}`, who);
-const cancel = (who: Account, id: string) => send('DELETE', `/friend-requests/${id}`, who);
-const unfriend = (a: Account, b: Account) => send('DELETE', `/friends/${b.username}`, a);
+  call('POST', `/friend-requests/${id}/${action}`, who);
+const cancel = (who: Account, id: string) => call('DELETE', `/friend-requests/${id}`, who);
+const unfriend = (a: Account, b: Account) => call('DELETE', `/friends/${b.username}`, a);
 const summary = (a: Account) => ({ id: a.id, username: a.username, display_name: a.username });
-
-function ok(res: Res, status = 200): Res {
-  assert.equal(res.statusCode, status, res.body);
-  return res;
-}
-
-type Accounts<N extends number, T extends Account[] = []> = T['length'] extends N
-  ? T
-  : Accounts<N, [...T, Account]>;
-
-/** `n` new accounts, created one after another (so their ids ascend). */
-async function accounts<N extends number>(n: N): Promise<Accounts<N>> {
-  const out: Account[] = [];
-  for (let i = 0; i < n; i++) out.push(await createAccount(app));
-  return out as Accounts<N>;
-}
 
 /** Sends a friend request that must be created; returns its id. */
 async function request(a: Account, b: Account): Promise<string> {
-  return ok(await friendRequest(a, b), 201).json<FriendRequest>().id;
-}
-
-/** 'follower_count/following_count/friend_count' of each user, from the public profile. */
-async function counts(...users: Account[]): Promise<string[]> {
-  const out: string[] = [];
-  for (const u of users) {
-    const p = ok(await send('GET', `/users/${u.username}`)).json<Record<string, number>>();
-    out.push(`${p.follower_count}/${p.following_count}/${p.friend_count}`);
-  }
-  return out;
-}
-
-async function flags(a: Account, b: Account): Promise<string[]> {
-  const res = ok(await send('GET', `/relationships?users=${b.username}`, a));
-  const rel = res.json<{ items: Record<string, unknown>[] }>().items[0];
-  assert.ok(rel, res.body);
-  return Object.keys(rel)
-    .filter((k) => rel[k] === true)
-    .sort();
+  return expectStatus(await friendRequest(a, b), 201).json<FriendRequest>().id;
 }
 
 async function pending(a: Account, query: string): Promise<Page<FriendRequest>> {
-  return ok(await send('GET', `/friend-requests${query}`, a)).json<Page<FriendRequest>>();
+  return expectStatus(await call('GET', `/friend-requests${query}`, a)).json<Page<FriendRequest>>();
 }
 const idsOf = (page: Page<{ id: string }>) => page.items.map((i) => i.id);
 const pendingIds = async (a: Account, direction: 'incoming' | 'outgoing') =>
   idsOf(await pending(a, `?direction=${direction}`));
 const listIds = async (kind: string, u: Account) =>
-  idsOf(ok(await send('GET', `/users/${u.username}/${kind}`)).json<Page<{ id: string }>>());
+  idsOf(
+    expectStatus(await call('GET', `/users/${u.username}/${kind}`)).json<Page<{ id: string }>>(),
+  );
 
 const isDate = (s: unknown) => typeof s === 'string' && !Number.isNaN(Date.parse(s));
-const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const FRIENDS = ['followed_by', 'following', 'friends'];
 const ONE_FRIEND = '1/1/1';
 const ALONE = '0/0/0';
@@ -95,7 +56,7 @@ const ALONE = '0/0/0';
 describe('POST /users/{u}/friend-request', () => {
   it('creates a pending request (201), and refuses a second one with 409', async () => {
     const [a, b] = await accounts(2);
-    const res = ok(await friendRequest(a, b), 201).json<FriendRequest>();
+    const res = expectStatus(await friendRequest(a, b), 201).json<FriendRequest>();
     assert.match(res.id, UUID);
     assert.ok(isDate(res.created_at), res.created_at);
     assert.deepEqual(res, {
@@ -116,11 +77,11 @@ describe('POST /users/{u}/friend-request', () => {
   it('refuses self (400), an unknown user (404), anonymous (401) and friends (409)', async () => {
     const [a, b] = await accounts(2);
     assertProblem(await friendRequest(a, a), 400, 'cannot_target_self');
-    const ghost = send('POST', `/users/${uniqueUsername('ghost')}/friend-request`, a);
+    const ghost = call('POST', `/users/${uniqueUsername('ghost')}/friend-request`, a);
     assertProblem(await ghost, 404, 'user_not_found');
-    assertProblem(await send('POST', `/users/${b.username}/friend-request`), 401, 'unauthorized');
+    assertProblem(await call('POST', `/users/${b.username}/friend-request`), 401, 'unauthorized');
     await request(a, b);
-    ok(await friendRequest(b, a));
+    expectStatus(await friendRequest(b, a));
     assertProblem(await friendRequest(a, b), 409, 'already_friends');
     assertProblem(await friendRequest(b, a), 409, 'already_friends');
   });
@@ -128,7 +89,7 @@ describe('POST /users/{u}/friend-request', () => {
   it('accepts their request instead (200) when they already asked you', async () => {
     const [a, b] = await accounts(2);
     const id = await request(a, b);
-    const res = ok(await friendRequest(b, a)).json<FriendRequest>();
+    const res = expectStatus(await friendRequest(b, a)).json<FriendRequest>();
     assert.equal(res.id, id);
     assert.equal(res.status, 'accepted');
     assert.deepEqual([res.from.id, res.to.id], [a.id, b.id]);
@@ -176,7 +137,7 @@ describe('GET /friend-requests', () => {
     const [r, s1, s2, s3, s4, x] = await accounts(6);
     const ids: string[] = [];
     for (const s of [s1, s2, s3, s4]) ids.push(await request(s, r));
-    ok(await answer(r, ids[1]!, 'decline'));
+    expectStatus(await answer(r, ids[1]!, 'decline'));
     const out = await request(r, x);
 
     const first = await pending(r, '?limit=2');
@@ -199,13 +160,13 @@ describe('GET /friend-requests', () => {
 
   it('rejects a bad direction (400) and anonymous callers (401)', async () => {
     const [a] = await accounts(1);
-    const res = await send('GET', '/friend-requests?direction=sideways', a);
+    const res = await call('GET', '/friend-requests?direction=sideways', a);
     const body = assertProblem(res, 400, 'validation_failed');
     assert.equal(body.errors?.[0]?.path, '/direction');
-    assertProblem(await send('GET', '/friend-requests'), 401, 'unauthorized');
-    for (const cursor of ['!!!', b64({ x: 1 })]) {
+    assertProblem(await call('GET', '/friend-requests'), 401, 'unauthorized');
+    for (const cursor of ['!!!', cursorOf({ x: 1 })]) {
       assertProblem(
-        await send('GET', `/friend-requests?cursor=${cursor}`, a),
+        await call('GET', `/friend-requests?cursor=${cursor}`, a),
         400,
         'invalid_cursor',
       );
@@ -214,7 +175,7 @@ describe('GET /friend-requests', () => {
 
   it('answers a cursor of the right shape but a nonsense id with 400 invalid_cursor', async () => {
     const [a] = await accounts(1);
-    const res = await send('GET', `/friend-requests?cursor=${b64({ id: 'nope' })}`, a);
+    const res = await call('GET', `/friend-requests?cursor=${cursorOf({ id: 'nope' })}`, a);
     assertProblem(res, 400, 'invalid_cursor');
   });
 });
@@ -230,10 +191,10 @@ describe('POST /friend-requests/{id}/accept and /decline', () => {
       assertProblem(await answer(r, unknown, action), 404, 'friend_request_not_found');
       const bad = assertProblem(await answer(r, 'not-a-uuid', action), 400, 'validation_failed');
       assert.equal(bad.errors?.[0]?.path, '/id');
-      assertProblem(await send('POST', `/friend-requests/${id}/${action}`), 401, 'unauthorized');
+      assertProblem(await call('POST', `/friend-requests/${id}/${action}`), 401, 'unauthorized');
       assert.deepEqual(await pendingIds(r, 'incoming'), [id]);
 
-      const res = ok(await answer(r, id, action)).json<FriendRequest>();
+      const res = expectStatus(await answer(r, id, action)).json<FriendRequest>();
       assert.equal(res.status, action === 'accept' ? 'accepted' : 'declined');
       assert.deepEqual([res.from, res.to], [summary(s), summary(r)]);
       assert.ok(isDate(res.responded_at), String(res.responded_at));
@@ -247,7 +208,7 @@ describe('POST /friend-requests/{id}/accept and /decline', () => {
 
   it('accept makes them friends and mutual followers', async () => {
     const [s, r] = await accounts(2);
-    ok(await answer(r, await request(s, r), 'accept'));
+    expectStatus(await answer(r, await request(s, r), 'accept'));
     assert.deepEqual(await flags(s, r), FRIENDS);
     assert.deepEqual(await flags(r, s), FRIENDS);
     assert.deepEqual(await counts(s, r), [ONE_FRIEND, ONE_FRIEND]);
@@ -256,7 +217,7 @@ describe('POST /friend-requests/{id}/accept and /decline', () => {
 
   it('decline leaves them strangers, and the sender may ask again', async () => {
     const [s, r] = await accounts(2);
-    ok(await answer(r, await request(s, r), 'decline'));
+    expectStatus(await answer(r, await request(s, r), 'decline'));
     assert.deepEqual(await flags(s, r), []);
     assert.deepEqual(await counts(s, r), [ALONE, ALONE]);
     const again = await request(s, r);
@@ -270,9 +231,9 @@ describe('DELETE /friend-requests/{id}', () => {
     const id = await request(s, r);
     assertProblem(await cancel(r, id), 403, 'not_sender');
     assertProblem(await cancel(t, id), 404, 'friend_request_not_found');
-    assertProblem(await send('DELETE', `/friend-requests/${id}`), 401, 'unauthorized');
+    assertProblem(await call('DELETE', `/friend-requests/${id}`), 401, 'unauthorized');
     assert.deepEqual(await pendingIds(r, 'incoming'), [id]);
-    const res = ok(await cancel(s, id), 204);
+    const res = expectStatus(await cancel(s, id), 204);
     assert.equal(res.body, '');
     assert.deepEqual(await pendingIds(r, 'incoming'), []);
     assert.deepEqual(await pendingIds(s, 'outgoing'), []);
@@ -284,7 +245,7 @@ describe('DELETE /friend-requests/{id}', () => {
   it('refuses to cancel an answered request with 409', async () => {
     const [s, r] = await accounts(2);
     const id = await request(s, r);
-    ok(await answer(r, id, 'accept'));
+    expectStatus(await answer(r, id, 'accept'));
     assertProblem(await cancel(s, id), 409, 'request_not_pending');
     assert.deepEqual(await flags(s, r), FRIENDS);
   });
@@ -293,9 +254,9 @@ describe('DELETE /friend-requests/{id}', () => {
 describe('DELETE /friends/{u}', () => {
   it('ends the friendship and the follows both ways (204)', async () => {
     const [a, b, c] = await accounts(3);
-    ok(await answer(b, await request(a, b), 'accept'));
-    ok(await answer(c, await request(a, c), 'accept'));
-    const res = ok(await unfriend(b, a), 204);
+    expectStatus(await answer(b, await request(a, b), 'accept'));
+    expectStatus(await answer(c, await request(a, c), 'accept'));
+    const res = expectStatus(await unfriend(b, a), 204);
     assert.equal(res.body, '');
     assert.deepEqual(await flags(a, b), []);
     assert.deepEqual(await counts(a, b, c), [ONE_FRIEND, ALONE, ONE_FRIEND]);
@@ -308,12 +269,12 @@ describe('DELETE /friends/{u}', () => {
 
   it('answers 404 not_friends for a mere follow, and 404 / 401 otherwise', async () => {
     const [a, b] = await accounts(2);
-    ok(await send('POST', `/users/${b.username}/follow`, a));
+    expectStatus(await call('POST', `/users/${b.username}/follow`, a));
     assertProblem(await unfriend(a, b), 404, 'not_friends');
     assert.deepEqual(await flags(a, b), ['following']);
-    const ghost = send('DELETE', `/friends/${uniqueUsername('ghost')}`, a);
+    const ghost = call('DELETE', `/friends/${uniqueUsername('ghost')}`, a);
     assertProblem(await ghost, 404, 'user_not_found');
-    assertProblem(await send('DELETE', `/friends/${b.username}`), 401, 'unauthorized');
+    assertProblem(await call('DELETE', `/friends/${b.username}`), 401, 'unauthorized');
   });
 });
 
@@ -321,16 +282,16 @@ describe('failed requests write nothing', () => {
   type Setup = (a: Account, b: Account) => Promise<string>;
   type Op = (a: Account, b: Account, id: string) => Promise<Res>;
   const befriended: Setup = async (a, b) => {
-    ok(await answer(b, await request(a, b), 'accept'));
+    expectStatus(await answer(b, await request(a, b), 'accept'));
     return '';
   };
   const declined: Setup = async (a, b) => {
     const id = await request(a, b);
-    ok(await answer(b, id, 'decline'));
+    expectStatus(await answer(b, id, 'decline'));
     return id;
   };
   const blockedBy: Setup = async (a, b) => {
-    ok(await send('POST', `/users/${a.username}/block`, b));
+    expectStatus(await call('POST', `/users/${a.username}/block`, b));
     return '';
   };
   const bAccepts: Op = (_a, b, id) => answer(b, id, 'accept');
