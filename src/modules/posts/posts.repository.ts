@@ -1,6 +1,12 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, PostRow, UserRow, Visibility } from '../../infra/db/schema.ts';
-import { allowedBy, notBlockedWith, seenCount, visibleTo } from './visibility.repository.ts';
+import {
+  allowedBy,
+  mayView,
+  notBlockedWith,
+  seenCount,
+  visibleTo,
+} from './visibility.repository.ts';
 import { idIn } from '../../infra/db/sql.ts';
 
 /** A post with what every reader needs: its author and whether the viewer liked it. */
@@ -188,6 +194,29 @@ export class PostsRepository {
       .returning(column)
       .executeTakeFirst();
     return row?.[column];
+  }
+
+  async hasLike(postId: string, userId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('likes')
+      .select('user_id')
+      .where('post_id', '=', postId)
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /** Which of `userIds` may see the post (none when it is gone), in one query. */
+  async seenBy(postId: string, userIds: readonly string[]): Promise<string[]> {
+    if (userIds.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('users as v')
+      .innerJoin('posts as p', (join) => join.on('p.id', '=', postId))
+      .select('v.id')
+      .where(idIn('v.id', userIds))
+      .where(mayView(sql.ref('v.id'), sql.ref('p.author_id'), sql.ref('p.visibility')))
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   async addLike(postId: string, userId: string): Promise<boolean> {

@@ -187,6 +187,28 @@ export class SocialRepository {
     return row !== undefined;
   }
 
+  /** Whether `userId` hears nothing from `actorId`: a block either way, or a mute by `userId`. */
+  async silences(userId: string, actorId: string): Promise<boolean> {
+    const tie = await this.#db
+      .selectFrom('blocks')
+      .select('blocker_id')
+      .where((eb) =>
+        eb.or([
+          eb.and([eb('blocker_id', '=', userId), eb('blocked_id', '=', actorId)]),
+          eb.and([eb('blocker_id', '=', actorId), eb('blocked_id', '=', userId)]),
+        ]),
+      )
+      .union(
+        this.#db
+          .selectFrom('mutes')
+          .select('muter_id as blocker_id')
+          .where('muter_id', '=', userId)
+          .where('muted_id', '=', actorId),
+      )
+      .executeTakeFirst();
+    return tie !== undefined;
+  }
+
   async areFriends(a: string, b: string): Promise<boolean> {
     const row = await this.#db
       .selectFrom('friendships')
