@@ -1,7 +1,6 @@
-import type { DomainEvent } from '../../infra/bus/bus.ts';
 import type { Metrics } from '../../infra/metrics.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
-import type { Consumer } from '../../events/consumer.ts';
+import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { EventMap } from '../../events/event-map.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import { entryOf, homeTimeline } from './feed.service.ts';
@@ -126,26 +125,14 @@ export function feedConsumer(
     if (await repo.follows(userId, authorId)) await merge();
   }
 
-  return {
-    group: 'feed',
-    types: ['post.created', 'post.deleted', 'follow.created', 'follow.removed', 'block.created'],
-    handle: async (event: DomainEvent) => {
-      switch (event.type) {
-        case 'post.created':
-          return created(event.id, event.data as EventMap['post.created']);
-        case 'post.deleted':
-          return deleted(event.id, event.data as EventMap['post.deleted']);
-        case 'follow.created':
-        case 'follow.removed': {
-          const d = event.data as EventMap['follow.created'];
-          return sync(d.follower_id, d.followee_id);
-        }
-        case 'block.created': {
-          const d = event.data as EventMap['block.created'];
-          await sync(d.blocker_id, d.blocked_id);
-          return sync(d.blocked_id, d.blocker_id);
-        }
-      }
+  return defineConsumer('feed', {
+    'post.created': (d, event) => created(event.id, d),
+    'post.deleted': (d, event) => deleted(event.id, d),
+    'follow.created': (d) => sync(d.follower_id, d.followee_id),
+    'follow.removed': (d) => sync(d.follower_id, d.followee_id),
+    'block.created': async (d) => {
+      await sync(d.blocker_id, d.blocked_id);
+      await sync(d.blocked_id, d.blocker_id);
     },
-  };
+  });
 }
