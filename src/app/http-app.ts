@@ -19,7 +19,7 @@ import { healthRoutes } from './health.routes.ts';
 import { enabledModules } from './modules.ts';
 import { redisLimitStore } from '../http/rate-limit.ts';
 import { isStream } from '../http/load-shedding.ts';
-import { withDatabaseDeadline } from '../infra/db/deadline.ts';
+import { withDatabaseBudget, type DatabaseBudget } from '../infra/db/deadline.ts';
 
 import { problemResponse } from '../http/problem.ts';
 import { partValidators } from '../http/validation.ts';
@@ -228,23 +228,23 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
   // After the WebSocket plugin, whose hooks close an upgrade's socket once it is refused.
   await registerLoadShedding(app, ctx);
-  // A request's database work, all of it, gets DATABASE_REQUEST_TIMEOUT_MS (streams excepted:
-  // they live on after the request).
+  // A request's database work, all of it, gets DATABASE_REQUEST_TIMEOUT_MS of database time
+  // (streams excepted: they live on after the request).
   const dbBudget = ctx.config.databaseRequestTimeout;
   // Entered twice: before the auth hooks, and again once the body is read (reading it leaves
   // the request's async context).
   if (dbBudget > 0 && ctx.database.kind === 'postgres') {
-    const deadlines = new WeakMap<FastifyRequest, number>();
+    const budgets = new WeakMap<FastifyRequest, DatabaseBudget>();
     app.addHook('onRequest', (request, _reply, done) => {
       if (isStream(request)) return done();
-      const deadline = Date.now() + dbBudget;
-      deadlines.set(request, deadline);
-      withDatabaseDeadline(deadline, done);
+      const budget = { left: dbBudget };
+      budgets.set(request, budget);
+      withDatabaseBudget(budget, done);
     });
     app.addHook('preValidation', (request, _reply, done) => {
-      const deadline = deadlines.get(request);
-      if (deadline === undefined) done();
-      else withDatabaseDeadline(deadline, done);
+      const budget = budgets.get(request);
+      if (budget === undefined) done();
+      else withDatabaseBudget(budget, done);
     });
   }
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));

@@ -206,7 +206,7 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
     ]);
     const started = worker.lines.find((l) => l.includes('"msg":"worker started"'));
     const info = JSON.parse(started ?? '{}') as { consumers?: string[]; metrics?: string };
-    assert.deepEqual(info.consumers, ['feed', 'mail', 'notifications']);
+    assert.deepEqual(info.consumers, ['feed', 'notifications', 'mail']); // the registry's order
     assert.match(info.metrics ?? '', /^http:\/\/.+:\d+\/metrics$/, 'the worker serves its metrics');
     const { a, entries } = await followWithTimeline(api.url, timeline);
     const post = await call(api.url, 'POST', `${API}/posts`, { text: 'split roles' }, a.token);
@@ -371,7 +371,7 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
   }
 
   it('with Redis cut off, reads and writes keep answering from the database', async (t) => {
-    const { app, client, proxy, cacheRequests } = await behindProxy(t);
+    const { app, ctx, client, proxy, cacheRequests } = await behindProxy(t);
     const [author, fan] = [await createAccount(app), await createAccount(app)];
     proxy.cut();
     await waitFor(() => client.status !== 'ready', 'the client noticed the cut');
@@ -393,6 +393,8 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
 
     proxy.restore();
     await waitFor(() => client.status === 'ready', 'redis reconnected after the cut');
+    // The circuit breaker closes on its next successful probe (every 250 ms).
+    await waitFor(() => ctx.redisBreaker?.up === true, 'the breaker closed again');
     const hits = await cacheRequests('hit');
     for (let i = 0; i < 2; i++) await inject(app, 'GET', `${API}/users/${author.username}/posts`);
     assert.ok((await cacheRequests('hit')) > hits, 'the cache serves again');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { Kysely, Migrator, PostgresDialect, sql, type MigrationResult } from 'kysely';
 import { usePreparedStatements } from './prepared.ts';
-import { DatabaseDeadlineError, databaseTimeLeft } from './deadline.ts';
+import { chargeDatabaseTime, DatabaseDeadlineError, databaseTimeLeft } from './deadline.ts';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { migrations } from './migrations/index.ts';
@@ -160,11 +160,11 @@ function openPostgres(
   // 'error', which the pool listens for only while the client is idle; unheard, Node would
   // crash the process on it. The pool drops the broken client when it is released.
   pool.on('connect', (client) => client.on('error', () => {}));
-  // Innermost first: each query gets the time left of its request's deadline as query_timeout.
+  // Innermost first: each query gets its request's database time left as query_timeout.
   pool.on('connect', withinDeadline);
   pool.on('connect', usePreparedStatements);
   pool.on('connect', dropWhenSilent);
-  // Waiting for a pooled connection also counts against the request's deadline.
+  // Waiting for a pooled connection is charged to the request's database time too.
   const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
   Object.assign(pool, { connect: (...args: unknown[]) => connectWithin(connect, args) });
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
@@ -177,9 +177,9 @@ function openPostgres(
 }
 
 /**
- * `pool.connect()` bounded by the time left of the request's deadline (the pool's own
- * connectionTimeoutMillis still applies). A client that arrives after the caller gave up goes
- * back to the pool.
+ * `pool.connect()` bounded by the database time its request has left, and charged to it (the
+ * pool's own connectionTimeoutMillis still applies). A client that arrives after the caller gave
+ * up goes back to the pool.
  */
 function connectWithin(
   connect: (...args: unknown[]) => Promise<pg.PoolClient>,
@@ -188,7 +188,7 @@ function connectWithin(
   const left = databaseTimeLeft();
   if (args.length > 0 || left === undefined) return connect(...args); // callback style, or no deadline
   if (left <= 0) return Promise.reject(new DatabaseDeadlineError());
-  return new Promise((resolve, reject) => {
+  const waiting = new Promise<pg.PoolClient>((resolve, reject) => {
     let late = false;
     const timer = setTimeout(() => {
       late = true;
@@ -201,12 +201,14 @@ function connectWithin(
       }, reject)
       .finally(() => clearTimeout(timer));
   });
+  return chargeDatabaseTime(waiting);
 }
 
 /**
- * Gives each query the time left of its request's deadline as its `query_timeout` (when shorter
- * than the pool's): a connection that goes silent fails the query with 'Query read timeout' at
- * the deadline, and `dropWhenSilent` discards it. A query after the deadline does not start.
+ * Gives each query the database time its request has left as its `query_timeout` (when shorter
+ * than the pool's), and charges what it took: a connection that goes silent fails the query with
+ * 'Query read timeout' when the budget is spent, and `dropWhenSilent` discards it. A query after
+ * that does not start.
  */
 function withinDeadline(client: pg.PoolClient): void {
   const query = client.query.bind(client) as (...args: unknown[]) => unknown;
@@ -219,10 +221,12 @@ function withinDeadline(client: pg.PoolClient): void {
       if (left <= 0) return Promise.reject(new DatabaseDeadlineError());
       const timeout = Math.ceil(fallback ? Math.min(fallback, left) : left);
       const [first, second] = args;
+      const charged = (result: unknown) =>
+        result instanceof Promise ? chargeDatabaseTime(result) : result;
       if (typeof first === 'string' && (args.length === 1 || Array.isArray(second)))
-        return query({ text: first, values: second, query_timeout: timeout });
+        return charged(query({ text: first, values: second, query_timeout: timeout }));
       if (args.length === 1 && first && typeof first === 'object' && !('submit' in first))
-        return query({ ...first, query_timeout: timeout });
+        return charged(query({ ...first, query_timeout: timeout }));
       return query(...args);
     },
   });

@@ -1,25 +1,47 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 
 /**
- * A request's database deadline: every query (and every wait for a pooled connection) made in
- * the async context of `withDatabaseDeadline` gets at most the time left until it. So a request
- * spends at most that long on a sick database in total, however many queries it makes, whether
- * the database refuses connections or went silent on one it already had.
+ * A request's database budget: the time its queries, and its waits for a pooled connection,
+ * may take in total. Every query made in the async context of `withDatabaseBudget` gets at most
+ * what is left as its timeout, and what it took is then charged. So a request spends at most
+ * the budget on a sick database, however many queries it makes, whether the database refuses
+ * connections or went silent on one it already had; time spent elsewhere (hashing a password,
+ * waiting for the event loop on a busy node) is not charged.
  */
-const deadlines = new AsyncLocalStorage<number>();
-
-/** Runs `fn` (and everything it starts) with a database deadline at `deadline` (epoch ms). */
-export function withDatabaseDeadline<T>(deadline: number, fn: () => T): T {
-  return deadlines.run(deadline, fn);
+export interface DatabaseBudget {
+  /** Milliseconds of database time left. */
+  left: number;
 }
 
-/** Milliseconds left before the current deadline; undefined outside one (workers, jobs). */
+const budgets = new AsyncLocalStorage<DatabaseBudget>();
+
+/** Runs `fn` (and everything it starts) charging its database time to `budget`. */
+export function withDatabaseBudget<T>(budget: DatabaseBudget, fn: () => T): T {
+  return budgets.run(budget, fn);
+}
+
+/** Milliseconds of database time left; undefined outside a budget (workers, jobs). */
 export function databaseTimeLeft(): number | undefined {
-  const deadline = deadlines.getStore();
-  return deadline === undefined ? undefined : deadline - Date.now();
+  return budgets.getStore()?.left;
 }
 
-/** Raised when the deadline passed before a query could start; answered 503 like a timeout. */
+/**
+ * Charges the time from `startedAt` to the settling of `work` to the current budget (if any),
+ * and returns `work` itself. Concurrent queries of one request are each charged in full: the
+ * bound errs on the short side.
+ */
+export function chargeDatabaseTime<T>(work: Promise<T>, startedAt = performance.now()): Promise<T> {
+  const budget = budgets.getStore();
+  if (budget) {
+    const charge = () => {
+      budget.left -= performance.now() - startedAt;
+    };
+    work.then(charge, charge);
+  }
+  return work;
+}
+
+/** Raised when the budget ran out before a query could start; answered 503 like a timeout. */
 export class DatabaseDeadlineError extends Error {
   override name = 'DatabaseDeadlineError';
   readonly code = 'ETIMEDOUT';
