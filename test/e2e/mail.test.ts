@@ -10,10 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Env } from '../../src/config.ts';
 import { newId } from '../../src/ids.ts';
-import {
-  EmailTokenSigner,
-  EmailTokensRepository,
-} from '../../src/modules/accounts/email-tokens.service.ts';
+import { EmailTokensRepository } from '../../src/modules/accounts/email-tokens.repository.ts';
+import { EmailTokenSigner } from '../../src/modules/accounts/email-tokens.service.ts';
 import { recordEvent } from '../../src/events/outbox.ts';
 import { startWorker } from '../../src/app/roles/worker.ts';
 import { transaction } from '../../src/infra/db/transaction.ts';

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { LRUCache } from 'lru-cache';
 import { UnauthorizedError } from '../../errors.ts';
 import type { DB } from '../../infra/db/schema.ts';
+import { UsersRepository } from './users.repository.ts';
 
 const EVERY_MS = 60 * 60 * 1000;
 
@@ -12,23 +13,18 @@ const EVERY_MS = 60 * 60 * 1000;
  * not there (deleted, or another database) is refused with 401 before any route runs.
  */
 export class ActivityTracker {
-  readonly #db: Kysely<DB>;
+  readonly #users: UsersRepository;
   readonly #recent = new LRUCache<string, true>({ max: 100_000, ttl: EVERY_MS });
 
   constructor(db: Kysely<DB>) {
-    this.#db = db;
+    this.#users = new UsersRepository(db);
   }
 
   async touch(userId: string): Promise<void> {
     if (this.#recent.has(userId)) return;
     this.#recent.set(userId, true);
     try {
-      const { numUpdatedRows } = await this.#db
-        .updateTable('users')
-        .set({ last_active_at: new Date() })
-        .where('id', '=', userId)
-        .executeTakeFirst();
-      if (numUpdatedRows === 0n) {
+      if (!(await this.#users.touchActive(userId))) {
         throw new UnauthorizedError('invalid_token', 'The account no longer exists.');
       }
     } catch (err) {

@@ -133,6 +133,16 @@ export class UsersRepository {
     return row && profileOf(row);
   }
 
+  /** Records that the user was active now; false when there is no such user. */
+  async touchActive(userId: string): Promise<boolean> {
+    const { numUpdatedRows } = await this.#db
+      .updateTable('users')
+      .set({ last_active_at: new Date() })
+      .where('id', '=', userId)
+      .executeTakeFirst();
+    return numUpdatedRows > 0n;
+  }
+
   /** True when either user blocks the other. */
   async inBlock(a: string, b: string): Promise<boolean> {
     const row = await this.#db

@@ -19,7 +19,7 @@ import { recordEvent } from '../../events/outbox.ts';
 
 import { UsersRepository, type ProfileRow } from './users.repository.ts';
 import { normalizeUsername } from '../../text.ts';
-import { EmailTokensRepository } from './email-tokens.service.ts';
+import { EmailTokensRepository } from './email-tokens.repository.ts';
 
 export const MINIMUM_AGE = 13;
 export const DISPLAY_NAME_MAX = 50;

@@ -7,7 +7,7 @@ import { cleanText } from '../../text.ts';
 import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
 import { PostsRepository } from '../posts/posts.repository.ts';
 import { postNotFound } from '../posts/posts.service.ts';
-import { notBlockedWith } from '../posts/visibility.repository.ts';
+import { UsersRepository } from '../accounts/users.repository.ts';
 import { CommentsRepository, type HydratedComment } from './comments.repository.ts';
 import { recordEvent } from '../../events/outbox.ts';
 
@@ -103,13 +103,10 @@ export class CommentsService {
     const post = await new PostsRepository(trx).findVisible(comment.post_id, viewerId);
     if (!post) throw commentNotFound();
     if (allowed(comment, post.author_id)) return comment;
-    const authorVisible = await trx
-      .selectFrom('users')
-      .select('id')
-      .where('id', '=', comment.author_id)
-      .where(notBlockedWith(viewerId, 'users.id'))
-      .executeTakeFirst();
-    if (!authorVisible) throw commentNotFound();
+    // A comment by someone in a block with the viewer is hidden from them: not found.
+    if (await new UsersRepository(trx).inBlock(viewerId, comment.author_id)) {
+      throw commentNotFound();
+    }
     throw new ForbiddenError(
       'not_author',
       "Only the comment's author (or, to delete it, the post's author) may do this.",
