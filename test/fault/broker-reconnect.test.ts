@@ -127,6 +127,7 @@ describe(
         assert.deepEqual((await app.inject('/readyz')).json(), {
           status: 'ready',
           database: 'postgres',
+          redis: 'connected',
           broker: 'connected',
           degraded: false,
         });
