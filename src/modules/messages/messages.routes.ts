@@ -6,28 +6,14 @@ import { createLimiter } from '../../http/rate-limit.ts';
 import { normalizeUsernameField } from '../../http/usernames.ts';
 import { IdempotencyHeaders, idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
 import { decodeCursor, IdCursor, Page, pageOf, PageQuery } from '../../http/pagination.ts';
-import { UserSummary, Username } from '../accounts/accounts.schemas.ts';
+import { Username } from '../accounts/accounts.schemas.ts';
 import { MESSAGE_MAX, type ConversationView } from './messages.service.ts';
+import { Conversation, ConversationParams, Message } from './messages.schemas.ts';
 
-const Message = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  conversation_id: Type.String({ format: 'uuid' }),
-  sender: UserSummary,
-  text: Type.String(),
-  created_at: Type.String({ format: 'date-time' }),
-});
-
-const Conversation = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  with: UserSummary,
-  last_message: Type.Union([Message, Type.Null()]),
-  unread_count: Type.Integer({ description: "Messages from the other side you haven't read." }),
-  created_at: Type.String({ format: 'date-time' }),
-});
-
-const ConversationParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 const tags = ['messages'];
+
 const hidden = '404 `conversation_not_found` unless you take part in it.';
+
 /** What a block does to a conversation (either way), for the descriptions. */
 const closed =
   'While you and the other side are in a block (either way), 403 `blocked`: the conversation is closed to both of you until the block is lifted, its history kept.';

@@ -9,15 +9,7 @@ import { problemResponse } from '../../http/problem.ts';
 import type { StreamEvent } from './stream-log.repository.ts';
 import { STREAM_BROADCAST } from './publisher.service.ts';
 import type { Delivery } from './stream-log.repository.ts';
-
-const StreamQuery = Type.Object({
-  since: Type.Optional(
-    Type.Integer({ minimum: 0, description: 'The last `seq` you received: resume after it.' }),
-  ),
-  access_token: Type.Optional(
-    Type.String({ description: 'The access token, for clients that cannot send headers.' }),
-  ),
-});
+import { StreamQuery } from './stream.schemas.ts';
 
 /** WebSocket close code when the access token expires: reconnect with a fresh token and `since`. */
 export const TOKEN_EXPIRED_CLOSE = 4001;
