@@ -1,6 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB, UserRow } from '../../infra/db/schema.ts';
 import { notBlockedWith } from '../posts/visibility.repository.ts';
+import { UsersRepository } from '../accounts/users.repository.ts';
 
 /** How the viewer stands towards another user. */
 export interface Relationship {
@@ -141,18 +142,8 @@ export class SocialRepository {
   }
 
   /** True when either user blocks the other. */
-  async blockedEitherWay(a: string, b: string): Promise<boolean> {
-    const row = await this.#db
-      .selectFrom('blocks')
-      .select('blocker_id')
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('blocker_id', '=', a), eb('blocked_id', '=', b)]),
-          eb.and([eb('blocker_id', '=', b), eb('blocked_id', '=', a)]),
-        ]),
-      )
-      .executeTakeFirst();
-    return row !== undefined;
+  blockedEitherWay(a: string, b: string): Promise<boolean> {
+    return new UsersRepository(this.#db).inBlock(a, b);
   }
 
   /** Inserts the follow; false when it already existed. */
@@ -189,24 +180,14 @@ export class SocialRepository {
 
   /** Whether `userId` hears nothing from `actorId`: a block either way, or a mute by `userId`. */
   async silences(userId: string, actorId: string): Promise<boolean> {
-    const tie = await this.#db
-      .selectFrom('blocks')
-      .select('blocker_id')
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('blocker_id', '=', userId), eb('blocked_id', '=', actorId)]),
-          eb.and([eb('blocker_id', '=', actorId), eb('blocked_id', '=', userId)]),
-        ]),
-      )
-      .union(
-        this.#db
-          .selectFrom('mutes')
-          .select('muter_id as blocker_id')
-          .where('muter_id', '=', userId)
-          .where('muted_id', '=', actorId),
-      )
+    if (await this.blockedEitherWay(userId, actorId)) return true;
+    const mute = await this.#db
+      .selectFrom('mutes')
+      .select('muter_id')
+      .where('muter_id', '=', userId)
+      .where('muted_id', '=', actorId)
       .executeTakeFirst();
-    return tie !== undefined;
+    return mute !== undefined;
   }
 
   async areFriends(a: string, b: string): Promise<boolean> {
