@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { describeBackends } from './backends.ts';
+import { describeBackends } from './app/backends.ts';
 import { deadLettersCommand } from './cli/dead-letters.ts';
 import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';

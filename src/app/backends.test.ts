@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeBackends, safeUrl } from './backends.ts';
-import { loadConfig } from './config.ts';
+import { loadConfig } from '../config.ts';
 
 const SECRET = 'Sup3r-S3cret';
 const base = { JWT_SECRET: 'x'.repeat(40), DATA_DIR: '/srv/kith/data' };

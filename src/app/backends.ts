@@ -1,5 +1,5 @@
 import { isAbsolute, join, relative } from 'node:path';
-import type { Config } from './config.ts';
+import type { Config } from '../config.ts';
 
 /** A service URL fit for a log line: scheme, host, port and path; no user, password or query. */
 export function safeUrl(raw: string): string {
