@@ -15,37 +15,16 @@ import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { API_PREFIX as API } from '../../src/http/types.ts';
-import { startWorker } from '../../src/app/roles/worker.ts';
 import { assertAreaCovered, requester } from '../support/authorization-scope.ts';
 import { drain } from '../support/drain.ts';
 import { createAccount, uniqueUsername, type Account } from '../support/factories.ts';
-import { createTestApp } from '../support/harness.ts';
+import { createTestAppWithWorker } from '../support/harness.ts';
 import { assertProblem } from '../support/problems.ts';
-import {
-  amqpUrl,
-  deleteAmqpTopology,
-  redisUrl,
-  testPrefix,
-  testRedis,
-} from '../support/services.ts';
 
-if (redisUrl()) await testRedis(); // removes this file's keys afterwards
-
-const { app, ctx } = await createTestApp({
-  env: {
-    OUTBOX_POLL_MS: '10',
-    // PGlite runs on this thread: its queries must not read as overload.
-    SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
-    ...(redisUrl() && { REDIS_URL: redisUrl()!, REDIS_PREFIX: `${testPrefix}:authz:` }),
-    ...(amqpUrl() && { AMQP_URL: amqpUrl()!, AMQP_PREFIX: `${testPrefix}.authz` }),
-  },
+// PGlite runs on this thread: its queries must not read as overload.
+const { app, ctx, worker } = await createTestAppWithWorker('authz', {
+  env: { SHED_MAX_EVENT_LOOP_DELAY_MS: '0' },
 });
-const groups = ctx.consumers.map((c) => c.group);
-after(async () => {
-  // After the harness closed the app (it registered its `after` first).
-  if (amqpUrl()) await deleteAmqpTopology(amqpUrl()!, `${testPrefix}.authz`, groups);
-});
-const worker = await startWorker(ctx);
 
 type Method = 'GET' | 'POST';
 const VIEWERS = ['anon', 'other', 'B', 'X', 'O'] as const;

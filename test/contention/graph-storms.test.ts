@@ -11,34 +11,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { sql } from 'kysely';
 import { API_PREFIX as API } from '../../src/http/types.ts';
-import { startWorker } from '../../src/app/roles/worker.ts';
 import { drain } from '../support/drain.ts';
 import { createAccount, uniqueUsername, type Account } from '../support/factories.ts';
-import { createTestApp } from '../support/harness.ts';
-import {
-  amqpUrl,
-  deleteAmqpTopology,
-  redisUrl,
-  testPrefix,
-  testRedis,
-} from '../support/services.ts';
-
-if (redisUrl()) await testRedis(); // removes this file's keys afterwards
+import { createTestAppWithWorker } from '../support/harness.ts';
 
 const embedded = !process.env.DATABASE_URL;
-const { app, ctx, logs } = await createTestApp({
-  captureLogs: true,
-  env: {
-    OUTBOX_POLL_MS: '10',
-    ...(redisUrl() && { REDIS_URL: redisUrl()!, REDIS_PREFIX: `${testPrefix}:storms:` }),
-    ...(amqpUrl() && { AMQP_URL: amqpUrl()!, AMQP_PREFIX: `${testPrefix}.storms` }),
-  },
-});
-const groups = ctx.consumers.map((c) => c.group);
-after(async () => {
-  if (amqpUrl()) await deleteAmqpTopology(amqpUrl()!, `${testPrefix}.storms`, groups);
-});
-const worker = await startWorker(ctx);
+const { app, ctx, logs, worker } = await createTestAppWithWorker('storms', { captureLogs: true });
 after(() => worker.stop());
 const { db } = ctx.database;
 

@@ -8,6 +8,9 @@ import { createContext, type Context } from '../../src/app/context.ts';
 import { buildApp } from '../../src/app/http-app.ts';
 import type { App } from '../../src/http/types.ts';
 import { createLogger } from '../../src/logger.ts';
+import type { RunningRole } from '../../src/app/roles/api.ts';
+import { startWorker } from '../../src/app/roles/worker.ts';
+import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix, testRedis } from './services.ts';
 import { createTestDatabase } from './test-databases.ts';
 
 // Cleanups run once, after every test of the importing file. Registered at import time because
@@ -82,4 +85,31 @@ export async function createTestApp(
     rmSync(mailDir, { recursive: true, force: true });
   });
   return { app, ctx, logs };
+}
+
+/**
+ * An app with the worker role running in this process (consumers and relay), on this file's
+ * own Redis key prefix and RabbitMQ names when those services are set; the RabbitMQ topology is
+ * deleted after the file. The caller stops the worker when its tests need it stopped.
+ */
+export async function createTestAppWithWorker(
+  name: string,
+  opts: { env?: Env; captureLogs?: boolean } = {},
+): Promise<TestApp & { worker: RunningRole }> {
+  if (redisUrl()) await testRedis(); // removes this file's keys afterwards
+  const testApp = await createTestApp({
+    ...opts,
+    env: {
+      OUTBOX_POLL_MS: '10',
+      ...(redisUrl() && { REDIS_URL: redisUrl()!, REDIS_PREFIX: `${testPrefix}:${name}:` }),
+      ...(amqpUrl() && { AMQP_URL: amqpUrl()!, AMQP_PREFIX: `${testPrefix}.${name}` }),
+      ...opts.env,
+    },
+  });
+  const groups = testApp.ctx.consumers.map((c) => c.group);
+  // Registered after the harness's own `after`, so it runs once the app is closed.
+  after(async () => {
+    if (amqpUrl()) await deleteAmqpTopology(amqpUrl()!, `${testPrefix}.${name}`, groups);
+  });
+  return { ...testApp, worker: await startWorker(testApp.ctx) };
 }
