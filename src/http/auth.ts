@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { UnauthorizedError } from '../errors.ts';
+import { ForbiddenError, UnauthorizedError } from '../errors.ts';
 
 /** Who a verified access token speaks for: the user and the login session (token family). */
 export interface Principal {
@@ -7,6 +7,36 @@ export interface Principal {
   sessionId: string;
   /** When the token expires, in ms since the epoch (streams close then). */
   expiresAt?: number;
+  /**
+   * OAuth scopes the token was granted (`read`, `write:statuses`, …). Absent for kith's own
+   * login tokens, which may do everything their user may.
+   */
+  scopes?: readonly string[];
+}
+
+/** Scopes that `follow` (Mastodon's legacy scope) grants. */
+const FOLLOW_SCOPES = new Set([
+  'read:follows',
+  'write:follows',
+  'read:blocks',
+  'write:blocks',
+  'read:mutes',
+  'write:mutes',
+]);
+
+/**
+ * Whether the caller may use `scope`: a granted scope covers itself and its children
+ * (`read` covers `read:statuses`, `admin:read` covers `admin:read:accounts`); `follow` covers
+ * the follow, block and mute scopes. kith's own tokens (no `scopes`) cover everything.
+ */
+export function hasScope(principal: Principal, scope: string): boolean {
+  if (!principal.scopes) return true;
+  return principal.scopes.some(
+    (granted) =>
+      granted === scope ||
+      scope.startsWith(`${granted}:`) ||
+      (granted === 'follow' && FOLLOW_SCOPES.has(scope)),
+  );
 }
 
 /** What checks a bearer token (the accounts module's access tokens). */
@@ -24,6 +54,8 @@ declare module 'fastify' {
     auth?: 'required' | 'optional';
     /** Also accept the token as `?access_token=` (WebSocket and EventSource cannot set headers). */
     tokenInQuery?: boolean;
+    /** The OAuth scope the route needs (`read:statuses`, …); 403 `insufficient_scope` without it. */
+    scope?: string;
   }
 }
 
@@ -62,6 +94,9 @@ export function registerAuth(
         return;
       }
       request.principal = await tokens.verify(token);
+      const scope = route.config?.scope;
+      if (scope && !hasScope(request.principal, scope))
+        throw new ForbiddenError('insufficient_scope', `This action needs the "${scope}" scope.`);
       await onAuthenticated(request.principal.userId);
     };
     const existing = route.onRequest ? [route.onRequest].flat() : [];
