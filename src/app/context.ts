@@ -41,6 +41,9 @@ import { FeedRepository } from '../modules/feed/feed.repository.ts';
 import { FeedService } from '../modules/feed/feed.service.ts';
 import { FeedHydrator } from '../modules/feed/hydrate.ts';
 import { PostContentCache } from '../modules/posts/post-content.cache.ts';
+import { PostCountersCache } from '../modules/posts/post-counters.cache.ts';
+import { LikedCache } from '../modules/posts/liked.cache.ts';
+import { MergeSources } from '../modules/feed/merge-sources.ts';
 import { PostsRepository } from '../modules/posts/posts.repository.ts';
 import { RelationsCache } from '../modules/social/relations.cache.ts';
 import { PostsService } from '../modules/posts/posts.service.ts';
@@ -79,6 +82,8 @@ export interface Context {
   readonly posts: PostsService;
   readonly comments: CommentsService;
   readonly feed: FeedService;
+  /** Users' cached ties (who they follow, block, mute), shared by every reading module. */
+  readonly relations: RelationsCache;
   readonly notifications: NotificationsService;
   readonly messages: MessagesService;
   /** The real-time streams open on this node. */
@@ -283,6 +288,12 @@ export async function createContext(
       }),
   );
   const contents = new PostContentCache(db, cache);
+  const counters = new PostCountersCache(db, cache);
+  const liked = new LikedCache(db, cache);
+  const feedRepo = new FeedRepository(db);
+  const sources = new MergeSources(timelines, feedRepo, log, config.feedTimelineCap);
+  // While Redis was away, posts written meanwhile were not listed as pending: resync first.
+  redisBreaker?.onChange(() => sources.distrust());
   const ctx: Context = {
     config,
     log,
@@ -307,13 +318,24 @@ export async function createContext(
     friends: new FriendsService(db, users, relations),
     posts: new PostsService(db, users, contents, {
       fanoutMaxFollowers: config.feedFanoutMaxFollowers,
+      counters,
+      liked,
+      onCreated: (postId, authorId) => sources.added(postId, authorId),
     }),
-    comments: new CommentsService(db),
+    comments: new CommentsService(db, counters),
+    relations,
     feed: new FeedService({
       timelines,
-      repo: new FeedRepository(db),
+      repo: feedRepo,
       relations,
-      hydrator: new FeedHydrator(contents, users, new PostsRepository(db)),
+      hydrator: new FeedHydrator({
+        contents,
+        counters,
+        liked,
+        users,
+        posts: new PostsRepository(db),
+      }),
+      sources,
       metrics,
       log,
       cap: config.feedTimelineCap,

@@ -228,25 +228,32 @@ export async function buildApp(ctx: Context): Promise<App> {
   // Before everything that costs: an overloaded node refuses at the door (503 `overloaded`).
   // After the WebSocket plugin, whose hooks close an upgrade's socket once it is refused.
   await registerLoadShedding(app, ctx);
-  // A request's database work, all of it, gets DATABASE_REQUEST_TIMEOUT_MS of database time
-  // (streams excepted: they live on after the request).
-  const dbBudget = ctx.config.databaseRequestTimeout;
+  // A request's database work, all of it, gets DATABASE_REQUEST_TIMEOUT_MS of database time on
+  // Postgres (streams excepted: they live on after the request), and is counted everywhere.
   // Entered twice: before the auth hooks, and again once the body is read (reading it leaves
   // the request's async context).
-  if (dbBudget > 0 && ctx.database.kind === 'postgres') {
-    const budgets = new WeakMap<FastifyRequest, DatabaseBudget>();
-    app.addHook('onRequest', (request, _reply, done) => {
-      if (isStream(request)) return done();
-      const budget = { left: dbBudget };
-      budgets.set(request, budget);
-      withDatabaseBudget(budget, done);
-    });
-    app.addHook('preValidation', (request, _reply, done) => {
-      const budget = budgets.get(request);
-      if (budget === undefined) done();
-      else withDatabaseBudget(budget, done);
-    });
-  }
+  const dbBudget =
+    ctx.config.databaseRequestTimeout > 0 && ctx.database.kind === 'postgres'
+      ? ctx.config.databaseRequestTimeout
+      : Infinity;
+  const budgets = new WeakMap<FastifyRequest, DatabaseBudget>();
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (isStream(request)) return done();
+    const budget = { left: dbBudget, statements: 0 };
+    budgets.set(request, budget);
+    withDatabaseBudget(budget, done);
+  });
+  app.addHook('preValidation', (request, _reply, done) => {
+    const budget = budgets.get(request);
+    if (budget === undefined) done();
+    else withDatabaseBudget(budget, done);
+  });
+  app.addHook('onResponse', async (request) => {
+    const budget = budgets.get(request);
+    if (budget === undefined) return;
+    const route = request.routeOptions.url ?? 'unmatched';
+    ctx.metrics.httpDbStatements.observe({ method: request.method, route }, budget.statements);
+  });
   registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

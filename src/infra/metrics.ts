@@ -32,6 +32,14 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly httpDbStatements = new Histogram({
+    name: 'kith_http_db_statements',
+    help: 'SQL statements a request sent, by route: 0 for a home page served from memory.',
+    labelNames: ['method', 'route'] as const,
+    buckets: [0, 1, 2, 4, 8, 16, 32],
+    registers: [this.registry],
+  });
+
   readonly feedFanoutLag = new Histogram({
     name: 'kith_feed_fanout_lag_seconds',
     help: 'From a post being written to the last follower timeline holding it.',

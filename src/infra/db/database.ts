@@ -1,9 +1,26 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
-import { Kysely, Migrator, PostgresDialect, sql, type MigrationResult } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  sql,
+  type KyselyPlugin,
+  type MigrationResult,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type QueryResult,
+  type RootOperationNode,
+  type UnknownRow,
+} from 'kysely';
 import { usePreparedStatements } from './prepared.ts';
-import { chargeDatabaseTime, DatabaseDeadlineError, databaseTimeLeft } from './deadline.ts';
+import {
+  chargeDatabaseTime,
+  countStatement,
+  DatabaseDeadlineError,
+  databaseTimeLeft,
+} from './deadline.ts';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { migrations } from './migrations/index.ts';
@@ -15,6 +32,8 @@ export type { DB } from './schema.ts';
 export interface Database {
   readonly db: Kysely<DB>;
   readonly kind: 'pglite' | 'postgres';
+  /** How many statements this process has sent (what tests count to prove a read is SQL-free). */
+  statements(): number;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -46,6 +65,19 @@ const keepText = (v: string) => v;
 function once(fn: () => Promise<void>): () => Promise<void> {
   let done: Promise<void> | undefined;
   return () => (done ??= fn());
+}
+
+/** Counts the statements Kysely compiles (each is sent once): builders and raw `sql` alike. */
+class StatementCounter implements KyselyPlugin {
+  count = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.count++;
+    countStatement();
+    return args.node;
+  }
+  transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return Promise.resolve(args.result);
+  }
 }
 
 /** Raised when another live process holds the embedded database. */
@@ -99,10 +131,12 @@ export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Pr
     release();
     throw err;
   }
-  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite) });
+  const counter = new StatementCounter();
+  const db = new Kysely<DB>({ dialect: new PGliteDialect(pglite), plugins: [counter] });
   return {
     db,
     kind: 'pglite',
+    statements: () => counter.count,
     ping: async () => void (await sql`select 1`.execute(db)),
     close: once(async () => {
       await db.destroy();
@@ -167,10 +201,12 @@ function openPostgres(
   // Waiting for a pooled connection is charged to the request's database time too.
   const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
   Object.assign(pool, { connect: (...args: unknown[]) => connectWithin(connect, args) });
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const counter = new StatementCounter();
+  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins: [counter] });
   return {
     db,
     kind: 'postgres',
+    statements: () => counter.count,
     ping: async () => void (await sql`select 1`.execute(db)),
     close: once(() => db.destroy()),
   };

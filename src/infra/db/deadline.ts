@@ -9,8 +9,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * waiting for the event loop on a busy node) is not charged.
  */
 export interface DatabaseBudget {
-  /** Milliseconds of database time left. */
+  /** Milliseconds of database time left (Infinity: no bound, only counted). */
   left: number;
+  /** Statements sent so far: what a request cost the database, for metrics and tests. */
+  statements: number;
 }
 
 const budgets = new AsyncLocalStorage<DatabaseBudget>();
@@ -22,7 +24,19 @@ export function withDatabaseBudget<T>(budget: DatabaseBudget, fn: () => T): T {
 
 /** Milliseconds of database time left; undefined outside a budget (workers, jobs). */
 export function databaseTimeLeft(): number | undefined {
-  return budgets.getStore()?.left;
+  const left = budgets.getStore()?.left;
+  return left === Infinity ? undefined : left;
+}
+
+/** Counts a statement against the current budget (if any). */
+export function countStatement(): void {
+  const budget = budgets.getStore();
+  if (budget) budget.statements++;
+}
+
+/** The current budget (if any): what the request has spent so far. */
+export function currentBudget(): DatabaseBudget | undefined {
+  return budgets.getStore();
 }
 
 /**

@@ -6,6 +6,7 @@ import { newId } from '../../ids.ts';
 import { cleanText } from '../../text.ts';
 import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
 import { PostsRepository } from '../posts/posts.repository.ts';
+import type { PostCountersCache } from '../posts/post-counters.cache.ts';
 import { postNotFound } from '../posts/posts.service.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import { CommentsRepository, type HydratedComment } from './comments.repository.ts';
@@ -19,10 +20,12 @@ const commentNotFound = () => new NotFoundError('comment_not_found', 'No such co
 export class CommentsService {
   readonly #db: Kysely<DB>;
   readonly #comments: CommentsRepository;
+  readonly #counters: PostCountersCache;
 
-  constructor(db: Kysely<DB>) {
+  constructor(db: Kysely<DB>, counters: PostCountersCache) {
     this.#db = db;
     this.#comments = new CommentsRepository(db);
+    this.#counters = counters;
   }
 
   async create(
@@ -55,6 +58,7 @@ export class CommentsService {
         return id;
       });
     });
+    if (!created.replayed) await this.#counters.invalidate(postId);
     const comment = await this.#comments.findHydrated(created.id);
     if (!comment) throw commentNotFound();
     return { comment, replayed: created.replayed };
@@ -75,7 +79,7 @@ export class CommentsService {
   }
 
   async delete(viewerId: string, id: string): Promise<void> {
-    await transaction(this.#db, async (trx) => {
+    const postId = await transaction(this.#db, async (trx) => {
       const comment = await this.#authorize(
         trx,
         viewerId,
@@ -84,7 +88,9 @@ export class CommentsService {
       );
       await new CommentsRepository(trx).delete(id);
       await new PostsRepository(trx).adjustCount(comment.post_id, 'comment_count', -1);
+      return comment.post_id;
     });
+    await this.#counters.invalidate(postId);
   }
 
   /**

@@ -4,6 +4,7 @@ import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { EventMap } from '../../events/event-map.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import { entryOf, homeTimeline } from './feed.service.ts';
+import { authorTimeline, PENDING, pendingEntry } from './merge-sources.ts';
 
 export interface FanoutOptions {
   /** Entries kept per home timeline. */
@@ -36,6 +37,8 @@ export function feedConsumer(
   metrics: Metrics,
   announce: Announce,
   opts: FanoutOptions,
+  /** Drops users' cached relations (which tell readers whose posts to merge). */
+  forgetRelations: (userIds: string[]) => Promise<void>,
 ): Consumer {
   /** Applies a change to every follower, batch by batch: active ones (ids) and idle ones. */
   async function fanOut(
@@ -55,10 +58,38 @@ export function feedConsumer(
     }
   }
 
-  async function created(eventId: string, { post_id }: EventMap['post.created']) {
+  /**
+   * Places a new post: in its author's timeline, then in every follower's (unless the author is
+   * a big account, whose posts are merged when read), and only then takes it off the pending
+   * list that readers merge from meanwhile. A failure throws and the event is retried.
+   */
+  async function created(eventId: string, { post_id, author_id }: EventMap['post.created']) {
     const post = await repo.findPost(post_id);
-    if (!post?.fan_out) return; // deleted meanwhile, or a big account's post, merged at read time
-    const entry = [entryOf(post.id)];
+    if (post) {
+      const entry = [entryOf(post.id)];
+      await timelines.push(authorTimeline(post.author_id), entry, {
+        cap: opts.cap,
+        onlyIfExists: true,
+      });
+      if (post.fan_out) await fanOutPost(eventId, post, entry);
+      else if (!(await repo.wasBig(post.author_id, post.id))) {
+        // The author just became a big account: their followers' cached relations must learn
+        // to merge their posts.
+        await fanOut(post.author_id, (active, idle) => forgetRelations([...active, ...idle]));
+      }
+      await repo.fannedOut(post.id);
+      if (post.fan_out) {
+        metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
+      }
+    }
+    await timelines.remove(PENDING, [pendingEntry(post_id, author_id).id]);
+  }
+
+  async function fanOutPost(
+    eventId: string,
+    post: NonNullable<Awaited<ReturnType<FeedRepository['findPost']>>>,
+    entry: ReturnType<typeof entryOf>[],
+  ) {
     const data = { post_id: post.id, author_id: post.author_id };
     await fanOut(post.author_id, async (active, idle) => {
       const [written] = await Promise.all([
@@ -81,16 +112,13 @@ export function feedConsumer(
         data,
       );
     });
-    // Only once every push succeeded (a failure throws and the event is retried): until then
-    // readers merge the post from SQL.
-    await repo.fannedOut(post.id);
-    metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
   }
 
   async function deleted(
     eventId: string,
     { post_id, author_id, fan_out, visibility }: EventMap['post.deleted'],
   ) {
+    await timelines.remove(authorTimeline(author_id), [post_id]);
     if (fan_out === false) return;
     await fanOut(author_id, async (active, idle) => {
       await Promise.all(

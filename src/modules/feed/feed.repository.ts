@@ -124,6 +124,30 @@ export class FeedRepository {
     return (await q.execute()).map((r) => r.id);
   }
 
+  /** The newest posts whose `post.created` the feed consumer has not handled yet. */
+  pendingPosts(limit: number): Promise<{ id: string; author_id: string }[]> {
+    return this.#db
+      .selectFrom('posts')
+      .select(['id', 'author_id'])
+      .where('fanout_pending', '=', true)
+      .orderBy('id', 'desc')
+      .limit(limit)
+      .execute();
+  }
+
+  /** Whether the author has a post other than `postId` that was not fanned out. */
+  async wasBig(authorId: string, postId: string): Promise<boolean> {
+    const row = await this.#db
+      .selectFrom('posts')
+      .select('id')
+      .where('author_id', '=', authorId)
+      .where('fan_out', '=', false)
+      .where('id', '!=', postId)
+      .limit(1)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
   /** The post is in every follower's timeline: readers stop merging it from SQL. */
   async fannedOut(postId: string): Promise<void> {
     await this.#db

@@ -10,6 +10,7 @@ import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { Relations, RelationsCache } from '../social/relations.cache.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import type { FeedHydrator } from './hydrate.ts';
+import type { MergeSources } from './merge-sources.ts';
 
 /** The home timeline key of a user. */
 export const homeTimeline = (userId: string) => `home:${userId}`;
@@ -33,6 +34,7 @@ export interface FeedDeps {
   repo: FeedRepository;
   relations: RelationsCache;
   hydrator: FeedHydrator;
+  sources: MergeSources;
   metrics: Metrics;
   log: Logger;
   /** Entries kept per home timeline. */
@@ -54,23 +56,57 @@ export class FeedService {
   }
 
   /**
-   * Up to `limit` posts older than `beforeId` (all when undefined), newest first. The first
-   * timeline window and the merged posts are hydrated together: one query reads what to merge
-   * and every counter of the page.
+   * Up to `limit` posts older than `beforeId` (all when undefined), newest first. With the
+   * timeline store answering, the page comes from it and the caches alone: the timeline window,
+   * and what to merge (see MergeSources), hydrated together. Otherwise one query reads what to
+   * merge and every counter of the page.
    */
   async page(
     viewerId: string,
     beforeId: string | undefined,
     limit: number,
   ): Promise<HydratedPost[]> {
-    const { repo, hydrator, metrics } = this.#d;
     const rel = await this.#d.relations.of(viewerId);
     const before = beforeId === undefined ? undefined : entryOf(beforeId);
-    const window = await this.#window(viewerId, before, limit).catch((err: unknown): undefined => {
-      if (!(err instanceof TimelineUnavailable)) throw err;
-      this.#degraded(err.cause);
-      return undefined;
-    });
+    const [window, merged] = await Promise.all([
+      this.#window(viewerId, before, limit).catch((err: unknown): undefined => {
+        if (!(err instanceof TimelineUnavailable)) throw err;
+        this.#degraded(err.cause);
+        return undefined;
+      }),
+      this.#d.sources.merged(viewerId, rel, before, limit),
+    ]);
+    const source = window ? (merged ? 'memory' : 'timeline') : 'sql';
+    this.#d.metrics.feedReads.inc({ source });
+    if (window && merged) return this.#fromMemory(viewerId, rel, before, window, merged, limit);
+    return this.#fromSql(viewerId, rel, before, window, limit);
+  }
+
+  async #fromMemory(
+    viewerId: string,
+    rel: Relations,
+    before: TimelineEntry | undefined,
+    window: TimelineWindow,
+    mergedIds: string[],
+    limit: number,
+  ): Promise<HydratedPost[]> {
+    const firstIds = window.entries.map((e) => e.id);
+    const all = [...new Set([...firstIds, ...mergedIds])];
+    const hydrated = new Map(
+      (await this.#d.hydrator.hydrate(viewerId, all, rel)).map((p) => [p.id, p]),
+    );
+    return this.#assemble(viewerId, rel, before, window, hydrated, firstIds, mergedIds, limit);
+  }
+
+  async #fromSql(
+    viewerId: string,
+    rel: Relations,
+    before: TimelineEntry | undefined,
+    window: TimelineWindow | undefined,
+    limit: number,
+  ): Promise<HydratedPost[]> {
+    const { repo, hydrator } = this.#d;
+    const beforeId = before?.id;
     const firstIds =
       window?.entries.map((e) => e.id) ?? (await repo.feedIds(viewerId, beforeId, limit));
     const stats = await repo.pageStats(viewerId, firstIds, beforeId, limit, [...rel.blocked]);
@@ -79,19 +115,31 @@ export class FeedService {
     const hydrated = new Map(
       (await hydrator.hydrateWithStats(viewerId, all, rel, stats)).map((p) => [p.id, p]),
     );
+    return this.#assemble(viewerId, rel, before, window, hydrated, firstIds, mergedIds, limit);
+  }
+
+  /** The timeline's posts (continued past the first window if need be) and the merged ones. */
+  async #assemble(
+    viewerId: string,
+    rel: Relations,
+    before: TimelineEntry | undefined,
+    window: TimelineWindow | undefined,
+    hydrated: Map<string, HydratedPost>,
+    firstIds: readonly string[],
+    mergedIds: readonly string[],
+    limit: number,
+  ): Promise<HydratedPost[]> {
     const pick = (ids: readonly string[]) => ids.flatMap((id) => hydrated.get(id) ?? []);
     let rest = pick(firstIds);
     if (window && rest.length < limit) {
       const missing = limit - rest.length;
       rest = [...rest, ...(await this.#more(viewerId, rel, before, window, missing, limit))];
     }
-    metrics.feedReads.inc({ source: window ? 'timeline' : 'sql' });
-
     const unique = new Map([...rest, ...pick(mergedIds)].map((p) => [p.id, p]));
     const page = [...unique.values()].sort(byNewest).slice(0, limit);
     const fromRest = new Set(rest.map((p) => p.id));
     const pulled = page.filter((p) => p.author_id !== viewerId && !fromRest.has(p.id)).length;
-    if (pulled > 0) metrics.feedMergedPosts.inc(pulled);
+    if (pulled > 0) this.#d.metrics.feedMergedPosts.inc(pulled);
     return page;
   }
 

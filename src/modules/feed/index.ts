@@ -19,6 +19,7 @@ export const feedModule: FeatureModule = {
         batch: ctx.config.feedFanoutBatch,
         inactiveDays: ctx.config.feedInactiveDays,
       },
+      (ids) => ctx.relations.forget(...ids),
     ),
   ],
 };

@@ -9,10 +9,14 @@ export type PostContent = Pick<
   'id' | 'author_id' | 'text' | 'visibility' | 'created_at' | 'edited_at' | 'fan_out'
 >;
 
-type Stored = Omit<PostContent, 'created_at' | 'edited_at'> & {
-  created_at: string;
-  edited_at: string | null;
-};
+type Stored =
+  | (Omit<PostContent, 'created_at' | 'edited_at'> & {
+      created_at: string;
+      edited_at: string | null;
+    })
+  // A deleted post: timelines may list it until the fan-out takes it out, and each read of it
+  // would otherwise go to the database.
+  | { gone: true };
 
 const TTL_SECONDS = 300;
 const key = (id: string) => `post:${id}`;
@@ -22,7 +26,7 @@ const store = (p: PostContent): Stored => ({
   created_at: p.created_at.toISOString(),
   edited_at: p.edited_at?.toISOString() ?? null,
 });
-const revive = (s: Stored): PostContent => ({
+const revive = (s: Exclude<Stored, { gone: true }>): PostContent => ({
   ...s,
   created_at: new Date(s.created_at),
   edited_at: s.edited_at === null ? null : new Date(s.edited_at),
@@ -49,8 +53,8 @@ export class PostContentCache {
     const missing: string[] = [];
     ids.forEach((id, i) => {
       const hit = cached[i];
-      if (hit) found.set(id, revive(hit));
-      else missing.push(id);
+      if (!hit) missing.push(id);
+      else if (!('gone' in hit)) found.set(id, revive(hit));
     });
     if (missing.length > 0) {
       const rows = await this.#db
@@ -59,7 +63,11 @@ export class PostContentCache {
         .where(idIn('id', missing))
         .execute();
       for (const row of rows) found.set(row.id, row);
-      await Promise.all(rows.map((row) => this.#cache.set(key(row.id), store(row), TTL_SECONDS)));
+      await Promise.all([
+        ...rows.map((row) => this.#cache.set(key(row.id), store(row), TTL_SECONDS)),
+        // Ids come from timelines, written after their post committed: missing means deleted.
+        ...missing.filter((id) => !found.has(id)).map((id) => this.gone(id)),
+      ]);
     }
     return found;
   }
@@ -68,6 +76,18 @@ export class PostContentCache {
   async reload(ids: readonly string[]): Promise<Map<string, PostContent>> {
     await this.#cache.delete(...ids.map(key));
     return this.getMany(ids);
+  }
+
+  /** Caches a post just written, which its followers are about to read. */
+  async prime(post: PostContent): Promise<void> {
+    const { id, author_id, text, visibility, created_at, edited_at, fan_out } = post;
+    const content = { id, author_id, text, visibility, created_at, edited_at, fan_out };
+    await this.#cache.set(key(id), store(content), TTL_SECONDS);
+  }
+
+  /** Remembers that a post was deleted, so that reads of stale timelines skip it at once. */
+  async gone(id: string): Promise<void> {
+    await this.#cache.set(key(id), { gone: true } satisfies Stored, TTL_SECONDS);
   }
 
   async invalidate(id: string): Promise<void> {

@@ -122,8 +122,9 @@ export class PostsRepository {
   }): Promise<void> {
     await this.#db
       .insertInto('posts')
-      // Until the feed consumer has pushed it to every timeline, readers merge it from SQL.
-      .values({ ...post, edited_at: null, fanout_pending: post.fan_out })
+      // Until the feed consumer has handled it (placed it in its author's and the followers'
+      // timelines), readers merge it from the pending list, or from SQL.
+      .values({ ...post, edited_at: null, fanout_pending: true })
       .execute();
   }
 

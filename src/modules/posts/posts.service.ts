@@ -10,6 +10,8 @@ import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
 import { PostsRepository, type HydratedPost } from './posts.repository.ts';
 import { recordEvent } from '../../events/outbox.ts';
 import type { PostContentCache } from './post-content.cache.ts';
+import type { PostCountersCache } from './post-counters.cache.ts';
+import type { LikedCache } from './liked.cache.ts';
 import { mentionedUsernames } from '../../text.ts';
 
 export const POST_MAX = 5_000;
@@ -22,6 +24,10 @@ export interface PostInput {
 export interface PostsOptions {
   /** Authors with more followers are not fanned out; their posts are merged at read time. */
   fanoutMaxFollowers: number;
+  counters: PostCountersCache;
+  liked: LikedCache;
+  /** After a post commits: feed readers list it until its fan-out has run. */
+  onCreated: (postId: string, authorId: string) => Promise<void>;
 }
 
 export interface LikeState {
@@ -77,7 +83,16 @@ export class PostsService {
         return id;
       }),
     );
-    return { post: await this.get(authorId, created.id), replayed: created.replayed };
+    const post = await this.get(authorId, created.id);
+    if (!created.replayed) {
+      // Listed as pending for feed readers, and cached: its followers are about to read it.
+      await Promise.all([
+        this.#opts.onCreated(created.id, authorId),
+        this.#contents.prime(post),
+        this.#opts.counters.prime(post),
+      ]);
+    }
+    return { post, replayed: created.replayed };
   }
 
   async get(viewerId: string | null, id: string): Promise<HydratedPost> {
@@ -98,7 +113,7 @@ export class PostsService {
       await new PostsRepository(trx).edit(post, newId(), next);
       await recordEvent(trx, 'post.edited', { post_id: post.id, author_id: post.author_id });
     });
-    await this.#contents.invalidate(id);
+    await Promise.all([this.#contents.invalidate(id), this.#opts.counters.invalidate(id)]);
     return this.get(viewerId, id);
   }
 
@@ -116,7 +131,7 @@ export class PostsService {
         visibility: post.visibility,
       });
     });
-    await this.#contents.invalidate(id);
+    await Promise.all([this.#contents.gone(id), this.#opts.counters.invalidate(id)]);
   }
 
   async history(viewerId: string | null, id: string, beforeId: string | undefined, limit: number) {
@@ -157,7 +172,7 @@ export class PostsService {
   }
 
   async #setLike(viewerId: string, id: string, liked: boolean): Promise<LikeState> {
-    return transaction(this.#db, async (trx) => {
+    const state = await transaction(this.#db, async (trx) => {
       const posts = new PostsRepository(trx);
       const post = await posts.findVisible(id, viewerId);
       if (!post) throw postNotFound();
@@ -177,6 +192,10 @@ export class PostsService {
       const like_count = await posts.seenLikeCount(id, viewerId);
       return { liked, like_count: like_count ?? 0, changed };
     });
+    if (state.changed) {
+      await Promise.all([this.#opts.counters.invalidate(id), this.#opts.liked.invalidate(viewerId)]);
+    }
+    return state;
   }
 
   /** The post, locked for change, when the viewer wrote it; 403 if they only see it, else 404. */

@@ -11,9 +11,11 @@ export interface Relations {
   blocked: ReadonlySet<string>;
   /** Users they muted. */
   muted: ReadonlySet<string>;
+  /** Users they follow whose posts are not all fanned out (big accounts): merged when read. */
+  big: ReadonlySet<string>;
 }
 
-type Kind = 'following' | 'friends' | 'blocked' | 'muted';
+type Kind = 'following' | 'friends' | 'blocked' | 'muted' | 'big';
 type Stored = Record<Kind, string[]>;
 
 const TTL_SECONDS = 60;
@@ -47,6 +49,7 @@ export class RelationsCache {
       friends: new Set(stored.friends),
       blocked: new Set(stored.blocked),
       muted: new Set(stored.muted),
+      big: new Set(stored.big ?? []),
     };
   }
 
@@ -55,14 +58,26 @@ export class RelationsCache {
     await Promise.all([this.#cache.delete(...userIds.map(key)), this.#onChanged(userIds)]);
   }
 
+  /**
+   * Forgets cached relations whose inputs changed without a graph change (a followee became a
+   * big account): nothing else depends on that.
+   */
+  async forget(...userIds: string[]): Promise<void> {
+    if (userIds.length > 0) await this.#cache.delete(...userIds.map(key));
+  }
+
   async #load(userId: string): Promise<Stored> {
     const { rows } = await sql<{ kind: Kind; id: string }>`
       select 'following' as kind, followee_id as id from follows where follower_id = ${userId}
       union all select 'friends', friend_id from friendships where user_id = ${userId}
       union all select 'blocked', blocked_id from blocks where blocker_id = ${userId}
       union all select 'blocked', blocker_id from blocks where blocked_id = ${userId}
-      union all select 'muted', muted_id from mutes where muter_id = ${userId}`.execute(this.#db);
-    const stored: Stored = { following: [], friends: [], blocked: [], muted: [] };
+      union all select 'muted', muted_id from mutes where muter_id = ${userId}
+      union all select 'big', f.followee_id from follows f where f.follower_id = ${userId}
+        and exists (select 1 from posts p where p.author_id = f.followee_id and not p.fan_out)`.execute(
+      this.#db,
+    );
+    const stored: Stored = { following: [], friends: [], blocked: [], muted: [], big: [] };
     for (const r of rows) stored[r.kind].push(r.id);
     await this.#cache.set(key(userId), stored, TTL_SECONDS);
     return stored;

@@ -1,0 +1,133 @@
+import type { Logger } from '../../logger.ts';
+import {
+  scoreOfId,
+  type TimelineEntry,
+  type TimelineStore,
+  type TimelineWindow,
+} from '../../infra/timeline/timeline.ts';
+import type { Relations } from '../social/relations.cache.ts';
+import type { FeedRepository } from './feed.repository.ts';
+
+/** Posts written whose `post.created` the feed consumer has not handled yet, newest first. */
+export const PENDING = 'feed:pending';
+/** An author's own posts, newest first (all of them, fanned out or not). */
+export const authorTimeline = (authorId: string) => `posts:${authorId}`;
+/** A pending post as listed: its id and its author's, so readers filter without a lookup. */
+export const pendingEntry = (postId: string, authorId: string): TimelineEntry => ({
+  id: `${postId}/${authorId}`,
+  score: scoreOfId(postId),
+});
+
+/** Past this many pending posts (a fan-out backlog), readers merge from SQL instead. */
+const MAX_PENDING = 500;
+const PENDING_CAP = 100_000;
+
+/** A source could not say for sure: the caller reads from SQL. */
+class Unsure extends Error {}
+
+/**
+ * What a home page merges besides the viewer's timeline, from the timeline store alone: the
+ * viewer's own posts and those of the big accounts they follow (author timelines), and posts
+ * not yet fanned out (the pending list: a post is listed right after it commits and until the
+ * feed consumer has placed it). Any list that is missing is rebuilt from SQL (created first, so
+ * concurrent additions land in it); whenever this process may have missed an addition (the
+ * store failed, or came back after an outage) it resyncs the pending list before trusting it.
+ */
+export class MergeSources {
+  readonly #timelines: TimelineStore;
+  readonly #repo: FeedRepository;
+  readonly #log: Logger;
+  readonly #cap: number;
+  #unsure = false;
+
+  constructor(timelines: TimelineStore, repo: FeedRepository, log: Logger, cap: number) {
+    this.#timelines = timelines;
+    this.#repo = repo;
+    this.#log = log;
+    this.#cap = cap;
+  }
+
+  /** A post committed: readers merge it until the feed consumer has handled it. */
+  async added(postId: string, authorId: string): Promise<void> {
+    try {
+      await this.#timelines.push(PENDING, [pendingEntry(postId, authorId)], {
+        cap: PENDING_CAP,
+        onlyIfExists: true, // a missing list is rebuilt from SQL, where the post already is
+      });
+    } catch (err) {
+      this.#unsure = true;
+      this.#log.warn({ err, postId }, 'could not list a new post as pending; resyncing on read');
+    }
+  }
+
+  /** The timeline store may have lost additions (it was unreachable): resync before use. */
+  distrust(): void {
+    this.#unsure = true;
+  }
+
+  /**
+   * Ids to merge into the page of `limit` posts older than `before`, or undefined when only SQL
+   * can tell (store failures, a backlog, an author timeline that runs out before its end).
+   */
+  async merged(
+    viewerId: string,
+    rel: Relations,
+    before: TimelineEntry | undefined,
+    limit: number,
+  ): Promise<string[] | undefined> {
+    try {
+      if (this.#unsure) {
+        this.#unsure = false;
+        await this.#rebuildPending();
+      }
+      const authors = [viewerId, ...[...rel.big].filter((a) => !rel.muted.has(a))];
+      const [pending, ...own] = await Promise.all([
+        this.#pending(viewerId, rel, before),
+        ...authors.map((a) => this.#authorPosts(a, before, limit)),
+      ]);
+      return [...pending, ...own.flat()];
+    } catch (err) {
+      if (!(err instanceof Unsure)) this.#unsure = true;
+      return undefined;
+    }
+  }
+
+  async #pending(viewerId: string, rel: Relations, before: TimelineEntry | undefined) {
+    const opts = before ? { limit: MAX_PENDING, before } : { limit: MAX_PENDING };
+    const window =
+      (await this.#timelines.window(PENDING, opts)) ??
+      (await this.#rebuildPending(), await this.#timelines.window(PENDING, opts));
+    if (!window?.complete || window.entries.length >= MAX_PENDING) throw new Unsure();
+    const ids: string[] = [];
+    for (const { id } of window.entries) {
+      const [postId, authorId] = id.split('/') as [string, string];
+      const followed = rel.following.has(authorId) && !rel.muted.has(authorId);
+      if (authorId === viewerId || followed) ids.push(postId);
+    }
+    return ids;
+  }
+
+  async #authorPosts(authorId: string, before: TimelineEntry | undefined, limit: number) {
+    const key = authorTimeline(authorId);
+    const opts = before ? { limit, before } : { limit };
+    let window: TimelineWindow | undefined = await this.#timelines.window(key, opts);
+    if (!window) {
+      await this.#timelines.push(key, [], { cap: this.#cap });
+      const ids = await this.#repo.recentPostIds(authorId, this.#cap + 1, false);
+      await this.#timelines.push(key, ids.map(entryOfPost), { cap: this.#cap, onlyIfExists: true });
+      window = await this.#timelines.window(key, opts);
+    }
+    // Fewer than asked from a trimmed list: older posts exist that it no longer holds.
+    if (!window || (!window.complete && window.entries.length < limit)) throw new Unsure();
+    return window.entries.map((e) => e.id);
+  }
+
+  async #rebuildPending(): Promise<void> {
+    await this.#timelines.push(PENDING, [], { cap: PENDING_CAP });
+    const rows = await this.#repo.pendingPosts(PENDING_CAP);
+    const entries = rows.map((r) => pendingEntry(r.id, r.author_id));
+    await this.#timelines.push(PENDING, entries, { cap: PENDING_CAP, onlyIfExists: true });
+  }
+}
+
+const entryOfPost = (id: string): TimelineEntry => ({ id, score: scoreOfId(id) });
