@@ -76,7 +76,7 @@ export class FeedService {
       }),
       this.#d.sources.merged(viewerId, rel, before, limit),
     ]);
-    const source = window ? (merged ? 'memory' : 'timeline') : 'sql';
+    const source = window ? 'timeline' : 'sql';
     this.#d.metrics.feedReads.inc({ source });
     if (window && merged) return this.#fromMemory(viewerId, rel, before, window, merged, limit);
     return this.#fromSql(viewerId, rel, before, window, limit);
