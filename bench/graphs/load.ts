@@ -1,0 +1,188 @@
+/**
+ * Loads a graph into a running kith the way a client would, through its HTTP API, `parallel`
+ * requests at a time: through the DeathStarBench routes as init_social_graph.py does, or
+ * through kith's own API (register, login, follow, POST /api/v1/posts). Each phase is timed,
+ * and the fan-out lag of the posts composed while loading is read from kith's histogram.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
+import { drain } from '../../test/support/drain.ts';
+import { apiCall, fmt } from '../lib.ts';
+import type { KithUnderTest } from '../stack.ts';
+import type { Graph } from './graph.ts';
+import { lagBetween, lagSnapshot, type LagStats } from './lag.ts';
+import { composeForm, type LoaderPost } from './posts.ts';
+
+/** init_social_graph.py and wrk2 keep this many requests in flight (issue 18: 64). */
+export const LOAD_PARALLEL = 64;
+const FORM = 'application/x-www-form-urlencoded';
+const PASSWORD = 'bench-password-123';
+
+export interface Loaded {
+  /** Seconds per phase: register, follow, compose, fan-out drained (after the last compose). */
+  seconds: Record<string, number>;
+  totalSeconds: number;
+  posts: number;
+  /** Posts composed per second while loading. */
+  composePerSec: number;
+  /** Fan-out lag of the posts composed while loading. */
+  lag: LagStats;
+}
+
+/** Runs `fn` over `items` with at most `width` in flight. */
+export async function pool<T>(
+  items: readonly T[],
+  width: number,
+  fn: (item: T) => Promise<unknown>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, worker));
+}
+
+/**
+ * One DSB request (a form POST, or a GET); returns the body. 503s (load shedding while the
+ * loader floods kith) are retried for up to 30 s; any other failure throws.
+ */
+export async function dsbCall(kith: KithUnderTest, path: string, form?: string): Promise<string> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const res = await fetch(kith.url + path, {
+      method: form === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': FORM },
+      ...(form === undefined ? {} : { body: form }),
+    });
+    const body = await res.text();
+    if (res.ok) return body;
+    if (res.status !== 503 || Date.now() > deadline)
+      throw new Error(`${path} ${form?.slice(0, 80) ?? ''}: ${res.status} ${body}`);
+    await delay(250);
+  }
+}
+
+interface Steps {
+  register(user: number): Promise<unknown>;
+  follow(pair: [number, number]): Promise<unknown>;
+  compose(post: LoaderPost): Promise<unknown>;
+}
+
+async function loadWith(
+  kith: KithUnderTest,
+  graph: Graph,
+  posts: readonly LoaderPost[],
+  steps: Steps,
+  parallel: number,
+): Promise<Loaded> {
+  const seconds: Record<string, number> = {};
+  const timed = async (what: string, fn: () => Promise<void>) => {
+    const t = performance.now();
+    await fn();
+    seconds[what] = (performance.now() - t) / 1000;
+    console.log(`${graph.name} graph, ${what}: ${fmt(seconds[what], 1)} s`);
+  };
+  const started = performance.now();
+  const users = Array.from({ length: graph.users }, (_, i) => i);
+  await timed('register', () => pool(users, parallel, steps.register));
+  await timed('follow', () => pool(graph.follows, parallel, steps.follow));
+  const before = await lagSnapshot(kith.ctx);
+  await timed('compose', () => pool(posts, parallel, steps.compose));
+  await timed('fan-out drained', () => drain(kith.ctx, 600_000));
+  const lag = lagBetween(before, await lagSnapshot(kith.ctx));
+  return {
+    seconds,
+    totalSeconds: (performance.now() - started) / 1000,
+    posts: posts.length,
+    composePerSec: posts.length / Math.max(1e-9, seconds.compose!),
+    lag,
+  };
+}
+
+/** As init_social_graph.py: register, follow along every edge by name, compose. */
+export function loadThroughDsb(
+  kith: KithUnderTest,
+  graph: Graph,
+  posts: readonly LoaderPost[],
+  parallel = LOAD_PARALLEL,
+): Promise<Loaded> {
+  return loadWith(
+    kith,
+    graph,
+    posts,
+    {
+      register: (i) =>
+        dsbCall(
+          kith,
+          '/wrk2-api/user/register',
+          new URLSearchParams({
+            first_name: `first_name_${i}`,
+            last_name: `last_name_${i}`,
+            username: `username_${i}`,
+            password: `password_${i}`,
+            user_id: `${i}`,
+          }).toString(),
+        ),
+      follow: ([a, b]) =>
+        dsbCall(
+          kith,
+          '/wrk2-api/user/follow',
+          `user_name=username_${a}&followee_name=username_${b}`,
+        ),
+      compose: (p) => dsbCall(kith, '/wrk2-api/post/compose', composeForm(p)),
+    },
+    parallel,
+  );
+}
+
+/**
+ * Through kith's own API: each user registers and logs in (bcrypt at the production cost),
+ * follows by username, and composes its posts (the text with its mentions and URLs; kith posts
+ * carry no media ids). Resolves with every user's access token too.
+ */
+export async function loadThroughApi(
+  kith: KithUnderTest,
+  graph: Graph,
+  posts: readonly LoaderPost[],
+  parallel = LOAD_PARALLEL,
+): Promise<Loaded & { tokens: string[] }> {
+  const tokens: string[] = new Array<string>(graph.users);
+  const json = (body: unknown, token?: string): RequestInit => ({
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  const loaded = await loadWith(
+    kith,
+    graph,
+    posts,
+    {
+      register: async (i) => {
+        const username = `username_${i}`;
+        await apiCall(
+          kith.url,
+          '/auth/register',
+          json({
+            username,
+            email: `${username}@bench.invalid`,
+            password: PASSWORD,
+            dob: '1990-01-01',
+          }),
+        );
+        const session = await apiCall<{ access_token: string }>(
+          kith.url,
+          '/auth/login',
+          json({ login: username, password: PASSWORD }),
+        );
+        tokens[i] = session.access_token;
+      },
+      follow: ([a, b]) => apiCall(kith.url, `/users/username_${b}/follow`, json({}, tokens[a])),
+      compose: (p) => apiCall(kith.url, '/posts', json({ text: p.text }, tokens[p.user])),
+    },
+    parallel,
+  );
+  return { ...loaded, tokens };
+}
