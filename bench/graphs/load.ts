@@ -63,9 +63,9 @@ export async function dsbCall(kith: KithUnderTest, path: string, form?: string):
 }
 
 interface Steps {
-  register(user: number): Promise<unknown>;
-  follow(pair: [number, number]): Promise<unknown>;
-  compose(post: LoaderPost): Promise<unknown>;
+  register: (user: number) => Promise<unknown>;
+  follow: (pair: [number, number]) => Promise<unknown>;
+  compose: (post: LoaderPost) => Promise<unknown>;
 }
 
 async function loadWith(
