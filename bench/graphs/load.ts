@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { drain } from '../../test/support/drain.ts';
-import { apiCall, fmt } from '../lib.ts';
+import { fmt } from '../lib.ts';
 import type { KithUnderTest } from '../stack.ts';
 import type { Graph } from './graph.ts';
 import { lagBetween, lagSnapshot, type LagStats } from './lag.ts';
@@ -43,23 +43,42 @@ export async function pool<T>(
 }
 
 /**
- * One DSB request (a form POST, or a GET); returns the body. 503s (load shedding while the
- * loader floods kith) are retried for up to 30 s; any other failure throws.
+ * One loader request; returns the body. 503s (load shedding, or a request that outlived kith's
+ * request timeout while the loader floods it) are retried for up to 30 s; any other failure
+ * throws. A 409 after such a retry means the earlier attempt was done after all (a registration
+ * that committed after its 503), so it counts as done.
  */
-export async function dsbCall(kith: KithUnderTest, path: string, form?: string): Promise<string> {
+async function send(url: string, init: RequestInit): Promise<string> {
   const deadline = Date.now() + 30_000;
-  for (;;) {
-    const res = await fetch(kith.url + path, {
-      method: form === undefined ? 'GET' : 'POST',
-      headers: { 'content-type': FORM },
-      ...(form === undefined ? {} : { body: form }),
-    });
+  for (let retried = false; ; retried = true) {
+    const res = await fetch(url, init);
     const body = await res.text();
-    if (res.ok) return body;
+    if (res.ok || (retried && res.status === 409)) return body;
     if (res.status !== 503 || Date.now() > deadline)
-      throw new Error(`${path} ${form?.slice(0, 80) ?? ''}: ${res.status} ${body}`);
+      throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${body.slice(0, 300)}`);
     await delay(250);
   }
+}
+
+/** One DSB request: a form POST, or a GET. */
+export const dsbCall = (kith: KithUnderTest, path: string, form?: string): Promise<string> =>
+  send(kith.url + path, {
+    method: form === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': FORM },
+    ...(form === undefined ? {} : { body: form }),
+  });
+
+/** One JSON request to kith's API (`path` under /api/v1), as `token` if given. */
+async function apiPost<T>(kith: KithUnderTest, path: string, body: unknown, token?: string) {
+  const text = await send(`${kith.url}/api/v1${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: JSON.stringify(body),
+  });
+  return JSON.parse(text) as T;
 }
 
 interface Steps {
@@ -147,14 +166,6 @@ export async function loadThroughApi(
   parallel = LOAD_PARALLEL,
 ): Promise<Loaded & { tokens: string[] }> {
   const tokens: string[] = new Array<string>(graph.users);
-  const json = (body: unknown, token?: string): RequestInit => ({
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: JSON.stringify(body),
-  });
   const loaded = await loadWith(
     kith,
     graph,
@@ -162,25 +173,20 @@ export async function loadThroughApi(
     {
       register: async (i) => {
         const username = `username_${i}`;
-        await apiCall(
-          kith.url,
-          '/auth/register',
-          json({
-            username,
-            email: `${username}@bench.invalid`,
-            password: PASSWORD,
-            dob: '1990-01-01',
-          }),
-        );
-        const session = await apiCall<{ access_token: string }>(
-          kith.url,
-          '/auth/login',
-          json({ login: username, password: PASSWORD }),
-        );
+        await apiPost(kith, '/auth/register', {
+          username,
+          email: `${username}@bench.invalid`,
+          password: PASSWORD,
+          dob: '1990-01-01',
+        });
+        const session = await apiPost<{ access_token: string }>(kith, '/auth/login', {
+          login: username,
+          password: PASSWORD,
+        });
         tokens[i] = session.access_token;
       },
-      follow: ([a, b]) => apiCall(kith.url, `/users/username_${b}/follow`, json({}, tokens[a])),
-      compose: (p) => apiCall(kith.url, '/posts', json({ text: p.text }, tokens[p.user])),
+      follow: ([a, b]) => apiPost(kith, `/users/username_${b}/follow`, {}, tokens[a]),
+      compose: (p) => apiPost(kith, '/posts', { text: p.text }, tokens[p.user]),
     },
     parallel,
   );
