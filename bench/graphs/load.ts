@@ -44,12 +44,13 @@ export async function pool<T>(
 
 /**
  * One loader request; returns the body. 503s (load shedding, or a request that outlived kith's
- * request timeout while the loader floods it) are retried for up to 30 s; any other failure
+ * request timeout while the loader floods it) are retried for up to 2 min; any other failure
  * throws. A 409 after such a retry means the earlier attempt was done after all (a registration
  * that committed after its 503), so it counts as done.
  */
 async function send(url: string, init: RequestInit): Promise<string> {
-  const deadline = Date.now() + 30_000;
+  // Long: on a shared 2-core machine, 64 registrations at once (bcrypt) can starve for a while.
+  const deadline = Date.now() + 120_000;
   for (let retried = false; ; retried = true) {
     const res = await fetch(url, init);
     const body = await res.text();
