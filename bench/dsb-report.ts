@@ -60,7 +60,7 @@ export function dsbReport(o: DsbOutcome): { markdown: string; figures: Figure[] 
     '',
     describeGraph(o.graph, o.stats),
     '',
-    `Loaded through \`/wrk2-api/\` as init_social_graph.py does, 64 requests at a time, in ${fmt(loaded.totalSeconds, 1)} s: ` +
+    `Loaded through \`/wrk2-api/\` as init_social_graph.py does, ${o.plan.parallel} requests at a time, in ${fmt(loaded.totalSeconds, 1)} s: ` +
       `${fmt(o.graph.users)} registrations (bcrypt cost 10) in ${fmt(s.register!, 1)} s, ${fmt(o.graph.follows.length)} follows in ${fmt(s.follow!, 1)} s, ` +
       `${fmt(loaded.posts)} posts (0-${o.plan.postsMax} per user) in ${fmt(s.compose!, 1)} s (${fmt(loaded.composePerSec)} posts/s), ` +
       `fan-out drained ${fmt(s['fan-out drained']!, 1)} s later. Fan-out lag of those posts (kith_feed_fanout_lag_seconds, ` +

@@ -84,7 +84,7 @@ async function loadGraph(kith: KithUnderTest) {
   const stats = graphStats(graph);
   log(describeGraph(graph, stats));
   const posts = loaderPosts(graph.users, plan.postsMax, plan.seed);
-  const loaded = await loadThroughDsb(kith, graph, posts);
+  const loaded = await loadThroughDsb(kith, graph, posts, plan.parallel);
   let inTimelines = 0;
   await pool(
     Array.from({ length: graph.users }, (_, u) => u),

@@ -112,7 +112,7 @@ async function main(): Promise<void> {
     const stats = graphStats(graph);
     log(describeGraph(graph, stats));
     const posts = loaderPosts(graph.users, plan.postsMax, plan.seed);
-    const loaded = await loadThroughApi(kith, graph, posts);
+    const loaded = await loadThroughApi(kith, graph, posts, plan.parallel);
     log(
       `Loaded in ${fmt(loaded.totalSeconds, 1)} s; fan-out lag while loading ${fmt(loaded.composePerSec)} posts/s: ` +
         `p50 ${fmt(loaded.lag.p50Ms)} ms, p99 ${fmt(loaded.lag.p99Ms)} ms`,
@@ -173,7 +173,7 @@ async function main(): Promise<void> {
       '',
       describeGraph(graph, stats),
       '',
-      `Loaded through kith's API, ${LOAD_PARALLEL} requests at a time, in ${fmt(loaded.totalSeconds, 1)} s: ` +
+      `Loaded through kith's API, ${plan.parallel} requests at a time, in ${fmt(loaded.totalSeconds, 1)} s: ` +
         Object.entries(loaded.seconds)
           .map(([k, v]) => `${k} ${fmt(v, 1)} s`)
           .join(', ') +

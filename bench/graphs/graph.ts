@@ -126,15 +126,18 @@ export const GRAPH_ARGS = {
   users: { type: 'string' },
   degree: { type: 'string' },
   'posts-max': { type: 'string' },
+  parallel: { type: 'string' },
 } as const;
 
 export interface GraphPlan extends GraphOptions {
   name: GraphName;
   /** Posts composed per user while loading: 0..postsMax, uniformly (init_social_graph: 0..20). */
   postsMax: number;
+  /** Loader requests in flight (issue 18 and wrk2: 64). */
+  parallel: number;
 }
 
-/** The graph a scenario loads, from its options (`--graph`, `--users`, `--degree`, `--posts-max`). */
+/** The graph a scenario loads, from its options (`--graph`, `--users`, `--degree`, `--posts-max`, `--parallel`). */
 export function graphPlan(
   values: Record<string, string | boolean | undefined>,
   quick: boolean,
@@ -151,6 +154,7 @@ export function graphPlan(
     users: Math.max(10, Math.round(num('users', quick ? 200 : EGO_USERS))),
     meanDegree: num('degree', quick ? 20 : EGO_DEGREE),
     postsMax: Math.round(num('posts-max', quick ? 4 : 20)),
+    parallel: Math.max(1, Math.round(num('parallel', 64))),
     seed: 18,
   };
 }

@@ -45,16 +45,20 @@ export async function pool<T>(
 /**
  * One loader request; returns the body. 503s (load shedding, or a request that outlived kith's
  * request timeout while the loader floods it) are retried for up to 2 min; any other failure
- * throws. A 409 after such a retry means the earlier attempt was done after all (a registration
- * that committed after its 503), so it counts as done.
+ * throws. A registration retried after a 503 may find its first attempt committed after all:
+ * `doneOn409` says which conflict means "already done".
  */
-async function send(url: string, init: RequestInit): Promise<string> {
+async function send(
+  url: string,
+  init: RequestInit,
+  doneOn409: (body: string) => boolean = () => false,
+): Promise<string> {
   // Long: on a shared 2-core machine, 64 registrations at once (bcrypt) can starve for a while.
   const deadline = Date.now() + 120_000;
   for (let retried = false; ; retried = true) {
     const res = await fetch(url, init);
     const body = await res.text();
-    if (res.ok || (retried && res.status === 409)) return body;
+    if (res.ok || (retried && res.status === 409 && doneOn409(body))) return body;
     if (res.status !== 503 || Date.now() > deadline)
       throw new Error(`${init.method ?? 'GET'} ${url}: ${res.status} ${body.slice(0, 300)}`);
     await delay(250);
@@ -62,23 +66,42 @@ async function send(url: string, init: RequestInit): Promise<string> {
 }
 
 /** One DSB request: a form POST, or a GET. */
-export const dsbCall = (kith: KithUnderTest, path: string, form?: string): Promise<string> =>
-  send(kith.url + path, {
-    method: form === undefined ? 'GET' : 'POST',
-    headers: { 'content-type': FORM },
-    ...(form === undefined ? {} : { body: form }),
-  });
+export const dsbCall = (
+  kith: KithUnderTest,
+  path: string,
+  form?: string,
+  doneOn409?: (body: string) => boolean,
+): Promise<string> =>
+  send(
+    kith.url + path,
+    {
+      method: form === undefined ? 'GET' : 'POST',
+      headers: { 'content-type': FORM },
+      ...(form === undefined ? {} : { body: form }),
+    },
+    doneOn409,
+  );
 
 /** One JSON request to kith's API (`path` under /api/v1), as `token` if given. */
-async function apiPost<T>(kith: KithUnderTest, path: string, body: unknown, token?: string) {
-  const text = await send(`${kith.url}/api/v1${path}`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
+async function apiPost<T>(
+  kith: KithUnderTest,
+  path: string,
+  body: unknown,
+  token?: string,
+  doneOn409?: (body: string) => boolean,
+) {
+  const text = await send(
+    `${kith.url}/api/v1${path}`,
+    {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: JSON.stringify(body),
     },
-    body: JSON.stringify(body),
-  });
+    doneOn409,
+  );
   return JSON.parse(text) as T;
 }
 
@@ -142,6 +165,8 @@ export function loadThroughDsb(
             password: `password_${i}`,
             user_id: `${i}`,
           }).toString(),
+          // Only a user id already mapped is done: a bare account (username taken) lacks its id.
+          (body) => body.includes('user_id'),
         ),
       follow: ([a, b]) =>
         dsbCall(
@@ -174,12 +199,14 @@ export async function loadThroughApi(
     {
       register: async (i) => {
         const username = `username_${i}`;
-        await apiPost(kith, '/auth/register', {
-          username,
-          email: `${username}@bench.invalid`,
-          password: PASSWORD,
-          dob: '1990-01-01',
-        });
+        // The login below proves a registration that answered 409 on its retry is complete.
+        await apiPost(
+          kith,
+          '/auth/register',
+          { username, email: `${username}@bench.invalid`, password: PASSWORD, dob: '1990-01-01' },
+          undefined,
+          () => true,
+        );
         const session = await apiPost<{ access_token: string }>(kith, '/auth/login', {
           login: username,
           password: PASSWORD,

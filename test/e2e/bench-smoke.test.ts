@@ -22,7 +22,7 @@ const kind: StackKind = process.env.DATABASE_URL ? 'real' : 'embedded';
 const tiny = ['--quick', '--duration', '1', '--warmup', '0'];
 
 /** A 40-user graph, a few posts each, a short sustained compose and a few idle reads. */
-const graph = ['--users', '40', '--degree', '6', '--posts-max', '2'];
+const graph = ['--users', '40', '--degree', '6', '--posts-max', '2', '--parallel', '8'];
 const dsbIds = (g: string) =>
   [
     'baseline',
