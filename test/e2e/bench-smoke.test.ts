@@ -21,7 +21,7 @@ import { TARGETS } from '../../bench/targets.ts';
 const kind: StackKind = process.env.DATABASE_URL ? 'real' : 'embedded';
 const tiny = ['--quick', '--duration', '1', '--warmup', '0'];
 
-/** A 40-user graph, a few posts each, a short sustained compose and a few idle reads. */
+/** A 40-user graph loaded 8 requests at a time, a short sustained compose, a few idle reads. */
 const graph = ['--users', '40', '--degree', '6', '--posts-max', '2', '--parallel', '8'];
 const dsbIds = (g: string) =>
   [
