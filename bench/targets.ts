@@ -44,11 +44,18 @@ function target(
   };
 }
 
-/** How far a figure is from its target: `met by 12 %` or `short by 40 %`. */
+/**
+ * How far a figure is from its target: `met by 12 %` / `short by 40 %` for a rate, `18 % under
+ * the limit` / `3.2 × the limit` for a latency.
+ */
 function margin(value: number, goal: number, higherIsBetter: boolean): string {
   if (!Number.isFinite(value)) return 'not measured';
-  const ratio = higherIsBetter ? value / goal : goal / Math.max(value, 1e-9);
-  return ratio >= 1 ? `met by ${pct(ratio - 1)}` : `short by ${pct(1 - ratio)}`;
+  if (higherIsBetter) {
+    const ratio = value / goal;
+    return ratio >= 1 ? `met by ${pct(ratio - 1)}` : `short by ${pct(1 - ratio)}`;
+  }
+  const ratio = value / goal;
+  return ratio < 1 ? `${pct(1 - ratio)} under the limit` : `${fmt(ratio, 1)} × the limit`;
 }
 const ofBase = (f: Figure) =>
   f.ofBaseline === undefined ? '' : `, ${pct(f.ofBaseline)} of baseline`;
