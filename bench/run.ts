@@ -1,10 +1,11 @@
 /**
- * `npm run bench [-- --embedded | --real] [--quick] [--only http,feed,…]`: every scenario of
- * issue 10, on both stacks by default, then one summary.
+ * `npm run bench [-- --embedded | --real] [--quick] [--only http,feed,…] [--graph seed|clustered]`:
+ * every scenario of issues 10 and 18, on both stacks by default, then one summary.
  *
- * Each scenario script (bench/http.ts, feed.ts, stream.ts, and dsb.ts when it exists) runs as a
- * child process, one after the other (they would skew each other's figures), with `--real` for
- * the real stack and `--quick` passed down. Each writes its own results files and prints a JSON
+ * Each scenario script (bench/http.ts, feed.ts, stream.ts, dsb.ts, home.ts) runs as a child
+ * process, one after the other (they would skew each other's figures), with `--real` for the
+ * real stack and `--quick` passed down. The graph scenarios (dsb, home) run once per graph of
+ * bench/graphs, both by default. Each writes its own results files and prints a JSON
  * line naming them (`writeResults`); this reads their `figures` and writes
  * `summary-<stamp>.md` and `.json` next to them (bench/summary.ts): every figure per stack, and
  * the targets of issue 10 with the measured value and whether each is met.
@@ -25,6 +26,7 @@ import {
   ROOT_DIR,
   writeResults,
 } from './lib.ts';
+import { GRAPH_NAMES, parseGraphName, type GraphName } from './graphs/graph.ts';
 import type { StackKind } from './stack.ts';
 import { figuresOf, judgeTargets, summaryMarkdown, type ScenarioRun } from './summary.ts';
 
@@ -34,13 +36,29 @@ const { values } = parseArgs({
     real: { type: 'boolean' },
     quick: { type: 'boolean' },
     only: { type: 'string' },
+    graph: { type: 'string' },
   },
 });
-const SCENARIOS = ['http', 'feed', 'stream', 'dsb'].filter((s) =>
-  existsSync(join(BENCH_DIR, `${s}.ts`)),
-);
+/** Scenarios that load a graph of bench/graphs, run once per graph. */
+const GRAPH_SCENARIOS = new Set(['dsb', 'home']);
+const graphs: GraphName[] = values.graph
+  ? values.graph.split(',').map((g) => parseGraphName(g.trim(), 'clustered'))
+  : [...GRAPH_NAMES];
+interface Planned {
+  /** `dsb (clustered)`: the script and its graph. */
+  name: string;
+  script: string;
+  args: string[];
+}
+const SCENARIOS: Planned[] = ['http', 'feed', 'stream', 'dsb', 'home']
+  .filter((s) => existsSync(join(BENCH_DIR, `${s}.ts`)))
+  .flatMap((script) =>
+    GRAPH_SCENARIOS.has(script)
+      ? graphs.map((g) => ({ name: `${script} (${g})`, script, args: ['--graph', g] }))
+      : [{ name: script, script, args: [] }],
+  );
 const only = values.only?.split(',').map((s) => s.trim());
-const scenarios = only ? SCENARIOS.filter((s) => only.includes(s)) : SCENARIOS;
+const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.script)) : SCENARIOS;
 const stacks: StackKind[] =
   values.embedded === values.real ? ['embedded', 'real'] : values.real ? ['real'] : ['embedded'];
 const quick = values.quick === true;
@@ -48,8 +66,8 @@ const quick = values.quick === true;
 const log = (line: string) => console.log(line);
 
 /** Runs one scenario script, echoing its output; resolves with the figures of its results. */
-function runScript(name: string, kind: StackKind): Promise<ScenarioRun> {
-  const args = [join(BENCH_DIR, `${name}.ts`)];
+function runScript({ name, script, args: extra }: Planned, kind: StackKind): Promise<ScenarioRun> {
+  const args = [join(BENCH_DIR, `${script}.ts`), ...extra];
   if (kind === 'real') args.push('--real');
   if (quick) args.push('--quick');
   const started = performance.now();
@@ -81,7 +99,7 @@ function runScript(name: string, kind: StackKind): Promise<ScenarioRun> {
       run.results = results;
       try {
         const path = isAbsolute(results.json) ? results.json : join(ROOT_DIR, results.json);
-        run.figures = figuresOf(name, JSON.parse(readFileSync(path, 'utf8')));
+        run.figures = figuresOf(script, JSON.parse(readFileSync(path, 'utf8')));
         if (run.figures.length === 0) run.problem = 'its results have no figures';
       } catch (err) {
         run.problem = `unreadable results: ${String(err)}`;
@@ -96,16 +114,17 @@ async function main(): Promise<void> {
   const machine = machineInfo();
   const busy = busyWarning(machine);
   log(
-    `# kith benchmarks: ${scenarios.join(', ')} on ${stacks.join(' and ')}${quick ? ' (quick)' : ''}`,
+    `# kith benchmarks: ${scenarios.map((s) => s.name).join(', ')} on ${stacks.join(' and ')}${quick ? ' (quick)' : ''}`,
   );
   log(`Machine: ${machineLine(machine)}`);
   if (busy) log(busy);
   const byStack: Partial<Record<StackKind, ScenarioRun[]>> = {};
   for (const kind of stacks) {
     const runs: ScenarioRun[] = (byStack[kind] = []);
-    for (const name of scenarios) {
+    for (const planned of scenarios) {
+      const name = planned.name;
       log(`\n===== ${name} (${kind}) =====\n`);
-      const run = await runScript(name, kind);
+      const run = await runScript(planned, kind);
       runs.push(run);
       log(
         `\n===== ${name} (${kind}): ${fmt(run.seconds)} s, exit code ${run.exitCode}${run.problem ? `, ${run.problem}` : ''} =====`,

@@ -1,6 +1,6 @@
 /**
  * The combined summary of `npm run bench` (bench/run.ts): the figures of every scenario's
- * results file, one table per stack, and the targets of issue 10 judged from them.
+ * results file, one table per stack, and the targets of issues 10 and 18 judged from them.
  */
 import { fmt, machineLine, pct, table, type Figure, type MachineInfo } from './lib.ts';
 import type { StackKind } from './stack.ts';
@@ -142,7 +142,7 @@ export function summaryMarkdown(s: SummaryInput, targets: readonly TargetResult[
     ),
     '',
     ...stacks.flatMap((kind) => [`## ${STACK_NAMES[kind]}`, '', figureTable(s.byStack[kind]!), '']),
-    '## Targets (issue 10)',
+    '## Targets (issues 10 and 18)',
     '',
     table(
       ['Target', 'Stack', 'Measured', 'Met'],
