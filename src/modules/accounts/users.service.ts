@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import {
   AppError,
   ConflictError,
@@ -113,7 +113,14 @@ export class UsersService {
     this.#hasher = hasher;
   }
 
-  async register(input: RegisterInput): Promise<UserRow> {
+  /**
+   * Creates the account. `within`, when given, runs in the same transaction once the user row is
+   * written, for a caller whose own rows must commit (or roll back) together with the account.
+   */
+  async register(
+    input: RegisterInput,
+    within?: (trx: Transaction<DB>, user: UserRow) => Promise<void>,
+  ): Promise<UserRow> {
     const problems = registrationProblems(input);
     if (problems.length > 0) throw new ValidationError(problems);
     const username = normalizeUsername(input.username);
@@ -140,6 +147,7 @@ export class UsersService {
           user_id: user.id,
           verification_token_id: tokenId,
         });
+        await within?.(trx, user);
         return user;
       });
     } catch (err) {

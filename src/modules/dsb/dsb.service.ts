@@ -95,29 +95,35 @@ export class DsbService {
         'Invalid username',
       );
     }
+    const username = input.username.toLowerCase();
     const taken = () =>
       new ConflictError('user_id_taken', `User with user_id ${input.dsbId} already existed`);
-    if (await this.#repo.findByDsbId(input.dsbId)) throw taken();
-    const username = input.username.toLowerCase();
+    const usernameTaken = () =>
+      new ConflictError('username_taken', `User ${input.username} already existed`);
+    const existing = await this.#repo.findByDsbId(input.dsbId);
+    // A repeated registration answers as DSB does for an existing user.
+    if (existing) throw existing.username === username ? usernameTaken() : taken();
     const name = [...`${input.firstName} ${input.lastName}`.trim()].slice(0, DISPLAY_NAME_MAX);
-    let userId: string;
     try {
-      const user = await this.#d.users.register({
-        username,
-        email: `${username}@${EMAIL_DOMAIN}`,
-        password: input.password,
-        dob: DATE_OF_BIRTH,
-        display_name: name.join(''),
-      });
-      userId = user.id;
+      // The account and its DSB id commit together: a request that fails (or runs out of time)
+      // between them leaves nothing behind, so the client's retry registers the user afresh.
+      await this.#d.users.register(
+        {
+          username,
+          email: `${username}@${EMAIL_DOMAIN}`,
+          password: input.password,
+          dob: DATE_OF_BIRTH,
+          display_name: name.join(''),
+        },
+        async (trx, user) => {
+          // Checked above; only registrations racing for one DSB id get here.
+          if (!(await new DsbRepository(trx).map(input.dsbId, user.id))) throw taken();
+        },
+      );
     } catch (err) {
-      if (err instanceof AppError && err.code === 'username_taken') {
-        throw new ConflictError('username_taken', `User ${input.username} already existed`);
-      }
+      if (err instanceof AppError && err.code === 'username_taken') throw usernameTaken();
       throw err;
     }
-    // Checked above; only two registrations racing for one DSB id get here.
-    if (!(await this.#repo.map(input.dsbId, userId))) throw taken();
   }
 
   async follow(pair: DsbPair, follow: boolean): Promise<void> {

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import type { AddressInfo } from 'node:net';
 import type { Env } from '../../config.ts';
 import { startWorker } from '../../app/roles/worker.ts';
@@ -23,6 +23,7 @@ import {
   testPrefix,
   testRedis,
 } from '../../../test/support/services.ts';
+import { DsbRepository } from './dsb.repository.ts';
 
 const FORM = 'application/x-www-form-urlencoded';
 
@@ -229,6 +230,71 @@ describe('DSB_COMPAT on', { timeout: 120_000 }, () => {
     );
     assert.equal(sameId.statusCode, 409, sameId.body);
     assert.equal((await t.app.inject({ url: '/api/v1/users/someone_new' })).statusCode, 404);
+  });
+
+  it('stores a user and their user_id together: a failure between them leaves nothing, the retry registers', async () => {
+    const fields = encoded({
+      first_name: 'r',
+      last_name: 'r',
+      username: 'username_900',
+      password: 'password_900',
+      user_id: '900',
+    });
+    // The request fails after the account is written, before its user_id is (as a request
+    // that runs out of database time there does).
+    const fault = mock.method(DsbRepository.prototype, 'map', () =>
+      Promise.reject(new Error('injected: user_id not stored')),
+    );
+    let failed;
+    try {
+      failed = await post('/wrk2-api/user/register', fields);
+    } finally {
+      fault.mock.restore();
+    }
+    assert.equal(fault.mock.callCount(), 1);
+    assert.equal(failed.statusCode, 500, failed.body);
+    assert.equal((await t.app.inject({ url: '/api/v1/users/username_900' })).statusCode, 404);
+    // The loader's retry of the same request registers the user, who can then post.
+    const retry = await post('/wrk2-api/user/register', fields);
+    assert.equal(retry.statusCode, 200, retry.body);
+    assert.equal(retry.body, 'Success!\n');
+    await compose(900, 'registered on the second try');
+    assert.equal((await read('user', 900, 0, 10))[0]?.text, 'registered on the second try');
+    // Once more: the user exists, and is answered as DSB answers for one.
+    const again = await post('/wrk2-api/user/register', fields);
+    assert.equal(again.statusCode, 409);
+    assert.equal(again.body, 'User username_900 already existed\n');
+  });
+
+  it('leaves exactly one user, mapped, when registrations race for one user_id', async () => {
+    const names = ['username_901', 'racer_a', 'username_901', 'racer_b', 'username_901'];
+    const results = await Promise.all(
+      names.map((username) =>
+        post(
+          '/wrk2-api/user/register',
+          encoded({
+            first_name: 'c',
+            last_name: 'c',
+            username,
+            password: 'password_c',
+            user_id: '901',
+          }),
+        ),
+      ),
+    );
+    const won = names.filter((_, i) => results[i]!.statusCode === 200);
+    assert.equal(won.length, 1, results.map((r) => `${r.statusCode} ${r.body}`).join(''));
+    for (const res of results) assert.ok([200, 409].includes(res.statusCode), res.body);
+    for (const name of new Set(names)) {
+      const profile = await t.app.inject({ url: `/api/v1/users/${name}` });
+      assert.equal(profile.statusCode, name === won[0] ? 200 : 404, name);
+    }
+    const res = await post(
+      '/wrk2-api/post/compose',
+      encoded({ username: won[0]!, user_id: '901', text: 'the one user', post_type: '0' }),
+    );
+    assert.equal(res.statusCode, 200, res.body);
+    assert.equal((await read('user', 901, 0, 10))[0]?.creator.username, won[0]);
   });
 
   it('follows along graph edges by name (both ways, as the loader does) and by id; unfollows', async () => {
