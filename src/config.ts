@@ -272,6 +272,12 @@ export const SETTINGS = {
     'Followers whose timelines are updated together by one fan-out step.',
     integer(1, 100_000),
   ),
+  feedFanoutConcurrency: setting(
+    'FEED_FANOUT_CONCURRENCY',
+    '8',
+    'Feed events (posts, deletions, follows) each worker process handles at once: the RabbitMQ prefetch of the feed queue and the bound on its handlers in flight. A handler uses up to three database connections at once on a big audience (the next follower batch is read while the last is applied), so the pool (`DATABASE_POOL_SIZE`) bounds this too.',
+    integer(1, 256),
+  ),
   dsbCompat: setting(
     'DSB_COMPAT',
     'false',

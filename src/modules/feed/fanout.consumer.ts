@@ -2,16 +2,19 @@ import type { Metrics } from '../../infra/metrics.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
 import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { EventMap } from '../../events/event-map.ts';
+import { coalesce } from './coalesce.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import { entryOf, homeTimeline } from './feed.service.ts';
 
 export interface FanoutOptions {
   /** Entries kept per home timeline. */
   cap: number;
-  /** Followers fanned out to at once. */
+  /** Followers fanned out to at once: one follower query and one timeline-store call each. */
   batch: number;
   /** Followers idle for longer are skipped (their timeline is dropped, rebuilt when they return). */
   inactiveDays: number;
+  /** Events this consumer handles at once (per worker process). */
+  concurrency: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -37,23 +40,35 @@ export function feedConsumer(
   announce: Announce,
   opts: FanoutOptions,
 ): Consumer {
-  /** Applies a change to every follower, batch by batch: active ones (ids) and idle ones. */
+  /**
+   * Applies a change to every follower, batch by batch: active ones (ids) and idle ones. The
+   * next batch of followers is read while the previous one is applied (two in flight at most):
+   * a big audience costs about max(reads, applies), not their sum.
+   */
   async function fanOut(
     authorId: string,
     apply: (active: string[], idle: string[]) => Promise<unknown>,
   ) {
     const activeSince = new Date(Date.now() - opts.inactiveDays * DAY_MS);
     let after: string | undefined;
+    let applying: Promise<unknown> = Promise.resolve();
     for (;;) {
       const batch = await repo.followerBatch(authorId, after, opts.batch, activeSince);
-      if (batch.length === 0) return;
+      if (batch.length === 0) break;
       const ids = (active: boolean) => batch.filter((f) => f.active === active).map((f) => f.id);
-      await apply(ids(true), ids(false));
+      const step = apply(ids(true), ids(false));
+      step.catch(() => {}); // awaited below; this only keeps a failure from going unhandled
+      await applying;
+      applying = step;
       metrics.feedFanoutBatch.observe(batch.length);
-      if (batch.length < opts.batch) return;
+      if (batch.length < opts.batch) break;
       after = batch.at(-1)!.id;
     }
+    await applying;
   }
+
+  // Posts whose fan-out completed are marked in one UPDATE for all that finish together.
+  const fannedOut = coalesce((postIds: string[]) => repo.fannedOut(postIds));
 
   async function created(eventId: string, { post_id }: EventMap['post.created']) {
     const post = await repo.findPost(post_id);
@@ -62,11 +77,7 @@ export function feedConsumer(
     const data = { post_id: post.id, author_id: post.author_id };
     await fanOut(post.author_id, async (active, idle) => {
       const [written] = await Promise.all([
-        Promise.all(
-          active.map((id) =>
-            timelines.push(homeTimeline(id), entry, { cap: opts.cap, onlyIfExists: true }),
-          ),
-        ),
+        timelines.pushMany(active.map(homeTimeline), entry, { cap: opts.cap, onlyIfExists: true }),
         timelines.delete(...idle.map(homeTimeline)),
       ]);
       // Streams hear of it where a timeline took it (users who read their feed lately), and
@@ -83,7 +94,7 @@ export function feedConsumer(
     });
     // Only once every push succeeded (a failure throws and the event is retried): until then
     // readers merge the post from SQL.
-    await repo.fannedOut(post.id);
+    await fannedOut(post.id);
     metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
   }
 
@@ -93,9 +104,7 @@ export function feedConsumer(
   ) {
     if (fan_out === false) return;
     await fanOut(author_id, async (active, idle) => {
-      await Promise.all(
-        [...active, ...idle].map((id) => timelines.remove(homeTimeline(id), [post_id])),
-      );
+      await timelines.removeMany([...active, ...idle].map(homeTimeline), [post_id]);
       // Told only to those who may see such a post now. An older event without the visibility
       // is taken as `friends`, the narrowest: friends may see every post of the author.
       const may = await repo.mayView(author_id, visibility ?? 'friends', active);
@@ -125,7 +134,9 @@ export function feedConsumer(
     if (await repo.follows(userId, authorId)) await merge();
   }
 
-  return defineConsumer('feed', {
+  return defineConsumer(
+    'feed',
+    {
     'post.created': (d, event) => created(event.id, d),
     'post.deleted': (d, event) => deleted(event.id, d),
     'follow.created': (d) => sync(d.follower_id, d.followee_id),
@@ -134,5 +145,7 @@ export function feedConsumer(
       await sync(d.blocker_id, d.blocked_id);
       await sync(d.blocked_id, d.blocker_id);
     },
-  });
+    },
+    { concurrency: opts.concurrency },
+  );
 }
