@@ -10,31 +10,39 @@ const MARKER = '\0';
 
 // push(key): ARGV[1] cap; ARGV[2] mode: 0 push, 1 push only if it exists, 2 replace; then
 // score, id pairs. Atomic, so concurrent pushes and trims never leave a gap above the floor.
-// Scores stay strings: Lua would print big numbers with too few digits.
+// Scores stay strings: Lua would print big numbers with too few digits. Fan-out runs this for
+// every follower, so the usual case (one entry, nothing to trim) is three calls: read the
+// marker (which also says whether the timeline exists), add, count. The marker stays put
+// unless the floor rises.
 const PUSH_ONE = `
 local function push(key)
-  if ARGV[2] == '1' and redis.call('EXISTS', key) == 0 then return 0 end
   if ARGV[2] == '2' then redis.call('DEL', key) end
-  local floorScore, floorId = '-1', ''
   local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[1] == nil and ARGV[2] == '1' then return 0 end
+  local floor, floorId = -1, ''
   if first[1] and string.sub(first[1], 1, 1) == '\\0' then
-    floorScore, floorId = first[2], string.sub(first[1], 2)
-    redis.call('ZREM', key, first[1])
+    floor, floorId = tonumber(first[2]), string.sub(first[1], 2)
+  else
+    redis.call('ZADD', key, -1, '\\0')
   end
-  local floor = tonumber(floorScore)
+  local add = {}
   for i = 3, #ARGV, 2 do
     local score = tonumber(ARGV[i])
     if score > floor or (score == floor and ARGV[i + 1] > floorId) then
-      redis.call('ZADD', key, ARGV[i], ARGV[i + 1])
+      add[#add + 1] = ARGV[i]
+      add[#add + 1] = ARGV[i + 1]
     end
   end
-  local extra = redis.call('ZCARD', key) - tonumber(ARGV[1])
-  if extra > 0 then
-    local gone = redis.call('ZRANGE', key, 0, extra - 1, 'WITHSCORES')
-    redis.call('ZREMRANGEBYRANK', key, 0, extra - 1)
-    floorId, floorScore = gone[#gone - 1], gone[#gone]
+  for i = 1, #add, 500 do
+    redis.call('ZADD', key, unpack(add, i, math.min(i + 499, #add)))
   end
-  redis.call('ZADD', key, floorScore, '\\0' .. floorId)
+  -- Rank 0 is the marker; ranks 1 to extra are the oldest entries, beyond the cap.
+  local extra = redis.call('ZCARD', key) - 1 - tonumber(ARGV[1])
+  if extra > 0 then
+    local newest = redis.call('ZRANGE', key, extra, extra, 'WITHSCORES')
+    redis.call('ZREMRANGEBYRANK', key, 0, extra)
+    redis.call('ZADD', key, newest[2], '\\0' .. newest[1])
+  end
   return 1
 end
 `;

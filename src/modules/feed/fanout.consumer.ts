@@ -137,14 +137,14 @@ export function feedConsumer(
   return defineConsumer(
     'feed',
     {
-    'post.created': (d, event) => created(event.id, d),
-    'post.deleted': (d, event) => deleted(event.id, d),
-    'follow.created': (d) => sync(d.follower_id, d.followee_id),
-    'follow.removed': (d) => sync(d.follower_id, d.followee_id),
-    'block.created': async (d) => {
-      await sync(d.blocker_id, d.blocked_id);
-      await sync(d.blocked_id, d.blocker_id);
-    },
+      'post.created': (d, event) => created(event.id, d),
+      'post.deleted': (d, event) => deleted(event.id, d),
+      'follow.created': (d) => sync(d.follower_id, d.followee_id),
+      'follow.removed': (d) => sync(d.follower_id, d.followee_id),
+      'block.created': async (d) => {
+        await sync(d.blocker_id, d.blocked_id);
+        await sync(d.blocked_id, d.blocker_id);
+      },
     },
     { concurrency: opts.concurrency },
   );
