@@ -269,7 +269,7 @@ export const SETTINGS = {
   feedFanoutBatch: setting(
     'FEED_FANOUT_BATCH',
     '1000',
-    'Followers whose timelines are updated together by one fan-out step.',
+    'Followers whose timelines are updated together by one fan-out step: one follower query and one timeline-store call (one Redis script) per step.',
     integer(1, 100_000),
   ),
   feedFanoutConcurrency: setting(

@@ -44,8 +44,8 @@ describe('fan-out under concurrent and repeated delivery', () => {
     const followers = await Promise.all(Array.from({ length: 7 }, () => createAccount(app)));
     // Five follow both authors, two only the first; all read their feed (so they have a timeline).
     for (const [i, f] of followers.entries()) {
-      await call('POST', `/users/${authors[0]!.username}/follow`, f);
-      if (i < 5) await call('POST', `/users/${authors[1]!.username}/follow`, f);
+      await call('POST', `/users/${authors[0].username}/follow`, f);
+      if (i < 5) await call('POST', `/users/${authors[1].username}/follow`, f);
     }
     await drain(ctx);
     for (const f of followers) await call('GET', '/feed', f);
@@ -55,7 +55,7 @@ describe('fan-out under concurrent and repeated delivery', () => {
       Array.from({ length: 12 }, (_, i) => call('POST', '/posts', authors[i % 2]!)),
     );
     const gone = posts[3]!.id!;
-    await call('DELETE', `/posts/${gone}`, authors[1]!);
+    await call('DELETE', `/posts/${gone}`, authors[1]);
     await drain(ctx);
 
     // Every post event again, twice, at once: as a broker redelivers after a lost ack.
@@ -68,7 +68,7 @@ describe('fan-out under concurrent and repeated delivery', () => {
     const events: DomainEvent[] = rows.map((r) => ({
       id: r.id,
       type: r.type,
-      data: r.data as Record<string, unknown>,
+      data: r.data,
       occurred_at: r.created_at.toISOString(),
     }));
     assert.equal(events.length, 13);
