@@ -275,7 +275,7 @@ export const SETTINGS = {
   feedFanoutConcurrency: setting(
     'FEED_FANOUT_CONCURRENCY',
     '8',
-    'Feed events (posts, deletions, follows) each worker process handles at once: the RabbitMQ prefetch of the feed queue and the bound on its handlers in flight. A handler uses up to three database connections at once on a big audience (the next follower batch is read while the last is applied), so the pool (`DATABASE_POOL_SIZE`) bounds this too.',
+    'Feed events (posts, deletions, follows) each worker process handles at once: the RabbitMQ prefetch of the feed queue and the bound on its handlers in flight. A handler uses one database connection at a time, so keep it under `DATABASE_POOL_SIZE`.',
     integer(1, 256),
   ),
   dsbCompat: setting(

@@ -41,9 +41,8 @@ export function feedConsumer(
   opts: FanoutOptions,
 ): Consumer {
   /**
-   * Applies a change to every follower, batch by batch: active ones (ids) and idle ones. The
-   * next batch of followers is read while the previous one is applied (two in flight at most):
-   * a big audience costs about max(reads, applies), not their sum.
+   * Applies a change to every follower, batch by batch: active ones (ids) and idle ones. One
+   * batch at a time, so a worker stopped mid-way has applied a prefix of the followers.
    */
   async function fanOut(
     authorId: string,
@@ -51,20 +50,15 @@ export function feedConsumer(
   ) {
     const activeSince = new Date(Date.now() - opts.inactiveDays * DAY_MS);
     let after: string | undefined;
-    let applying: Promise<unknown> = Promise.resolve();
     for (;;) {
       const batch = await repo.followerBatch(authorId, after, opts.batch, activeSince);
-      if (batch.length === 0) break;
+      if (batch.length === 0) return;
       const ids = (active: boolean) => batch.filter((f) => f.active === active).map((f) => f.id);
-      const step = apply(ids(true), ids(false));
-      step.catch(() => {}); // awaited below; this only keeps a failure from going unhandled
-      await applying;
-      applying = step;
+      await apply(ids(true), ids(false));
       metrics.feedFanoutBatch.observe(batch.length);
-      if (batch.length < opts.batch) break;
+      if (batch.length < opts.batch) return;
       after = batch.at(-1)!.id;
     }
-    await applying;
   }
 
   // Posts whose fan-out completed are marked in one UPDATE for all that finish together.
