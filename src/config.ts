@@ -269,8 +269,14 @@ export const SETTINGS = {
   feedFanoutBatch: setting(
     'FEED_FANOUT_BATCH',
     '1000',
-    'Followers whose timelines are updated together by one fan-out step.',
+    'Followers whose timelines are updated together by one fan-out step: one follower query and one timeline-store call (one Redis script) per step.',
     integer(1, 100_000),
+  ),
+  feedFanoutConcurrency: setting(
+    'FEED_FANOUT_CONCURRENCY',
+    '8',
+    'Feed events (posts, deletions, follows) each worker process handles at once: the RabbitMQ prefetch of the feed queue and the bound on its handlers in flight. A handler uses one database connection at a time, so keep it under `DATABASE_POOL_SIZE`.',
+    integer(1, 256),
   ),
   dsbCompat: setting(
     'DSB_COMPAT',

@@ -266,6 +266,18 @@ export async function createContext(
     async () => (await relay.backlog()).oldestSeconds,
   );
 
+  const fanoutBacklog = () => new FeedRepository(db).fanoutBacklog();
+  metrics.gauge(
+    'kith_feed_fanout_pending_posts',
+    'Posts written whose fan-out to follower timelines has not completed (readers merge them from SQL meanwhile).',
+    async () => (await fanoutBacklog()).count,
+  );
+  metrics.gauge(
+    'kith_feed_fanout_oldest_pending_seconds',
+    'Age of the oldest post whose fan-out has not completed, in seconds (0 when none).',
+    async () => (await fanoutBacklog()).oldestSeconds,
+  );
+
   const mailer: Mailer = config.smtpUrl
     ? new SmtpMailer(config.smtpUrl, config.mailFrom)
     : new FileMailer(config.mailDir, config.mailFrom, log, config.nodeEnv !== 'production');

@@ -6,6 +6,8 @@ export interface Consumer {
   group: string;
   types: readonly EventType[];
   handle: EventHandler;
+  /** Events handled at once per process, when not the bus's default. */
+  concurrency?: number;
 }
 
 /** Handles one event type: `data` is typed from the event map. */
@@ -22,11 +24,16 @@ export type Handlers = { readonly [K in EventType]?: Handler<K> };
  * Defines a consumer group as a map from event type to handler. The types it subscribes to are
  * the map's keys, so they are listed once, and each handler gets its own payload type.
  */
-export function defineConsumer(group: string, handlers: Handlers): Consumer {
+export function defineConsumer(
+  group: string,
+  handlers: Handlers,
+  options: { concurrency?: number } = {},
+): Consumer {
   const types = Object.keys(handlers) as EventType[];
   return {
     group,
     types,
+    ...(options.concurrency !== undefined && { concurrency: options.concurrency }),
     handle: async (event, attempt) => {
       const handler = handlers[event.type as EventType] as Handler<EventType> | undefined;
       // The bus routes only `types` here; anything else (an older binding) is not ours.

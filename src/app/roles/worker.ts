@@ -54,6 +54,7 @@ export async function startWorker(ctx: Context): Promise<RunningRole> {
       await ctx.bus.consume(group, consumer.types, handle, {
         maxAttempts: config.consumerMaxAttempts,
         retryDelaysMs: config.consumerRetryDelays,
+        ...(consumer.concurrency !== undefined && { concurrency: consumer.concurrency }),
       }),
     );
   }

@@ -34,6 +34,14 @@ export class MemoryTimelineStore implements TimelineStore {
     return true;
   }
 
+  async pushMany(
+    keys: readonly string[],
+    entries: readonly TimelineEntry[],
+    opts: { cap: number; onlyIfExists?: boolean },
+  ) {
+    return Promise.all(keys.map((key) => this.push(key, entries, opts)));
+  }
+
   async replace(key: string, entries: readonly TimelineEntry[], cap: number) {
     this.#timelines.set(key, merged({ entries: [], floor: undefined }, entries, cap));
   }
@@ -65,6 +73,10 @@ export class MemoryTimelineStore implements TimelineStore {
       ...current,
       entries: current.entries.filter((e) => !gone.has(e.id)),
     });
+  }
+
+  async removeMany(keys: readonly string[], ids: readonly string[]) {
+    for (const key of keys) await this.remove(key, ids);
   }
 
   async exists(key: string) {

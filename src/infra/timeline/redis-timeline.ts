@@ -8,32 +8,64 @@ import type { TimelineEntry, TimelineStore } from './timeline.ts';
 // SQL), and an emptied timeline still exists. The marker sorts first and is never returned.
 const MARKER = '\0';
 
-// KEYS[1] timeline; ARGV[1] cap; ARGV[2] mode: 0 push, 1 push only if it exists, 2 replace;
-// then score, id pairs. Atomic, so concurrent pushes and trims never leave a gap above the
-// floor. Scores stay strings: Lua would print big numbers with too few digits.
-const PUSH = `
-if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if ARGV[2] == '2' then redis.call('DEL', KEYS[1]) end
-local floorScore, floorId = '-1', ''
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if first[1] and string.sub(first[1], 1, 1) == '\\0' then
-  floorScore, floorId = first[2], string.sub(first[1], 2)
-  redis.call('ZREM', KEYS[1], first[1])
+// push(key): ARGV[1] cap; ARGV[2] mode: 0 push, 1 push only if it exists, 2 replace; then
+// score, id pairs. Atomic, so concurrent pushes and trims never leave a gap above the floor.
+// Scores stay strings: Lua would print big numbers with too few digits. Fan-out runs this for
+// every follower, so the usual case (one entry, nothing to trim) is three calls: read the
+// marker (which also says whether the timeline exists), add, count. The marker stays put
+// unless the floor rises.
+const PUSH_ONE = `
+local function push(key)
+  if ARGV[2] == '2' then redis.call('DEL', key) end
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[1] == nil and ARGV[2] == '1' then return 0 end
+  local floor, floorId = -1, ''
+  if first[1] and string.sub(first[1], 1, 1) == '\\0' then
+    floor, floorId = tonumber(first[2]), string.sub(first[1], 2)
+  else
+    redis.call('ZADD', key, -1, '\\0')
+  end
+  local add = {}
+  for i = 3, #ARGV, 2 do
+    local score = tonumber(ARGV[i])
+    if score > floor or (score == floor and ARGV[i + 1] > floorId) then
+      add[#add + 1] = ARGV[i]
+      add[#add + 1] = ARGV[i + 1]
+    end
+  end
+  for i = 1, #add, 500 do
+    redis.call('ZADD', key, unpack(add, i, math.min(i + 499, #add)))
+  end
+  -- Rank 0 is the marker; ranks 1 to extra are the oldest entries, beyond the cap.
+  local extra = redis.call('ZCARD', key) - 1 - tonumber(ARGV[1])
+  if extra > 0 then
+    local newest = redis.call('ZRANGE', key, extra, extra, 'WITHSCORES')
+    redis.call('ZREMRANGEBYRANK', key, 0, extra)
+    redis.call('ZADD', key, newest[2], '\\0' .. newest[1])
+  end
+  return 1
 end
-local floor = tonumber(floorScore)
-for i = 3, #ARGV, 2 do
-  local score = tonumber(ARGV[i])
-  if score > floor or (score == floor and ARGV[i + 1] > floorId) then
-    redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1])
+`;
+
+// KEYS[1] timeline.
+const PUSH = `${PUSH_ONE} return push(KEYS[1])`;
+
+// Every KEYS[i] a timeline: one script call fans a post out to a whole batch of followers
+// (a reply per key: 1 took it, 0 absent with mode 1). A script runs atomically, so a batch
+// holds Redis for its duration: batches of about a thousand keep that to milliseconds.
+const PUSH_MANY = `${PUSH_ONE}
+local took = {}
+for i, key in ipairs(KEYS) do took[i] = push(key) end
+return took`;
+
+// Every KEYS[i] a timeline, ARGV the ids to take out of each; in slices, as Lua's unpack has
+// a bounded stack. ZREM on an absent key creates nothing.
+const REMOVE_MANY = `
+for _, key in ipairs(KEYS) do
+  for i = 1, #ARGV, 500 do
+    redis.call('ZREM', key, unpack(ARGV, i, math.min(i + 499, #ARGV)))
   end
 end
-local extra = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
-if extra > 0 then
-  local gone = redis.call('ZRANGE', KEYS[1], 0, extra - 1, 'WITHSCORES')
-  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, extra - 1)
-  floorId, floorScore = gone[#gone - 1], gone[#gone]
-end
-redis.call('ZADD', KEYS[1], floorScore, '\\0' .. floorId)
 return 1`;
 
 // KEYS[1] timeline: a complete timeline (marker "\0") gets the marker "\0\0".
@@ -47,6 +79,8 @@ return 1`;
 /** The PUSH script as an ioredis command: sent by its SHA (EVALSHA), the text only once. */
 type WithPush = Redis & {
   kithTimelinePush(key: string, ...args: string[]): Promise<number>;
+  kithTimelinePushMany(keyCount: number, ...keysThenArgs: string[]): Promise<number[]>;
+  kithTimelineRemoveMany(keyCount: number, ...keysThenIds: string[]): Promise<number>;
   kithTimelineMarkIncomplete(key: string): Promise<number>;
 };
 
@@ -57,6 +91,9 @@ export class RedisTimelineStore implements TimelineStore {
 
   constructor(redis: Redis, prefix: string) {
     redis.defineCommand('kithTimelinePush', { numberOfKeys: 1, lua: PUSH });
+    // No fixed key count: the first argument says how many keys follow.
+    redis.defineCommand('kithTimelinePushMany', { lua: PUSH_MANY });
+    redis.defineCommand('kithTimelineRemoveMany', { lua: REMOVE_MANY });
     redis.defineCommand('kithTimelineMarkIncomplete', { numberOfKeys: 1, lua: MARK_INCOMPLETE });
     this.#redis = redis as WithPush;
     this.#prefix = prefix;
@@ -75,6 +112,22 @@ export class RedisTimelineStore implements TimelineStore {
       ...args,
     );
     return written === 1;
+  }
+
+  async pushMany(
+    keys: readonly string[],
+    entries: readonly TimelineEntry[],
+    opts: { cap: number; onlyIfExists?: boolean },
+  ) {
+    if (keys.length === 0) return [];
+    const took = await this.#redis.kithTimelinePushMany(
+      keys.length,
+      ...keys.map((k) => this.#prefix + k),
+      String(opts.cap),
+      opts.onlyIfExists ? '1' : '0',
+      ...entries.flatMap((e) => [String(e.score), e.id]),
+    );
+    return took.map((t) => t === 1);
   }
 
   async replace(key: string, entries: readonly TimelineEntry[], cap: number) {
@@ -121,6 +174,15 @@ export class RedisTimelineStore implements TimelineStore {
 
   async remove(key: string, ids: readonly string[]) {
     if (ids.length > 0) await this.#redis.zrem(this.#prefix + key, ...ids);
+  }
+
+  async removeMany(keys: readonly string[], ids: readonly string[]) {
+    if (keys.length === 0 || ids.length === 0) return;
+    await this.#redis.kithTimelineRemoveMany(
+      keys.length,
+      ...keys.map((k) => this.#prefix + k),
+      ...ids,
+    );
   }
 
   async exists(key: string) {

@@ -168,6 +168,70 @@ for (const [name, make] of implementations) {
       assert.equal((await store.window(key, { limit: 5 }))?.complete, true);
     });
 
+    it('pushes to many timelines at once exactly as one push to each: floor, cap, onlyIfExists', async () => {
+      const store = await make();
+      const at = (score: number, id = `s${score}`) => ({ id, score });
+      // Four timelines in four states: absent, empty, under a floor (20), and full to the cap.
+      const [absent, empty, floored, full] = [freshKey(), freshKey(), freshKey(), freshKey()];
+      const twins = [absent, empty, floored, full].map((k) => `${k}:twin`);
+      const setUp = async (keys: string[]) => {
+        await store.replace(keys[1]!, [], 3);
+        await store.push(
+          keys[2]!,
+          [10, 20, 30, 40, 50].map((n) => at(n)),
+          { cap: 3 },
+        );
+        await store.remove(keys[2]!, ['s50']);
+        await store.push(
+          keys[3]!,
+          [60, 70, 80].map((n) => at(n)),
+          { cap: 3 },
+        );
+      };
+      await setUp([absent, empty, floored, full]);
+      await setUp(twins);
+      const pushed = [at(15), at(20, 'a20'), at(25), at(90)];
+      const opts = { cap: 3, onlyIfExists: true };
+      const took = await store.pushMany([absent, empty, floored, full], pushed, opts);
+      const one = await Promise.all(twins.map((k) => store.push(k, pushed, opts)));
+      assert.deepEqual(took, [false, true, true, true]);
+      assert.deepEqual(took, one);
+      assert.equal(await store.exists(absent), false, 'an absent timeline stays absent');
+      assert.deepEqual(ids(await store.range(empty, { limit: 10 })), ['s90', 's25', 'a20']);
+      assert.deepEqual(ids(await store.range(floored, { limit: 10 })), ['s90', 's40', 's30']);
+      assert.deepEqual(ids(await store.range(full, { limit: 10 })), ['s90', 's80', 's70']);
+      for (const [i, key] of [empty, floored, full].entries()) {
+        assert.deepEqual(
+          await store.window(key, { limit: 10 }),
+          await store.window(twins[i + 1]!, { limit: 10 }),
+        );
+      }
+      // Without onlyIfExists the absent one is made; nothing at all: nothing changes.
+      assert.deepEqual(await store.pushMany([absent], [at(5)], { cap: 3 }), [true]);
+      assert.deepEqual(ids(await store.range(absent, { limit: 10 })), ['s5']);
+      assert.deepEqual(await store.pushMany([], pushed, opts), []);
+      assert.deepEqual(await store.pushMany([empty], [], opts), [true]);
+      assert.equal(await store.size(empty), 3);
+    });
+
+    it('removes ids from many timelines at once, leaving absent ones absent', async () => {
+      const store = await make();
+      const all = entries(4);
+      const [a, b, absent] = [freshKey(), freshKey(), freshKey()];
+      await store.push(a, all, { cap: 10 });
+      await store.push(b, all.slice(0, 2), { cap: 10 });
+      await store.removeMany([a, b, absent], [all[0]!.id, all[3]!.id, 'not-there']);
+      assert.deepEqual(
+        ids(await store.range(a, { limit: 10 })).sort(),
+        [all[1]!.id, all[2]!.id].sort(),
+      );
+      assert.deepEqual(ids(await store.range(b, { limit: 10 })), [all[1]!.id]);
+      assert.equal(await store.exists(absent), false);
+      await store.removeMany([], [all[1]!.id]);
+      await store.removeMany([a], []);
+      assert.equal(await store.size(a), 2);
+    });
+
     it('removes entries and deletes timelines', async () => {
       const store = await make();
       const key = freshKey();

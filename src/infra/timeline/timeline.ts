@@ -30,6 +30,15 @@ export interface TimelineStore {
     entries: readonly TimelineEntry[],
     opts: { cap: number; onlyIfExists?: boolean },
   ): Promise<boolean>;
+  /**
+   * `push` of the same entries to many timelines in one round trip (fan-out), with the same floor,
+   * cap and onlyIfExists rules for each: whether each timeline of `keys` took them, in order.
+   */
+  pushMany(
+    keys: readonly string[],
+    entries: readonly TimelineEntry[],
+    opts: { cap: number; onlyIfExists?: boolean },
+  ): Promise<boolean[]>;
   /** Replaces the whole timeline at once (floor reset); an empty list still makes it exist. */
   replace(key: string, entries: readonly TimelineEntry[], cap: number): Promise<void>;
   /**
@@ -49,6 +58,8 @@ export interface TimelineStore {
     opts: { limit: number; before?: TimelineEntry },
   ): Promise<TimelineWindow | undefined>;
   remove(key: string, ids: readonly string[]): Promise<void>;
+  /** `remove` from many timelines in one round trip (absent ones stay absent). */
+  removeMany(keys: readonly string[], ids: readonly string[]): Promise<void>;
   exists(key: string): Promise<boolean>;
   /** How many entries the timeline holds (0 when absent). */
   size(key: string): Promise<number>;

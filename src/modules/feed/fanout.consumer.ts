@@ -2,6 +2,7 @@ import type { Metrics } from '../../infra/metrics.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
 import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { EventMap } from '../../events/event-map.ts';
+import { coalesce } from './coalesce.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import { entryOf, homeTimeline } from './feed.service.ts';
 import { authorTimeline, PENDING, pendingEntry } from './merge-sources.ts';
@@ -9,10 +10,12 @@ import { authorTimeline, PENDING, pendingEntry } from './merge-sources.ts';
 export interface FanoutOptions {
   /** Entries kept per home timeline. */
   cap: number;
-  /** Followers fanned out to at once. */
+  /** Followers fanned out to at once: one follower query and one timeline-store call each. */
   batch: number;
   /** Followers idle for longer are skipped (their timeline is dropped, rebuilt when they return). */
   inactiveDays: number;
+  /** Events this consumer handles at once (per worker process). */
+  concurrency: number;
 }
 
 const DAY_MS = 86_400_000;
@@ -40,7 +43,10 @@ export function feedConsumer(
   /** Drops users' cached relations (which tell readers whose posts to merge). */
   forgetRelations: (userIds: string[]) => Promise<void>,
 ): Consumer {
-  /** Applies a change to every follower, batch by batch: active ones (ids) and idle ones. */
+  /**
+   * Applies a change to every follower, batch by batch: active ones (ids) and idle ones. One
+   * batch at a time, so a worker stopped mid-way has applied a prefix of the followers.
+   */
   async function fanOut(
     authorId: string,
     apply: (active: string[], idle: string[]) => Promise<unknown>,
@@ -57,6 +63,9 @@ export function feedConsumer(
       after = batch.at(-1)!.id;
     }
   }
+
+  // Posts whose fan-out completed are marked in one UPDATE for all that finish together.
+  const fannedOut = coalesce((postIds: string[]) => repo.fannedOut(postIds));
 
   /**
    * Places a new post: in its author's timeline, then in every follower's (unless the author is
@@ -77,7 +86,8 @@ export function feedConsumer(
         // to merge their posts.
         await fanOut(post.author_id, (active, idle) => forgetRelations([...active, ...idle]));
       }
-      await repo.fannedOut(post.id);
+      // Only once every push succeeded: until then readers merge the post from SQL.
+      await fannedOut(post.id);
       if (post.fan_out) {
         metrics.feedFanoutLag.observe((Date.now() - post.created_at.getTime()) / 1000);
       }
@@ -93,11 +103,7 @@ export function feedConsumer(
     const data = { post_id: post.id, author_id: post.author_id };
     await fanOut(post.author_id, async (active, idle) => {
       const [written] = await Promise.all([
-        Promise.all(
-          active.map((id) =>
-            timelines.push(homeTimeline(id), entry, { cap: opts.cap, onlyIfExists: true }),
-          ),
-        ),
+        timelines.pushMany(active.map(homeTimeline), entry, { cap: opts.cap, onlyIfExists: true }),
         timelines.delete(...idle.map(homeTimeline)),
       ]);
       // Streams hear of it where a timeline took it (users who read their feed lately), and
@@ -121,9 +127,7 @@ export function feedConsumer(
     await timelines.remove(authorTimeline(author_id), [post_id]);
     if (fan_out === false) return;
     await fanOut(author_id, async (active, idle) => {
-      await Promise.all(
-        [...active, ...idle].map((id) => timelines.remove(homeTimeline(id), [post_id])),
-      );
+      await timelines.removeMany([...active, ...idle].map(homeTimeline), [post_id]);
       // Told only to those who may see such a post now. An older event without the visibility
       // is taken as `friends`, the narrowest: friends may see every post of the author.
       const may = await repo.mayView(author_id, visibility ?? 'friends', active);
@@ -153,14 +157,18 @@ export function feedConsumer(
     if (await repo.follows(userId, authorId)) await merge();
   }
 
-  return defineConsumer('feed', {
-    'post.created': (d, event) => created(event.id, d),
-    'post.deleted': (d, event) => deleted(event.id, d),
-    'follow.created': (d) => sync(d.follower_id, d.followee_id),
-    'follow.removed': (d) => sync(d.follower_id, d.followee_id),
-    'block.created': async (d) => {
-      await sync(d.blocker_id, d.blocked_id);
-      await sync(d.blocked_id, d.blocker_id);
+  return defineConsumer(
+    'feed',
+    {
+      'post.created': (d, event) => created(event.id, d),
+      'post.deleted': (d, event) => deleted(event.id, d),
+      'follow.created': (d) => sync(d.follower_id, d.followee_id),
+      'follow.removed': (d) => sync(d.follower_id, d.followee_id),
+      'block.created': async (d) => {
+        await sync(d.blocker_id, d.blocked_id);
+        await sync(d.blocked_id, d.blocker_id);
+      },
     },
-  });
+    { concurrency: opts.concurrency },
+  );
 }

@@ -96,7 +96,12 @@ describe('home feed reads from the timeline store and caches', () => {
     await json('PATCH', `/posts/${target}`, a, { text: 'edited' });
     const item = (await feed(viewer)).items.find((p) => p.id === target);
     assert.deepEqual(
-      item && { text: item.text, likes: item.like_count, comments: item.comment_count, liked: item.liked },
+      item && {
+        text: item.text,
+        likes: item.like_count,
+        comments: item.comment_count,
+        liked: item.liked,
+      },
       { text: 'edited', likes: 1, comments: 1, liked: true },
     );
     const [, cost] = await counted(t.ctx, () => feed(viewer));
@@ -124,32 +129,47 @@ describe('home feed reads from the timeline store and caches', () => {
   });
 });
 
-describe('a second API node sharing the database and Redis', { skip: !redisUrl() && 'needs REDIS_URL: one embedded process is one node' }, () => {
-  it('sees a like, a comment and an edit made on the first node in its next read', async () => {
-    t = second!;
-    // The second node shares the database and Redis (all the caches live there); it needs no
-    // broker of its own for this.
-    const other = await createContext({ ...t.ctx.config, amqpUrl: undefined }, {
-      log: createLogger('silent'),
-      migrate: false,
+describe(
+  'a second API node sharing the database and Redis',
+  { skip: !redisUrl() && 'needs REDIS_URL: one embedded process is one node' },
+  () => {
+    it('sees a like, a comment and an edit made on the first node in its next read', async () => {
+      t = second!;
+      // The second node shares the database and Redis (all the caches live there); it needs no
+      // broker of its own for this.
+      const other = await createContext(
+        { ...t.ctx.config, amqpUrl: undefined },
+        {
+          log: createLogger('silent'),
+          migrate: false,
+        },
+      );
+      const node2 = await buildApp(other);
+      try {
+        const { viewer, a } = await users('viewer', 'a');
+        await follow(viewer, a);
+        const target = (await post(a)).id;
+        await drain(t.ctx);
+        const before = (await feed(viewer, '', node2)).items.find((p) => p.id === target);
+        assert.deepEqual(before && [before.text, before.like_count, before.liked], [
+          'hello',
+          0,
+          false,
+        ]);
+        await json('POST', `/posts/${target}/like`, viewer);
+        await json('PATCH', `/posts/${target}`, a, { text: 'changed on node 1' });
+        const [page, cost] = await counted(other, () => feed(viewer, '', node2));
+        const item = page.items.find((p) => p.id === target);
+        assert.deepEqual(item && [item.text, item.like_count, item.liked], [
+          'changed on node 1',
+          1,
+          true,
+        ]);
+        assert.ok(cost > 0, 'the invalidated entries were read again');
+      } finally {
+        await node2.close();
+        await other.close();
+      }
     });
-    const node2 = await buildApp(other);
-    try {
-      const { viewer, a } = await users('viewer', 'a');
-      await follow(viewer, a);
-      const target = (await post(a)).id;
-      await drain(t.ctx);
-      const before = (await feed(viewer, '', node2)).items.find((p) => p.id === target);
-      assert.deepEqual(before && [before.text, before.like_count, before.liked], ['hello', 0, false]);
-      await json('POST', `/posts/${target}/like`, viewer);
-      await json('PATCH', `/posts/${target}`, a, { text: 'changed on node 1' });
-      const [page, cost] = await counted(other, () => feed(viewer, '', node2));
-      const item = page.items.find((p) => p.id === target);
-      assert.deepEqual(item && [item.text, item.like_count, item.liked], ['changed on node 1', 1, true]);
-      assert.ok(cost > 0, 'the invalidated entries were read again');
-    } finally {
-      await node2.close();
-      await other.close();
-    }
-  });
-});
+  },
+);

@@ -148,14 +148,27 @@ export class FeedRepository {
     return row !== undefined;
   }
 
-  /** The post is in every follower's timeline: readers stop merging it from SQL. */
-  async fannedOut(postId: string): Promise<void> {
+  /** The posts are in every follower's timeline: readers stop merging them from SQL. */
+  async fannedOut(postIds: readonly string[]): Promise<void> {
+    if (postIds.length === 0) return;
     await this.#db
       .updateTable('posts')
       .set({ fanout_pending: false })
-      .where('id', '=', postId)
+      .where('id', '=', sql<string>`any(${[...postIds]}::uuid[])`)
       .where('fanout_pending', '=', true)
       .execute();
+  }
+
+  /**
+   * Posts written but not yet fanned out to every follower, and the age of the oldest (0 when
+   * none): the fan-out backlog. A few rows at any time, from the partial index on fanout_pending.
+   */
+  async fanoutBacklog(): Promise<{ count: number; oldestSeconds: number }> {
+    const { rows } = await sql<{ count: number; oldest: number | null }>`
+      select count(*)::int as count,
+        extract(epoch from now() - min(created_at))::float8 as oldest
+      from posts where fanout_pending`.execute(this.#db);
+    return { count: rows[0]?.count ?? 0, oldestSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
   }
 
   /** A batch of the author's followers in id order, each with whether they count as active. */

@@ -18,6 +18,7 @@ export const feedModule: FeatureModule = {
         cap: ctx.config.feedTimelineCap,
         batch: ctx.config.feedFanoutBatch,
         inactiveDays: ctx.config.feedInactiveDays,
+        concurrency: ctx.config.feedFanoutConcurrency,
       },
       (ids) => ctx.relations.forget(...ids),
     ),
