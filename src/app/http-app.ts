@@ -247,7 +247,7 @@ export async function buildApp(ctx: Context): Promise<App> {
       else withDatabaseBudget(budget, done);
     });
   }
-  registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
+  registerAuth(app, ctx.tokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>
