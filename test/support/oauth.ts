@@ -171,7 +171,7 @@ export async function authorizeInBrowser(
   }
   assert.equal(done.status, 302, done.text);
   assert.ok(done.location?.startsWith(`${o.redirectUri.split('?')[0]}?`), done.location);
-  const location = new URL(done.location);
+  const location = new URL(done.location!);
   const code = location.searchParams.get('code');
   assert.ok(code, done.location);
   return { code, state: location.searchParams.get('state') };
