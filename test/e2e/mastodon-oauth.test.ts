@@ -62,7 +62,7 @@ describe('masto 8', () => {
 
     const pkce = pkcePair();
     const { code, state } = await authorizeInBrowser(new Browser(fetchTransport(kith.url)), {
-      clientId: registered.clientId!,
+      clientId: registered.clientId,
       redirectUri: REDIRECT,
       scope: 'read write follow',
       state: 'masto-state',
@@ -76,8 +76,8 @@ describe('masto 8', () => {
     // masto's types lack code_verifier (PKCE): it is sent as an extra parameter.
     const token = await oauth.token.create({
       grantType: 'authorization_code',
-      clientId: registered.clientId!,
-      clientSecret: registered.clientSecret!,
+      clientId: registered.clientId,
+      clientSecret: registered.clientSecret,
       redirectUri: REDIRECT,
       code,
       codeVerifier: pkce.verifier,
@@ -100,8 +100,8 @@ describe('masto 8', () => {
     assert.equal(instance.configuration.statuses.maxCharacters, 5000);
 
     await oauth.revoke({
-      clientId: registered.clientId!,
-      clientSecret: registered.clientSecret!,
+      clientId: registered.clientId,
+      clientSecret: registered.clientSecret,
       token: token.accessToken,
     });
     await assert.rejects(client.v1.apps.verifyCredentials(), (err: unknown) => {

@@ -49,7 +49,7 @@ export function injectTransport(app: App): Transport {
     const cookies = res.headers['set-cookie'];
     return {
       status: res.statusCode,
-      location: res.headers.location as string | undefined,
+      location: res.headers.location,
       setCookies: cookies === undefined ? [] : [cookies].flat(),
       text: res.body,
     };
@@ -146,7 +146,7 @@ export function authorizePath(o: Omit<AuthorizeOptions, 'login' | 'password'>): 
     }),
     ...(o.forceLogin && { force_login: 'true' }),
   });
-  return `/oauth/authorize?${query}`;
+  return `/oauth/authorize?${query.toString()}`;
 }
 
 /**

@@ -27,7 +27,12 @@ export function appsRoutes(ctx: Context) {
       '/api/v1/apps',
       {
         onRequest: perIp,
-        schema: { tags, summary: 'Register a Mastodon client application', body: AppBody },
+        schema: {
+          tags,
+          summary: 'Register a Mastodon client application',
+          body: AppBody,
+          hide: true,
+        },
       },
       async (request) => {
         const { app: registered, clientSecret } = await ctx.oauth.registerApp(request.body);
@@ -40,7 +45,7 @@ export function appsRoutes(ctx: Context) {
       {
         // Any token of the app, user or application token, whatever its scopes.
         config: { auth: 'required', appToken: true, scope: '' },
-        schema: { tags, summary: 'The application the token was issued to' },
+        schema: { tags, summary: 'The application the token was issued to', hide: true },
       },
       async (request) => {
         const { appId } = principalOf(request);
