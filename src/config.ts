@@ -424,7 +424,7 @@ export const SETTINGS = {
   oauthPasswordGrant: setting(
     'OAUTH_PASSWORD_GRANT',
     'false',
-    'Accept the OAuth password grant (`grant_type=password` at `/oauth/token`): apps then handle users\' passwords themselves. Mastodon has dropped it; some test tools still use it. Login rate limits apply.',
+    "Accept the OAuth password grant (`grant_type=password` at `/oauth/token`): apps then handle users' passwords themselves. Mastodon has dropped it; some test tools still use it. Login rate limits apply.",
     boolean,
   ),
 } as const;
