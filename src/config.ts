@@ -427,6 +427,12 @@ export const SETTINGS = {
     'How often load shedding samples event-loop delay, utilization and heap, in milliseconds: shedding starts and stops one or two of these after the overload does. Shorter reacts faster, but lets one slow operation trip it more easily.',
     integer(10, 60_000),
   ),
+  oauthPasswordGrant: setting(
+    'OAUTH_PASSWORD_GRANT',
+    'false',
+    "Accept the OAuth password grant (`grant_type=password` at `/oauth/token`): apps then handle users' passwords themselves. Mastodon has dropped it; some test tools still use it. Login rate limits apply.",
+    boolean,
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

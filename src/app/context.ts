@@ -50,6 +50,11 @@ import { PostsService } from '../modules/posts/posts.service.ts';
 import { FriendsService } from '../modules/social/friends.service.ts';
 import { SocialService } from '../modules/social/social.service.ts';
 import { homeTimeline } from '../modules/feed/feed.service.ts';
+import type { TokenVerifier } from '../http/auth.ts';
+import { OAuthRepository } from '../modules/oauth/oauth.repository.ts';
+import { looksLikeOAuthToken, OAuthTokens } from '../modules/oauth/oauth-tokens.ts';
+import { OAuthService } from '../modules/oauth/oauth.service.ts';
+import { InstanceService } from '../modules/instance/instance.service.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -89,6 +94,11 @@ export interface Context {
   /** The real-time streams open on this node. */
   readonly hub: StreamHub;
   readonly activity: ActivityTracker;
+  /** Every bearer token the API accepts: kith's own JWTs and OAuth tokens. */
+  readonly tokens: TokenVerifier;
+  readonly oauthTokens: OAuthTokens;
+  readonly oauth: OAuthService;
+  readonly instance: InstanceService;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -306,6 +316,7 @@ export async function createContext(
   const sources = new MergeSources(timelines, feedRepo, log, config.feedTimelineCap);
   // While Redis was away, posts written meanwhile were not listed as pending: resync first.
   redisBreaker?.onChange(() => sources.distrust());
+  const oauthTokens = new OAuthTokens(new OAuthRepository(db), bus, log);
   const ctx: Context = {
     config,
     log,
@@ -356,6 +367,13 @@ export async function createContext(
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),
+    tokens: {
+      verify: (token) =>
+        looksLikeOAuthToken(token) ? oauthTokens.verify(token) : accessTokens.verify(token),
+    },
+    oauthTokens,
+    oauth: new OAuthService(db, oauthTokens),
+    instance: new InstanceService(db),
     close: async () => {
       monitor.stop();
       await bus.close();

@@ -254,7 +254,7 @@ export async function buildApp(ctx: Context): Promise<App> {
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.httpDbStatements.observe({ method: request.method, route }, budget.statements);
   });
-  registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
+  registerAuth(app, ctx.tokens, (userId) => ctx.activity.touch(userId));
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>

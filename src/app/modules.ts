@@ -9,6 +9,8 @@ import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
 import { realtimeModule } from '../modules/realtime/index.ts';
 import { socialModule } from '../modules/social/index.ts';
+import { oauthModule } from '../modules/oauth/index.ts';
+import { instanceModule } from '../modules/instance/index.ts';
 import type { FeatureModule } from './feature.ts';
 
 /** Every feature, one line each: its routes, consumers and housekeeping live in its index.ts. */
@@ -23,6 +25,8 @@ export const MODULES: readonly FeatureModule[] = [
   realtimeModule,
   mailModule,
   dsbModule,
+  oauthModule,
+  instanceModule,
 ];
 
 /** The modules this configuration turns on. */

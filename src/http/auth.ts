@@ -12,6 +12,13 @@ export interface Principal {
    * login tokens, which may do everything their user may.
    */
   scopes?: readonly string[];
+  /** The OAuth application the token was issued to (OAuth tokens only). */
+  appId?: string;
+  /**
+   * An application token (OAuth client_credentials): it speaks for no user (`userId` is '')
+   * and only routes declared with `appToken: true` accept it.
+   */
+  appOnly?: boolean;
 }
 
 /** Scopes that `follow` (Mastodon's legacy scope) grants. */
@@ -54,8 +61,13 @@ declare module 'fastify' {
     auth?: 'required' | 'optional';
     /** Also accept the token as `?access_token=` (WebSocket and EventSource cannot set headers). */
     tokenInQuery?: boolean;
-    /** The OAuth scope the route needs (`read:statuses`, …); 403 `insufficient_scope` without it. */
+    /**
+     * The OAuth scope the route needs (`read:statuses`, …); 403 `insufficient_scope` without it.
+     * Unset: `read` for GET and HEAD, `write` otherwise. `''`: any token, whatever its scopes.
+     */
     scope?: string;
+    /** Also accept an application token, which speaks for no user (see Principal.appOnly). */
+    appToken?: boolean;
   }
 }
 
@@ -94,10 +106,20 @@ export function registerAuth(
         return;
       }
       request.principal = await tokens.verify(token);
-      const scope = route.config?.scope;
-      if (scope && !hasScope(request.principal, scope))
+      if (request.principal.appOnly && route.config?.appToken !== true) {
+        throw new ForbiddenError(
+          'user_token_required',
+          'This is an application token; this action needs a token that speaks for a user.',
+        );
+      }
+      // A route that names no scope needs `read` to read and `write` to change anything, so
+      // an OAuth token granted `read` only can never write through kith's own routes.
+      const scope =
+        route.config?.scope ??
+        (request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write');
+      if (scope !== '' && !hasScope(request.principal, scope))
         throw new ForbiddenError('insufficient_scope', `This action needs the "${scope}" scope.`);
-      await onAuthenticated(request.principal.userId);
+      if (!request.principal.appOnly) await onAuthenticated(request.principal.userId);
     };
     const existing = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [check, ...existing];

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { HTTPMethods } from 'fastify';
 import { API_PREFIX, type App } from '../../src/http/types.ts';
 
-export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public';
+export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public' | 'oauth';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -28,6 +28,12 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   streams: {
     file: 'test/authorization/streams.test.ts',
     routes: /^\/api\/v1\/stream(\/|$)/,
+  },
+  // OAuth for Mastodon clients and the discovery documents (src/modules/oauth, instance).
+  oauth: {
+    file: 'test/authorization/oauth.test.ts',
+    routes:
+      /^\/(oauth\/(authorize|token|revoke)|api\/v1\/apps(\/verify_credentials)?|api\/v[12]\/instance|\.well-known\/(oauth-authorization-server|nodeinfo)|nodeinfo\/2\.0)$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

@@ -271,6 +271,9 @@ export interface DB {
   likes: LikesTable;
   comments: CommentsTable;
   idempotency_keys: IdempotencyKeysTable;
+  oauth_apps: OAuthAppsTable;
+  oauth_codes: OAuthCodesTable;
+  oauth_tokens: OAuthTokensTable;
 }
 
 /** A post as the application sees it (`fanout_pending` is the feed's bookkeeping). */
@@ -282,3 +285,40 @@ export type FriendRequestRow = Selectable<FriendRequestsTable>;
 export type UserRow = Selectable<UsersTable>;
 export type NewUserRow = Insertable<UsersTable>;
 export type RefreshTokenRow = Selectable<RefreshTokensTable>;
+
+export interface OAuthAppsTable {
+  id: string;
+  name: string;
+  website: string | null;
+  /** Newline-separated. */
+  redirect_uris: string;
+  /** Space-separated. */
+  scopes: string;
+  client_id: string;
+  client_secret_hash: string;
+  created_at: Timestamp;
+}
+
+export interface OAuthCodesTable {
+  code_hash: string;
+  app_id: string;
+  user_id: string;
+  redirect_uri: string;
+  scopes: string;
+  code_challenge: string | null;
+  code_challenge_method: string | null;
+  expires_at: Timestamp;
+}
+
+export interface OAuthTokensTable {
+  id: string;
+  token_hash: string;
+  app_id: string;
+  /** Null for an application token (client_credentials grant). */
+  user_id: string | null;
+  scopes: string;
+  created_at: Timestamp;
+  revoked_at: Timestamp | null;
+}
+
+export type OAuthAppRow = Selectable<OAuthAppsTable>;

@@ -62,13 +62,22 @@ export class AuthService {
 
   /** Same answer for an unknown login and a wrong password, in about the same time. */
   async login(login: string, password: string): Promise<Session> {
+    const user = await this.verifyCredentials(login, password);
+    const tokens = await this.#issue(new SessionsRepository(this.#db), user.id, newId());
+    return { user, tokens };
+  }
+
+  /**
+   * The user a login and password name, without starting a session (OAuth sign-in); the same
+   * answer for an unknown login and a wrong password, in about the same time.
+   */
+  async verifyCredentials(login: string, password: string): Promise<UserRow> {
     const user = await this.#users.findByLogin(login.trim());
     const ok = await this.#hasher.verify(password, user?.password_hash);
     if (!user || !ok) {
       throw new UnauthorizedError('invalid_credentials', 'The login or password is not correct.');
     }
-    const tokens = await this.#issue(new SessionsRepository(this.#db), user.id, newId());
-    return { user, tokens };
+    return user;
   }
 
   async refresh(refreshToken: string): Promise<Session> {

@@ -8,6 +8,7 @@ import * as realtime from './0006-realtime.ts';
 import * as dsb from './0007-dsb.ts';
 import * as fanoutPending from './0008-fanout-pending.ts';
 import * as feedReads from './0009-feed-reads.ts';
+import * as oauth from './0013-oauth.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -23,4 +24,5 @@ export const migrations: Record<string, Migration> = {
   '0007-dsb': dsb,
   '0008-fanout-pending': fanoutPending,
   '0009-feed-reads': feedReads,
+  '0013-oauth': oauth,
 };
