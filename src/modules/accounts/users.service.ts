@@ -189,7 +189,8 @@ export class UsersService {
     const cached = await this.#cache.get<UserRef>(key);
     if (cached) return cached;
     const user = await this.#users.findByUsername(username);
-    if (!user) throw userNotFound(username);
+    // A deactivated account (deletion requested) is hidden like one that does not exist.
+    if (!user || user.deactivated_at) throw userNotFound(username);
     const ref = refOf(user);
     await this.#cache.set(key, ref, REF_TTL_SECONDS);
     return ref;
