@@ -17,8 +17,7 @@ before(async () => {
   ({ app, ctx } = await createTestApp());
 });
 
-const remove = (who: Account | null, password: string) =>
-  call('DELETE', '/me', who, { password });
+const remove = (who: Account | null, password: string) => call('DELETE', '/me', who, { password });
 const loginAs = (a: Account, password = a.password) =>
   call('POST', '/auth/login', null, { login: a.username, password });
 /** Lets the grace period end now, as if the days had passed. */

@@ -149,13 +149,19 @@ export class ErasureRepository {
     return { removed: rows.length, touched: [...new Set(rows.map((r) => r.other))] };
   }
 
-  /** Conversations the user is in: one-to-one, so the whole conversation and its messages go. */
+  /**
+   * Conversations the user is in: one-to-one, so the whole conversation and its messages go,
+   * with the other side's stream events about them (they name the conversation, not the user).
+   */
   async conversations(userId: string, limit: number): Promise<number> {
     return this.#count(sql<{ n: number }>`
-      with gone as (
-        delete from conversations where id in (
-          select id from conversations where user_a = ${userId} or user_b = ${userId}
-          limit ${limit}) returning 1)
+      with picked as (
+        select id from conversations where user_a = ${userId} or user_b = ${userId}
+        limit ${limit}),
+      events as (
+        delete from stream_events s using picked
+        where s.data::text like '%' || picked.id::text || '%' returning 1),
+      gone as (delete from conversations where id in (select id from picked) returning 1)
       select count(*)::int as n from gone`);
   }
 
