@@ -66,6 +66,9 @@ export class ErasureRepository {
   /** Removes posts with everything hanging off them (versions, likes, comments: cascades). */
   async deletePosts(ids: readonly string[]): Promise<number> {
     if (ids.length === 0) return 0;
+    // Notifications first, in the order the notifications consumer locks (notification, then
+    // post): the cascade from the post would take them the other way round and deadlock.
+    await this.#db.deleteFrom('notifications').where('post_id', 'in', ids).execute();
     const { numDeletedRows } = await this.#db
       .deleteFrom('posts')
       .where('id', 'in', ids)
