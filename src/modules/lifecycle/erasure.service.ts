@@ -163,6 +163,8 @@ export class Eraser {
     if (touched.length > 0) await this.#relations.changed(...new Set(touched));
     await this.#forgetCaches(userId, username);
     await this.#deps.exports.remove(files);
+    // MEDIA HOOK: once the media branch's storage port lands, remove the user's files here
+    // (list them before the transaction, like the export files, delete them after it commits).
     this.#deps.log.info({ user_id: userId }, 'account erased');
   }
 
