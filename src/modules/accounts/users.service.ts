@@ -244,6 +244,15 @@ export class UsersService {
     return user;
   }
 
+  /** The user, once `password` is theirs (a grave action asks for it); 403 `wrong_password`. */
+  async confirmPassword(userId: string, password: string): Promise<UserRow> {
+    const user = await this.getById(userId);
+    if (!(await this.#hasher.verify(password, user.password_hash))) {
+      throw new AppError(403, 'wrong_password', 'The password is not correct.');
+    }
+    return user;
+  }
+
   /** Checks the current password, stores the new one, and ends every other session. */
   async changePassword(
     userId: string,

@@ -1,11 +1,9 @@
 import type { Kysely } from 'kysely';
-import { AppError, UnauthorizedError } from '../../errors.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
-import type { PasswordHasher } from '../accounts/passwords.ts';
+import type { UsersService } from '../accounts/users.service.ts';
 import { SessionsRepository } from '../accounts/sessions.repository.ts';
-import { UsersRepository } from '../accounts/users.repository.ts';
 import { DeletionsRepository } from './deletions.repository.ts';
 
 /**
@@ -14,7 +12,7 @@ import { DeletionsRepository } from './deletions.repository.ts';
  */
 export class DeletionService {
   readonly #db: Kysely<DB>;
-  readonly #hasher: PasswordHasher;
+  readonly #users: UsersService;
   readonly #cache: Cache;
   readonly #graceDays: number;
   /** Tells this node's token checks to look at the account again (see ActivityTracker). */
@@ -22,11 +20,11 @@ export class DeletionService {
 
   constructor(
     db: Kysely<DB>,
-    deps: { hasher: PasswordHasher; cache: Cache; graceDays: number },
+    deps: { users: UsersService; cache: Cache; graceDays: number },
     signedOut: (userId: string) => void,
   ) {
     this.#db = db;
-    this.#hasher = deps.hasher;
+    this.#users = deps.users;
     this.#cache = deps.cache;
     this.#graceDays = deps.graceDays;
     this.#signedOut = signedOut;
@@ -34,11 +32,7 @@ export class DeletionService {
 
   /** Deactivates the account and schedules its erasure; the date it will be erased. */
   async request(userId: string, password: string): Promise<Date> {
-    const user = await new UsersRepository(this.#db).findById(userId);
-    if (!user) throw new UnauthorizedError('invalid_token', 'The account no longer exists.');
-    if (!(await this.#hasher.verify(password, user.password_hash))) {
-      throw new AppError(403, 'wrong_password', 'The password is not correct.');
-    }
+    const user = await this.#users.confirmPassword(userId, password);
     const eraseAfter = new Date(Date.now() + this.#graceDays * 86_400_000);
     const scheduled = await transaction(this.#db, async (trx) => {
       const at = await new DeletionsRepository(trx).schedule(userId, eraseAfter);

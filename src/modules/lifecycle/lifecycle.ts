@@ -1,5 +1,4 @@
 import type { Context } from '../../app/context.ts';
-import { PasswordHasher } from '../accounts/passwords.ts';
 import { DeletionService } from './deletion.service.ts';
 import { Eraser, type ErasureOptions } from './erasure.service.ts';
 import { ExportFiles } from './export-files.ts';
@@ -33,7 +32,7 @@ export function lifecycleOf(ctx: Context, erasure: Partial<ErasureOptions> = {})
     deletion: new DeletionService(
       database.db,
       {
-        hasher: new PasswordHasher(config.bcryptCost),
+        users: ctx.users,
         cache,
         graceDays: config.accountDeletionGraceDays,
       },
