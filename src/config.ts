@@ -433,6 +433,24 @@ export const SETTINGS = {
     "Accept the OAuth password grant (`grant_type=password` at `/oauth/token`): apps then handle users' passwords themselves. Mastodon has dropped it; some test tools still use it. Login rate limits apply.",
     boolean,
   ),
+  accountDeletionGraceDays: setting(
+    'ACCOUNT_DELETION_GRACE_DAYS',
+    '30',
+    'Days between a user deleting their account (it is deactivated at once) and its erasure; logging in before then cancels the deletion. 0 erases at the next housekeeping run.',
+    integer(0, 3650),
+  ),
+  exportLinkTtlHours: setting(
+    'EXPORT_LINK_TTL_HOURS',
+    '48',
+    'How long the mailed link to a data export works; the archive is removed after that.',
+    integer(1, 24 * 90),
+  ),
+  exportMinIntervalHours: setting(
+    'EXPORT_MIN_INTERVAL_HOURS',
+    '24',
+    'A user may request a new data export at most once in this many hours (429 `export_rate_limited`). 0 allows one whenever none is in progress.',
+    integer(0, 24 * 365),
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

@@ -3,6 +3,7 @@ import { accountsModule } from '../modules/accounts/index.ts';
 import { commentsModule } from '../modules/comments/index.ts';
 import { dsbModule } from '../modules/dsb/index.ts';
 import { feedModule } from '../modules/feed/index.ts';
+import { lifecycleModule } from '../modules/lifecycle/index.ts';
 import { mailModule } from '../modules/mail/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
@@ -27,6 +28,7 @@ export const MODULES: readonly FeatureModule[] = [
   dsbModule,
   oauthModule,
   instanceModule,
+  lifecycleModule,
 ];
 
 /** The modules this configuration turns on. */

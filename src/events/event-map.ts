@@ -35,6 +35,8 @@ export interface EventMap {
     author_id: string;
     post_author_id: string;
   };
+  /** A user asked for an export of their data; the worker builds it and mails the link. */
+  'export.requested': { export_id: string; user_id: string };
 }
 
 export type EventType = keyof EventMap;
@@ -54,4 +56,5 @@ export const EVENT_TYPES = [
   'post.deleted',
   'post.liked',
   'comment.created',
+  'export.requested',
 ] as const satisfies readonly EventType[];

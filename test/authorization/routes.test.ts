@@ -288,6 +288,20 @@ row(
             check: async () => void (await login(app, O.username, PASSWORD)),
           },
 );
+// Deleting the account: only with the caller's own password, and never O's account.
+row('DELETE /me', fixed('/me', { password: PASSWORD }), (who) =>
+  who === 'anon'
+    ? UNAUTHORIZED
+    : isO(who)
+      ? {
+          status: 202,
+          fresh: true,
+          check: async (_b, me) => {
+            assertProblem(await call(me, 'GET', '/me'), 401, 'invalid_token');
+          },
+        }
+      : { status: 403, code: 'wrong_password', check: async () => void (await profileOfO()) },
+);
 row(
   'POST /me/email',
   async () => ({
@@ -387,6 +401,7 @@ const MIN_BODY: Record<string, object> = {
   'PATCH /api/v1/me': { display_name: 'Anon' },
   'POST /api/v1/me/password': { current_password: 'x', new_password: NEW_PASSWORD },
   'POST /api/v1/me/email': { email: 'anon@example.com', password: 'x' },
+  'DELETE /api/v1/me': { password: 'x' },
   'POST /api/v1/conversations': { username: O.username },
   'POST /api/v1/notifications/read': { all: true },
 };

@@ -7,7 +7,14 @@ import assert from 'node:assert/strict';
 import type { HTTPMethods } from 'fastify';
 import { API_PREFIX, type App } from '../../src/http/types.ts';
 
-export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public' | 'oauth';
+export type Area =
+  | 'content'
+  | 'accounts'
+  | 'messages'
+  | 'streams'
+  | 'public'
+  | 'oauth'
+  | 'lifecycle';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -34,6 +41,10 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
     file: 'test/authorization/oauth.test.ts',
     routes:
       /^\/(oauth\/(authorize|token|revoke)|api\/v1\/apps(\/verify_credentials)?|api\/v[12]\/instance|\.well-known\/(oauth-authorization-server|nodeinfo)|nodeinfo\/2\.0)$/,
+  },
+  lifecycle: {
+    file: 'test/authorization/lifecycle.test.ts',
+    routes: /^\/api\/v1\/(me\/export|exports\/:token)$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

@@ -22,6 +22,8 @@ export interface UsersTable {
   email_verified_at: Date | null;
   stream_seq: Generated<number>;
   dm_policy: Generated<DmPolicy>;
+  /** Set while a requested deletion waits out its grace period. */
+  deactivated_at: Generated<Date | null>;
 }
 
 export type DmPolicy = 'everyone' | 'followers' | 'friends' | 'nobody';
@@ -274,6 +276,9 @@ export interface DB {
   oauth_apps: OAuthAppsTable;
   oauth_codes: OAuthCodesTable;
   oauth_tokens: OAuthTokensTable;
+  account_deletions: AccountDeletionsTable;
+  reserved_usernames: ReservedUsernamesTable;
+  data_exports: DataExportsTable;
 }
 
 /** A post as the application sees it (`fanout_pending` is the feed's bookkeeping). */
@@ -322,3 +327,30 @@ export interface OAuthTokensTable {
 }
 
 export type OAuthAppRow = Selectable<OAuthAppsTable>;
+export interface AccountDeletionsTable {
+  user_id: string;
+  requested_at: Generated<Date>;
+  erase_after: Date;
+  phase: Generated<string>;
+  batches: Generated<number>;
+  claimed_until: Date | null;
+}
+
+export interface ReservedUsernamesTable {
+  username: string;
+  reserved_at: Generated<Date>;
+}
+
+export type ExportStatus = 'pending' | 'ready' | 'failed' | 'expired';
+
+export interface DataExportsTable {
+  id: string;
+  user_id: string;
+  status: ExportStatus;
+  token_hash: string | null;
+  file: string | null;
+  bytes: string | number | null;
+  created_at: Generated<Date>;
+  ready_at: Date | null;
+  expires_at: Date | null;
+}

@@ -20,6 +20,11 @@ export class ActivityTracker {
     this.#users = new UsersRepository(db);
   }
 
+  /** Checks the account again on its next request (it was just deactivated or suspended). */
+  forget(userId: string): void {
+    this.#recent.delete(userId);
+  }
+
   async touch(userId: string): Promise<void> {
     if (this.#recent.has(userId)) return;
     this.#recent.set(userId, true);

@@ -9,6 +9,7 @@ import type { PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
 import { UsersRepository } from './users.repository.ts';
 import { normalizeUsername } from '../../text.ts';
+import { transaction } from '../../infra/db/transaction.ts';
 
 export interface TokenPair {
   access_token: string;
@@ -76,6 +77,13 @@ export class AuthService {
     const ok = await this.#hasher.verify(password, user?.password_hash);
     if (!user || !ok) {
       throw new UnauthorizedError('invalid_credentials', 'The login or password is not correct.');
+    }
+    // Logging in during a deletion's grace period cancels it; after it, the account is going.
+    if (
+      user.deactivated_at &&
+      !(await transaction(this.#db, (trx) => new UsersRepository(trx).reactivate(user.id)))
+    ) {
+      throw new UnauthorizedError('account_deleted', 'This account is being deleted.');
     }
     return user;
   }

@@ -129,18 +129,44 @@ export class UsersRepository {
   async findProfile(username: string, viewerId: string | null): Promise<ProfileRow | undefined> {
     const row = await this.#profiles(viewerId)
       .where('u.username', '=', normalizeUsername(username))
+      .where('u.deactivated_at', 'is', null)
       .executeTakeFirst();
     return row && profileOf(row);
   }
 
-  /** Records that the user was active now; false when there is no such user. */
+  /** Records that the user was active now; false when there is no such (active) user. */
   async touchActive(userId: string): Promise<boolean> {
     const { numUpdatedRows } = await this.#db
       .updateTable('users')
       .set({ last_active_at: new Date() })
       .where('id', '=', userId)
+      // A deactivated account (deletion requested) is signed out everywhere.
+      .where('deactivated_at', 'is', null)
       .executeTakeFirst();
     return numUpdatedRows > 0n;
+  }
+
+  /**
+   * Cancels the user's deletion while it is in its grace period (logging in does) and shows the
+   * account again; false once the erasure is due or has begun. Run it in a transaction.
+   */
+  async reactivate(userId: string): Promise<boolean> {
+    const deletion = await this.#db
+      .selectFrom('account_deletions')
+      .select(['phase', 'erase_after'])
+      .where('user_id', '=', userId)
+      .forUpdate()
+      .executeTakeFirst();
+    if (deletion && (deletion.phase !== 'waiting' || deletion.erase_after <= new Date())) {
+      return false;
+    }
+    await this.#db.deleteFrom('account_deletions').where('user_id', '=', userId).execute();
+    await this.#db
+      .updateTable('users')
+      .set({ deactivated_at: null })
+      .where('id', '=', userId)
+      .execute();
+    return true;
   }
 
   /** True when either user blocks the other. */

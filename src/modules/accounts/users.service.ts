@@ -197,7 +197,8 @@ export class UsersService {
     const cached = await this.#cache.get<UserRef>(key);
     if (cached) return cached;
     const user = await this.#users.findByUsername(username);
-    if (!user) throw userNotFound(username);
+    // A deactivated account (deletion requested) is hidden like one that does not exist.
+    if (!user || user.deactivated_at) throw userNotFound(username);
     const ref = refOf(user);
     await this.#cache.set(key, ref, REF_TTL_SECONDS);
     return ref;
@@ -248,6 +249,15 @@ export class UsersService {
     const user = await this.#users.update(userId, changes);
     if (!user) throw new UnauthorizedError('invalid_token', 'The account no longer exists.');
     await this.#cache.delete(refKey(user.username), idKey(user.id));
+    return user;
+  }
+
+  /** The user, once `password` is theirs (a grave action asks for it); 403 `wrong_password`. */
+  async confirmPassword(userId: string, password: string): Promise<UserRow> {
+    const user = await this.getById(userId);
+    if (!(await this.#hasher.verify(password, user.password_hash))) {
+      throw new AppError(403, 'wrong_password', 'The password is not correct.');
+    }
     return user;
   }
 

@@ -9,6 +9,7 @@ import * as dsb from './0007-dsb.ts';
 import * as fanoutPending from './0008-fanout-pending.ts';
 import * as feedReads from './0009-feed-reads.ts';
 import * as oauth from './0013-oauth.ts';
+import * as accountLifecycle from './0014-account-lifecycle.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -25,4 +26,5 @@ export const migrations: Record<string, Migration> = {
   '0008-fanout-pending': fanoutPending,
   '0009-feed-reads': feedReads,
   '0013-oauth': oauth,
+  '0014-account-lifecycle': accountLifecycle,
 };

@@ -1,0 +1,36 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/**
+ * Export archives on disk, under DATA_DIR/exports. Names are random (nobody can guess one
+ * from an export id or a user), and only names this class made are ever read or removed.
+ * Several nodes need DATA_DIR on shared storage to serve each other's archives.
+ */
+export class ExportFiles {
+  readonly dir: string;
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, 'exports');
+  }
+
+  async write(data: Buffer): Promise<string> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const name = `${randomBytes(24).toString('base64url')}.json.gz`;
+    await writeFile(join(this.dir, name), data, { mode: 0o600 });
+    return name;
+  }
+
+  read(name: string): Promise<Buffer> {
+    return readFile(this.#path(name));
+  }
+
+  async remove(names: readonly string[]): Promise<void> {
+    await Promise.all(names.map((name) => rm(this.#path(name), { force: true })));
+  }
+
+  #path(name: string): string {
+    // Names come from our own rows; refuse anything that could leave the folder all the same.
+    if (!/^[A-Za-z0-9_-]+\.json\.gz$/.test(name)) throw new Error('not an export file name');
+    return join(this.dir, name);
+  }
+}
