@@ -4,6 +4,7 @@ import { commentsModule } from '../modules/comments/index.ts';
 import { dsbModule } from '../modules/dsb/index.ts';
 import { feedModule } from '../modules/feed/index.ts';
 import { mailModule } from '../modules/mail/index.ts';
+import { mastodonModule } from '../modules/mastodon/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
@@ -23,6 +24,7 @@ export const MODULES: readonly FeatureModule[] = [
   realtimeModule,
   mailModule,
   dsbModule,
+  mastodonModule,
 ];
 
 /** The modules this configuration turns on. */
