@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { HTTPMethods } from 'fastify';
 import { API_PREFIX, type App } from '../../src/http/types.ts';
 
-export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public';
+export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public' | 'mastodon';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -28,6 +28,13 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   streams: {
     file: 'test/authorization/streams.test.ts',
     routes: /^\/api\/v1\/stream(\/|$)/,
+  },
+  // The Mastodon client API (src/modules/mastodon), with its CORS preflight route (OPTIONS
+  // /api/*, which printRoutes shows as a bare `*`).
+  mastodon: {
+    file: 'test/authorization/mastodon.test.ts',
+    routes:
+      /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push)(\/.*)?))$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

@@ -21,11 +21,8 @@ const UNSUPPORTED = ['media_ids', 'poll', 'spoiler_text', 'scheduled_at', 'quote
 function refuseUnsupported(body: Body): void {
   for (const field of UNSUPPORTED) {
     const value = body[field];
-    const empty =
-      value === undefined ||
-      value === null ||
-      value === '' ||
-      (Array.isArray(value) && value.length === 0);
+    // Elk always sends `spoiler_text: ""` and `media_ids: []`; forms send `media_ids[]=`.
+    const empty = [value].flat().every((v) => v === undefined || v === null || v === '');
     if (!empty) throw new AppError(422, 'unsupported', `${field} is not supported by kith`);
   }
   if (
@@ -154,7 +151,10 @@ export function mastodonStatusRoutes(ctx: Context) {
       '/v1/statuses/:id/source',
       { config: { auth: 'required', scope: 'read:statuses' } },
       async (request) => {
-        const found = await post(principalOf(request).userId, request.params.id);
+        const { userId } = principalOf(request);
+        const found = await post(userId, request.params.id);
+        // The source is for editing: its author's only.
+        if (found.author_id !== userId) throw recordNotFound();
         return { id: found.id, text: found.text, spoiler_text: '' };
       },
     );

@@ -108,7 +108,10 @@ describe('Mastodon transport', () => {
       payload: fields.payload,
     });
     assert.equal(refused.statusCode, 422, refused.body);
-    const again = await app.inject({ url: '/api/v1/accounts/verify_credentials', headers: ana.auth });
+    const again = await app.inject({
+      url: '/api/v1/accounts/verify_credentials',
+      headers: ana.auth,
+    });
     assert.equal(again.json().display_name, 'Ana M.');
   });
 
