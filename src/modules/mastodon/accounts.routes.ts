@@ -8,7 +8,6 @@ import { listParam, recordNotFound, viewerOf, visibleAccount } from './lookup.ts
 import { StatusPresenter } from './statuses.presenter.ts';
 import { relationshipsOf } from './relationships.ts';
 
-type Body = Record<string, unknown> | undefined;
 type Query = Record<string, unknown>;
 type IdParams = { id: string };
 

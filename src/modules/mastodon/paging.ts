@@ -18,7 +18,7 @@ export const LIMITS = {
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const one = (value: unknown): string | undefined => {
-  const first = Array.isArray(value) ? value[0] : value;
+  const first: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
   return typeof first === 'string' && first !== '' ? first : undefined;
 };
 

@@ -77,7 +77,7 @@ describe('Mastodon transport', () => {
       headers: ana.auth,
     });
     assert.deepEqual(
-      rels.json().map((r: { id: string }) => r.id),
+      rels.json<{ id: string }[]>().map((r) => r.id),
       [cy.id, ben.id],
     );
     const single = await app.inject({
