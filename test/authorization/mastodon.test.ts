@@ -6,12 +6,16 @@
  * is not found by anyone but O. Every answer is JSON, every error `{"error"}`.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { assertAreaCovered } from '../support/authorization-scope.ts';
 import { createAccount, uniqueUsername, type Account } from '../support/factories.ts';
-import { createTestApp } from '../support/harness.ts';
+import { drain } from '../support/drain.ts';
+import { createTestAppWithWorker } from '../support/harness.ts';
 
-const { app } = await createTestApp({ env: { SHED_MAX_EVENT_LOOP_DELAY_MS: '0' } });
+const { app, ctx, worker } = await createTestAppWithWorker('mastodon-authz', {
+  env: { SHED_MAX_EVENT_LOOP_DELAY_MS: '0' },
+});
+after(() => worker.stop());
 
 const VIEWERS = ['anon', 'other', 'B', 'X', 'O'] as const;
 type Viewer = (typeof VIEWERS)[number];
@@ -33,6 +37,14 @@ await must(users.X, 'POST', `/api/v1/accounts/${O.id}/block`);
 const status = async (visibility = 'public') =>
   (await must(O, 'POST', '/api/v1/statuses', { status: 'from O', visibility })).id;
 const pub = await status();
+// O's one notification: N follows O.
+const N = await account('n');
+await must(N, 'POST', `/api/v1/accounts/${O.id}/follow`);
+await drain(ctx);
+const MASTODON = { 'kith-flavour': 'mastodon' };
+const notificationsOf = async (who: Account | null) =>
+  app.inject({ url: '/api/v1/notifications', headers: { ...who?.auth, ...MASTODON } });
+const [notification] = (await notificationsOf(O)).json<{ id: string }[]>();
 const priv = await status('private');
 
 /** Who may see O and O's public post: anyone but the two sides of a block. */
@@ -177,6 +189,30 @@ const cells: Cell[] = [
     url: `${st(pub)}/source`,
     expect: { ...SEES_SIGNED_IN, other: 404 },
   },
+  {
+    method: 'GET',
+    route: '/v1/notifications/unread_count',
+    url: `${v1}/notifications/unread_count`,
+    expect: SIGNED_IN,
+  },
+  {
+    method: 'GET',
+    route: '/v1/notifications/:id',
+    url: `${v1}/notifications/${notification!.id}`,
+    expect: { ...SIGNED_IN, other: 404, B: 404, X: 404 },
+  },
+  {
+    method: 'POST',
+    route: '/v1/notifications/:id/dismiss',
+    url: `${v1}/notifications/${notification!.id}/dismiss`,
+    expect: { ...SIGNED_IN, other: 404, B: 404, X: 404 },
+  },
+  {
+    method: 'POST',
+    route: '/v1/notifications/clear',
+    url: `${v1}/notifications/clear`,
+    expect: SIGNED_IN,
+  },
   { method: 'GET', route: '/v1/timelines/home', url: `${v1}/timelines/home`, expect: SIGNED_IN },
   { method: 'GET', route: '/v1/preferences', url: `${v1}/preferences`, expect: SIGNED_IN },
   {
@@ -235,6 +271,15 @@ describe('Mastodon API authorization matrix', () => {
       assert.deepEqual(found.json(), [], viewer);
       const statuses = await call(users[viewer], 'GET', `${acc}/statuses`);
       assert.equal(statuses.statusCode, 404);
+    }
+  });
+
+  it('serves Mastodon notifications to their owner only, and anonymous a JSON 401', async () => {
+    const anonymous = await notificationsOf(null);
+    assert.equal(anonymous.statusCode, 401);
+    assert.equal(anonymous.json().error, 'The access token is invalid');
+    for (const viewer of ['other', 'B', 'X'] as const) {
+      assert.deepEqual((await notificationsOf(users[viewer])).json(), [], viewer);
     }
   });
 

@@ -23,7 +23,8 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   },
   messages: {
     file: 'test/authorization/messages.test.ts',
-    routes: /^\/api\/v1\/(conversations|notifications)(\/|$)/,
+    // kith's own notification routes; the Mastodon ones beside them are in the mastodon area.
+    routes: /^\/api\/v1\/(conversations(\/|$)|notifications(\/(unread-count|read))?$)/,
   },
   streams: {
     file: 'test/authorization/streams.test.ts',
@@ -34,7 +35,7 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   mastodon: {
     file: 'test/authorization/mastodon.test.ts',
     routes:
-      /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push)(\/.*)?))$/,
+      /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

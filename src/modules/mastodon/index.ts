@@ -6,15 +6,19 @@ import { mastodonPlaceholderRoutes } from './placeholders.routes.ts';
 import { mastodonStatusRoutes } from './statuses.routes.ts';
 import { mastodonTimelineRoutes } from './timelines.routes.ts';
 import { mastodonTransport } from './transport.ts';
+import { registerFlavour } from './flavour.ts';
+import { mastodonNotificationRoutes } from './notifications.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
+  registerFlavour(app);
   await mastodonTransport(app);
   for (const routes of [
     mastodonAccountRoutes(ctx),
     mastodonGraphRoutes(ctx),
     mastodonStatusRoutes(ctx),
     mastodonTimelineRoutes(ctx),
+    mastodonNotificationRoutes(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);
