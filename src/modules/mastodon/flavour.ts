@@ -30,7 +30,7 @@ export function registerFlavour(app: App): void {
         set: (value: string, handler: unknown) => void handlers.set(value, handler),
       };
     },
-    deriveConstraint: (request) => flavourOf(request as never),
+    deriveConstraint: (request) => flavourOf(request),
     mustMatchWhenDerived: false,
   });
 }
