@@ -189,6 +189,14 @@ const cells: Cell[] = [
     url: `${st(pub)}/source`,
     expect: { ...SEES_SIGNED_IN, other: 404 },
   },
+  { method: 'GET', route: '/v1/markers', url: `${v1}/markers?timeline[]=home`, expect: SIGNED_IN },
+  {
+    method: 'POST',
+    route: '/v1/markers',
+    url: `${v1}/markers`,
+    expect: SIGNED_IN,
+    body: { home: { last_read_id: pub } },
+  },
   {
     method: 'GET',
     route: '/v1/notifications/unread_count',

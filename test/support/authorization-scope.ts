@@ -35,7 +35,7 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   mastodon: {
     file: 'test/authorization/mastodon.test.ts',
     routes:
-      /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
+      /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

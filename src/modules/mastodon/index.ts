@@ -8,6 +8,7 @@ import { mastodonTimelineRoutes } from './timelines.routes.ts';
 import { mastodonTransport } from './transport.ts';
 import { registerFlavour } from './flavour.ts';
 import { mastodonNotificationRoutes } from './notifications.routes.ts';
+import { mastodonMarkerRoutes } from './markers.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -19,6 +20,7 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonStatusRoutes(ctx),
     mastodonTimelineRoutes(ctx),
     mastodonNotificationRoutes(ctx),
+    mastodonMarkerRoutes(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);

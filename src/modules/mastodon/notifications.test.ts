@@ -83,4 +83,43 @@ describe('Mastodon notifications', () => {
     assert.deepEqual(await ok(call(ana, 'POST', '/api/v1/notifications/clear')), {});
     assert.deepEqual(await ok(call(ana, 'GET', '/api/v1/notifications')), []);
   });
+
+  it('keeps markers; the notifications marker marks kith notifications read', async () => {
+    const [ana, ben] = await m.accounts(2);
+    await m.follow(ben, ana);
+    await drain(ctx);
+    const [newest] = await ok<{ id: string }[]>(call(ana, 'GET', '/api/v1/notifications'));
+    const fresh = await ok<Json>(
+      call(ana, 'GET', '/api/v1/markers?timeline[]=home&timeline[]=notifications'),
+    );
+    assert.deepEqual(Object.keys(fresh).sort(), ['home', 'notifications']);
+    assert.equal((fresh.notifications as Json).version, 0);
+    // Concurrent writes (as two apps of one user): each one counts.
+    const writes = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/markers',
+          headers: { ...ana.auth, 'content-type': 'application/x-www-form-urlencoded' },
+          payload: `notifications%5Blast_read_id%5D=${newest!.id}`,
+        }),
+      ),
+    );
+    for (const w of writes) assert.equal(w.statusCode, 200, w.body);
+    const versions = writes.map(
+      (w) => w.json<{ notifications: Json }>().notifications.version as number,
+    );
+    assert.deepEqual(versions.sort(), [1, 2, 3, 4]);
+    const marker = await ok<{ notifications: Json }>(
+      call(ana, 'GET', '/api/v1/markers?timeline=notifications'),
+    );
+    assert.equal(marker.notifications.last_read_id, newest!.id);
+    assert.equal(marker.notifications.version, 4);
+    const count = await ok<{ count: number }>(
+      call(ana, 'GET', '/api/v1/notifications/unread_count'),
+    );
+    assert.equal(count.count, 0);
+    const bad = await call(ana, 'POST', '/api/v1/markers', { home: { last_read_id: 'x' } });
+    assert.equal(bad.statusCode, 422);
+  });
 });

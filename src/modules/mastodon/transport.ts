@@ -94,6 +94,11 @@ export async function mastodonTransport(app: App): Promise<void> {
       void reply.header('content-type', 'application/json; charset=utf-8');
     return payload;
   });
+  // Mastodon's API is described by Mastodon's documentation (and docs/MASTODON.md), not by
+  // kith's OpenAPI document, whose errors are problem+json.
+  app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, hide: true };
+  });
   app.setErrorHandler((error, request, reply) =>
     sendMastodonError(error as FastifyError, request, reply),
   );
