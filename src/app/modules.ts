@@ -5,6 +5,7 @@ import { dsbModule } from '../modules/dsb/index.ts';
 import { feedModule } from '../modules/feed/index.ts';
 import { lifecycleModule } from '../modules/lifecycle/index.ts';
 import { mailModule } from '../modules/mail/index.ts';
+import { mastodonModule } from '../modules/mastodon/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
@@ -29,6 +30,7 @@ export const MODULES: readonly FeatureModule[] = [
   oauthModule,
   instanceModule,
   lifecycleModule,
+  mastodonModule,
 ];
 
 /** The modules this configuration turns on. */

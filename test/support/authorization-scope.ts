@@ -14,7 +14,8 @@ export type Area =
   | 'streams'
   | 'public'
   | 'oauth'
-  | 'lifecycle';
+  | 'lifecycle'
+  | 'mastodon';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -30,7 +31,8 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   },
   messages: {
     file: 'test/authorization/messages.test.ts',
-    routes: /^\/api\/v1\/(conversations|notifications)(\/|$)/,
+    // kith's own notification routes; the Mastodon ones beside them are in the mastodon area.
+    routes: /^\/api\/v1\/(conversations(\/|$)|notifications(\/(unread-count|read))?$)/,
   },
   streams: {
     file: 'test/authorization/streams.test.ts',
@@ -45,6 +47,13 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   lifecycle: {
     file: 'test/authorization/lifecycle.test.ts',
     routes: /^\/api\/v1\/(me\/export|exports\/:token)$/,
+  },
+  // The Mastodon client API (src/modules/mastodon), with its CORS preflight route (OPTIONS
+  // /api/*, which printRoutes shows as a bare `*`).
+  mastodon: {
+    file: 'test/authorization/mastodon.test.ts',
+    routes:
+      /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

@@ -247,6 +247,15 @@ export interface DsbMentionsTable {
   post_id: string;
 }
 
+/** A Mastodon app's reading position in a timeline (`home`, `notifications`). */
+export interface MastodonMarkersTable {
+  user_id: string;
+  timeline: string;
+  last_read_id: string;
+  version: Generated<number>;
+  updated_at: Generated<Date>;
+}
+
 export interface DB {
   dsb_users: DsbUsersTable;
   dsb_posts: DsbPostsTable;
@@ -279,6 +288,7 @@ export interface DB {
   account_deletions: AccountDeletionsTable;
   reserved_usernames: ReservedUsernamesTable;
   data_exports: DataExportsTable;
+  mastodon_markers: MastodonMarkersTable;
 }
 
 /** A post as the application sees it (`fanout_pending` is the feed's bookkeeping). */

@@ -10,6 +10,7 @@ import * as fanoutPending from './0008-fanout-pending.ts';
 import * as feedReads from './0009-feed-reads.ts';
 import * as oauth from './0013-oauth.ts';
 import * as accountLifecycle from './0014-account-lifecycle.ts';
+import * as mastodon from './0016-mastodon.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -27,4 +28,5 @@ export const migrations: Record<string, Migration> = {
   '0009-feed-reads': feedReads,
   '0013-oauth': oauth,
   '0014-account-lifecycle': accountLifecycle,
+  '0016-mastodon': mastodon,
 };

@@ -1,0 +1,35 @@
+import type { FeatureModule, RoutesOf } from '../../app/feature.ts';
+import type { App } from '../../http/types.ts';
+import { mastodonAccountRoutes } from './accounts.routes.ts';
+import { mastodonGraphRoutes } from './graph.routes.ts';
+import { mastodonPlaceholderRoutes } from './placeholders.routes.ts';
+import { mastodonStatusRoutes } from './statuses.routes.ts';
+import { mastodonTimelineRoutes } from './timelines.routes.ts';
+import { mastodonTransport } from './transport.ts';
+import { registerFlavour } from './flavour.ts';
+import { mastodonNotificationRoutes } from './notifications.routes.ts';
+import { mastodonMarkerRoutes } from './markers.routes.ts';
+
+/** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
+const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
+  registerFlavour(app);
+  await mastodonTransport(app);
+  for (const routes of [
+    mastodonAccountRoutes(ctx),
+    mastodonGraphRoutes(ctx),
+    mastodonStatusRoutes(ctx),
+    mastodonTimelineRoutes(ctx),
+    mastodonNotificationRoutes(ctx),
+    mastodonMarkerRoutes(ctx),
+    mastodonPlaceholderRoutes(),
+  ]) {
+    await routes(app);
+  }
+};
+
+/** The Mastodon client API: a second presentation of kith's services (docs/MASTODON.md). */
+export const mastodonModule: FeatureModule = {
+  name: 'mastodon',
+  prefix: '/api',
+  routes: [mastodonRoutes],
+};
