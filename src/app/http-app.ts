@@ -247,7 +247,12 @@ export async function buildApp(ctx: Context): Promise<App> {
       else withDatabaseBudget(budget, done);
     });
   }
-  registerAuth(app, ctx.accessTokens, (userId) => ctx.activity.touch(userId));
+  // Whatever verified the token, a suspended account can do nothing (checked from a per-node
+  // cache that a broadcast invalidates on every node at once).
+  registerAuth(app, ctx.accessTokens, async (userId) => {
+    await ctx.accountStatus.assertActive(userId);
+    await ctx.activity.touch(userId);
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>

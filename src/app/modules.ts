@@ -9,6 +9,7 @@ import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
 import { realtimeModule } from '../modules/realtime/index.ts';
 import { socialModule } from '../modules/social/index.ts';
+import { moderationModule } from '../modules/moderation/index.ts';
 import type { FeatureModule } from './feature.ts';
 
 /** Every feature, one line each: its routes, consumers and housekeeping live in its index.ts. */
@@ -23,6 +24,7 @@ export const MODULES: readonly FeatureModule[] = [
   realtimeModule,
   mailModule,
   dsbModule,
+  moderationModule,
 ];
 
 /** The modules this configuration turns on. */

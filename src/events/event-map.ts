@@ -35,6 +35,8 @@ export interface EventMap {
     author_id: string;
     post_author_id: string;
   };
+  /** A moderator acted on the user's account (see its `moderation_audit` row): tell them. */
+  'moderation.action_taken': { audit_id: string; user_id: string };
 }
 
 export type EventType = keyof EventMap;
@@ -54,4 +56,5 @@ export const EVENT_TYPES = [
   'post.deleted',
   'post.liked',
   'comment.created',
+  'moderation.action_taken',
 ] as const satisfies readonly EventType[];

@@ -22,7 +22,15 @@ export interface UsersTable {
   email_verified_at: Date | null;
   stream_seq: Generated<number>;
   dm_policy: Generated<DmPolicy>;
+  /** What the account may do beyond a user's rights (see docs/MODERATION.md). */
+  role: Generated<UserRole>;
+  /** Set while suspended: the account and everything it made are hidden, its logins refused. */
+  suspended_at: Date | null;
+  /** Set while limited: its posts reach only its followers (no public timelines, search, trends). */
+  limited_at: Date | null;
 }
+
+export type UserRole = 'user' | 'moderator' | 'admin';
 
 export type DmPolicy = 'everyone' | 'followers' | 'friends' | 'nobody';
 
@@ -271,6 +279,48 @@ export interface DB {
   likes: LikesTable;
   comments: CommentsTable;
   idempotency_keys: IdempotencyKeysTable;
+  reports: ReportsTable;
+  report_notes: ReportNotesTable;
+  moderation_audit: ModerationAuditTable;
+}
+
+export type ReportCategory = 'spam' | 'abuse' | 'illegal' | 'other';
+export type ModerationAction = 'dismiss' | 'delete_content' | 'limit' | 'suspend';
+
+export interface ReportsTable {
+  id: string;
+  reporter_id: string;
+  account_id: string;
+  category: ReportCategory;
+  comment: Generated<string>;
+  post_ids: ColumnType<string[], string, string>;
+  comment_ids: ColumnType<string[], string, string>;
+  status: Generated<'open' | 'resolved'>;
+  assignee_id: string | null;
+  action: ModerationAction | null;
+  resolution: string | null;
+  resolved_by: string | null;
+  resolved_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface ReportNotesTable {
+  id: string;
+  report_id: string;
+  author_id: string | null;
+  text: string;
+  created_at: Generated<Date>;
+}
+
+export interface ModerationAuditTable {
+  id: string;
+  moderator_id: string | null;
+  action: string;
+  target_user_id: string | null;
+  report_id: string | null;
+  reason: Generated<string>;
+  details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Generated<Date>;
 }
 
 /** A post as the application sees it (`fanout_pending` is the feed's bookkeeping). */
