@@ -249,8 +249,8 @@ export async function buildApp(ctx: Context): Promise<App> {
   }
   // Whatever verified the token, a suspended account can do nothing (checked from a per-node
   // cache that a broadcast invalidates on every node at once).
-  registerAuth(app, ctx.accessTokens, async (userId) => {
-    await ctx.accountStatus.assertActive(userId);
+  registerAuth(app, ctx.accessTokens, async (userId, principal) => {
+    await ctx.accountStatus.assertActive(principal);
     await ctx.activity.touch(userId);
   });
 

@@ -7,6 +7,8 @@ export interface Principal {
   sessionId: string;
   /** When the token expires, in ms since the epoch (streams close then). */
   expiresAt?: number;
+  /** When the token was issued, in ms since the epoch (to refuse tokens from ended sessions). */
+  issuedAt?: number;
   /**
    * OAuth scopes the token was granted (`read`, `write:statuses`, …). Absent for kith's own
    * login tokens, which may do everything their user may.
@@ -81,7 +83,7 @@ function bearerToken(request: FastifyRequest, inQuery: boolean): string | undefi
 export function registerAuth(
   app: FastifyInstance,
   tokens: TokenVerifier,
-  onAuthenticated: (userId: string) => Promise<void>,
+  onAuthenticated: (userId: string, principal: Principal) => Promise<void>,
 ): void {
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route) => {
@@ -97,7 +99,7 @@ export function registerAuth(
       const scope = route.config?.scope;
       if (scope && !hasScope(request.principal, scope))
         throw new ForbiddenError('insufficient_scope', `This action needs the "${scope}" scope.`);
-      await onAuthenticated(request.principal.userId);
+      await onAuthenticated(request.principal.userId, request.principal);
     };
     const existing = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [check, ...existing];

@@ -28,6 +28,8 @@ export interface UsersTable {
   suspended_at: Date | null;
   /** Set while limited: its posts reach only its followers (no public timelines, search, trends). */
   limited_at: Date | null;
+  /** Access tokens issued up to then are refused (set when the account is suspended). */
+  sessions_revoked_at: Date | null;
 }
 
 export type UserRole = 'user' | 'moderator' | 'admin';

@@ -79,7 +79,12 @@ export class ModerationRepository {
 
   async setUser(
     id: string,
-    patch: Partial<{ role: UserRole; suspended_at: Date | null; limited_at: Date | null }>,
+    patch: Partial<{
+      role: UserRole;
+      suspended_at: Date | null;
+      limited_at: Date | null;
+      sessions_revoked_at: Date;
+    }>,
   ): Promise<void> {
     await this.#db.updateTable('users').set(patch).where('id', '=', id).execute();
   }

@@ -134,7 +134,7 @@ export class ModerationService {
     switch (a.action) {
       case 'suspend':
         if (target.suspended_at) throw new ConflictError('already_suspended', 'Already suspended.');
-        await repo.setUser(target.id, { suspended_at: now });
+        await repo.setUser(target.id, { suspended_at: now, sessions_revoked_at: now });
         // Refresh tokens die here; access tokens are refused by every node's status check.
         await new SessionsRepository(trx).revokeAllForUser(target.id);
         break;

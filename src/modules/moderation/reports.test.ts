@@ -159,7 +159,10 @@ describe('the moderators’ queue', () => {
       noted.notes?.map((n) => [n.author, n.text]),
       [[other.username, 'looking']],
     );
-    assertInvalid(await call('POST', `/admin/reports/${r.id}/notes`, other, { text: ' ' }), '/text');
+    assertInvalid(
+      await call('POST', `/admin/reports/${r.id}/notes`, other, { text: ' ' }),
+      '/text',
+    );
     await ok(call('POST', `/admin/reports/${r.id}/resolve`, other, { action: 'dismiss' }));
     assertProblem(
       await call('POST', `/admin/reports/${r.id}/resolve`, mod, { action: 'suspend' }),

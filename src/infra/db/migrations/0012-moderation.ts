@@ -12,6 +12,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     )
     .addColumn('suspended_at', 'timestamptz')
     .addColumn('limited_at', 'timestamptz')
+    // Access tokens issued up to this moment are refused (a suspension ends every session for
+    // good: lifting it does not bring back the tokens it ended).
+    .addColumn('sessions_revoked_at', 'timestamptz')
     .execute();
 
   await db.schema
@@ -86,5 +89,6 @@ export async function down(db: Kysely<unknown>): Promise<void> {
     .dropColumn('role')
     .dropColumn('suspended_at')
     .dropColumn('limited_at')
+    .dropColumn('sessions_revoked_at')
     .execute();
 }
