@@ -111,7 +111,7 @@ const cells: Cell[] = [
       path: `/admin/accounts/${(await account('r')).username}/role`,
       body: { role: 'moderator' },
     }),
-    expect: { anon: 401, user: 'moderator_only', moderator: 'admin_only', admin: 200 },
+    expect: { anon: 401, user: 'admin_only', moderator: 'admin_only', admin: 200 },
   },
   {
     method: 'GET',
