@@ -185,7 +185,7 @@ describe('a suspended user can do nothing anywhere', () => {
         .replace(':username', user.username)
         .replace(/:[a-z_]+/g, '0190a000-0000-7000-8000-000000000000');
       const res = await app.inject({
-        method: r.method as HTTPMethods,
+        method: r.method,
         url: path,
         headers: bad.auth,
         ...(r.body ? { payload: {} } : {}),

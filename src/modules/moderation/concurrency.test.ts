@@ -42,7 +42,7 @@ describe('concurrent moderation', () => {
     for (const r of results.filter((r) => r.statusCode === 409))
       assert.equal(r.json<{ code: string }>().code, 'report_resolved');
     const audit = await ok<Page<{ action: string }>>(
-      call('GET', `/admin/audit?target=${bad.username}`, mods[0]!),
+      call('GET', `/admin/audit?target=${bad.username}`, mods[0]),
     );
     assert.deepEqual(
       audit.items.map((a) => a.action),
@@ -54,7 +54,7 @@ describe('concurrent moderation', () => {
     const [target] = await accounts(1);
     const mods = await moderators(2);
     const results = await Promise.all(
-      mods.map((m) => call('POST', `/admin/accounts/${target!.username}/suspend`, m, {})),
+      mods.map((m) => call('POST', `/admin/accounts/${target.username}/suspend`, m, {})),
     );
     assert.deepEqual(statuses(results), [200, 409]);
     assert.equal(
@@ -69,12 +69,12 @@ describe('concurrent moderation', () => {
     const [mod] = await moderators(1);
     const results = await Promise.all(
       reporters.map((r) =>
-        call('POST', '/reports', r, { account: bad!.username, category: 'spam' }),
+        call('POST', '/reports', r, { account: bad.username, category: 'spam' }),
       ),
     );
     assert.ok(results.every((r) => r.statusCode === 201));
     const queue = await ok<Page<{ reporter: string }>>(
-      call('GET', `/admin/reports?account=${bad!.username}&limit=100`, mod!),
+      call('GET', `/admin/reports?account=${bad.username}&limit=100`, mod),
     );
     assert.deepEqual(
       queue.items.map((i) => i.reporter).sort(),
