@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { describeBackends } from './app/backends.ts';
+import { adminCommand } from './cli/admin.ts';
 import { deadLettersCommand } from './cli/dead-letters.ts';
 import { scriptCommand } from './cli/script.ts';
 import { seedCommand } from './cli/seed-command.ts';
@@ -19,6 +20,7 @@ Commands:
   script     replay a command script against a running kith (kith script --help)
   seed       fill the database with demo users, follows, posts and likes (kith seed --help)
   dead-letters GROUP [--replay]   list (or replay) events a consumer group gave up on
+  admin grant USERNAME admin|moderator | admin revoke USERNAME   set a user's role
   config     print the table of environment variables (Markdown)
   help       show this text (also --help, -h)
 
@@ -112,6 +114,7 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'script') return void (process.exitCode = await scriptCommand(rest));
   if (command === 'seed') return void (process.exitCode = await seedCommand(rest));
   if (command === 'dead-letters') return void (process.exitCode = await deadLettersCommand(rest));
+  if (command === 'admin') return void (process.exitCode = await adminCommand(rest));
   console.error(`kith: unknown command "${command}".\n\n${USAGE}`);
   process.exitCode = 2;
 }

@@ -24,6 +24,9 @@ import { CommentsService } from '../modules/comments/comments.service.ts';
 import type { Consumer } from '../events/consumer.ts';
 import { OutboxRelay } from '../events/relay.ts';
 import { ActivityTracker } from '../modules/accounts/activity.ts';
+import { AccountStatusCache } from '../modules/accounts/account-status.cache.ts';
+import { ModerationService } from '../modules/moderation/moderation.service.ts';
+import { ReportsService } from '../modules/moderation/reports.service.ts';
 import { EmailTokenSigner } from '../modules/accounts/email-tokens.service.ts';
 import { EmailService } from '../modules/accounts/email.service.ts';
 import type { Mailer } from '../infra/mail/mailer.ts';
@@ -99,6 +102,10 @@ export interface Context {
   readonly oauthTokens: OAuthTokens;
   readonly oauth: OAuthService;
   readonly instance: InstanceService;
+  /** Which accounts are suspended, cached per node and kept current by broadcasts. */
+  readonly accountStatus: AccountStatusCache;
+  readonly moderation: ModerationService;
+  readonly reports: ReportsService;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -299,7 +306,8 @@ export async function createContext(
 
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
-  const users = new UsersService(db, hasher, cache);
+  const accountStatus = new AccountStatusCache(db);
+  const users = new UsersService(db, hasher, cache, accountStatus);
   // After a graph change a home timeline may lack a new followee's posts until the feed
   // consumer merges them: readers then continue past its end from SQL, so they show at once.
   const relations = new RelationsCache(db, cache, (ids) =>
@@ -317,6 +325,21 @@ export async function createContext(
   // While Redis was away, posts written meanwhile were not listed as pending: resync first.
   redisBreaker?.onChange(() => sources.distrust());
   const oauthTokens = new OAuthTokens(new OAuthRepository(db), bus, log);
+  const posts = new PostsService(db, users, contents, {
+    fanoutMaxFollowers: config.feedFanoutMaxFollowers,
+    counters,
+    liked,
+    onCreated: (postId, authorId) => sources.added(postId, authorId),
+  });
+  const comments = new CommentsService(db, counters);
+  const moderation = new ModerationService({
+    db,
+    bus,
+    status: accountStatus,
+    posts,
+    comments,
+    log,
+  });
   const ctx: Context = {
     config,
     log,
@@ -339,13 +362,8 @@ export async function createContext(
     email: new EmailService(db, hasher, signer),
     social: new SocialService(db, users, relations),
     friends: new FriendsService(db, users, relations),
-    posts: new PostsService(db, users, contents, {
-      fanoutMaxFollowers: config.feedFanoutMaxFollowers,
-      counters,
-      liked,
-      onCreated: (postId, authorId) => sources.added(postId, authorId),
-    }),
-    comments: new CommentsService(db, counters),
+    posts,
+    comments,
     relations,
     feed: new FeedService({
       timelines,
@@ -364,6 +382,9 @@ export async function createContext(
       cap: config.feedTimelineCap,
     }),
     activity: new ActivityTracker(db),
+    accountStatus,
+    moderation,
+    reports: new ReportsService(db, moderation),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),

@@ -254,7 +254,12 @@ export async function buildApp(ctx: Context): Promise<App> {
     const route = request.routeOptions.url ?? 'unmatched';
     ctx.metrics.httpDbStatements.observe({ method: request.method, route }, budget.statements);
   });
-  registerAuth(app, ctx.tokens, (userId) => ctx.activity.touch(userId));
+  // Whatever verified the token, a suspended account can do nothing (checked from a per-node
+  // cache that a broadcast invalidates on every node at once).
+  registerAuth(app, ctx.tokens, async (userId, principal) => {
+    await ctx.accountStatus.assertActive(principal);
+    await ctx.activity.touch(userId);
+  });
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   app.get('/metrics', { schema: { hide: true } }, async (_request, reply) =>

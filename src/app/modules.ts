@@ -13,6 +13,7 @@ import { realtimeModule } from '../modules/realtime/index.ts';
 import { socialModule } from '../modules/social/index.ts';
 import { oauthModule } from '../modules/oauth/index.ts';
 import { instanceModule } from '../modules/instance/index.ts';
+import { moderationModule } from '../modules/moderation/index.ts';
 import type { FeatureModule } from './feature.ts';
 
 /** Every feature, one line each: its routes, consumers and housekeeping live in its index.ts. */
@@ -31,6 +32,7 @@ export const MODULES: readonly FeatureModule[] = [
   instanceModule,
   lifecycleModule,
   mastodonModule,
+  moderationModule,
 ];
 
 /** The modules this configuration turns on. */

@@ -37,6 +37,8 @@ export interface EventMap {
   };
   /** A user asked for an export of their data; the worker builds it and mails the link. */
   'export.requested': { export_id: string; user_id: string };
+  /** A moderator acted on the user's account (see its `moderation_audit` row): tell them. */
+  'moderation.action_taken': { audit_id: string; user_id: string };
 }
 
 export type EventType = keyof EventMap;
@@ -57,4 +59,5 @@ export const EVENT_TYPES = [
   'post.liked',
   'comment.created',
   'export.requested',
+  'moderation.action_taken',
 ] as const satisfies readonly EventType[];

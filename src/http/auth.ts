@@ -7,6 +7,8 @@ export interface Principal {
   sessionId: string;
   /** When the token expires, in ms since the epoch (streams close then). */
   expiresAt?: number;
+  /** When the token was issued, in ms since the epoch (to refuse tokens from ended sessions). */
+  issuedAt?: number;
   /**
    * OAuth scopes the token was granted (`read`, `write:statuses`, …). Absent for kith's own
    * login tokens, which may do everything their user may.
@@ -93,7 +95,7 @@ function bearerToken(request: FastifyRequest, inQuery: boolean): string | undefi
 export function registerAuth(
   app: FastifyInstance,
   tokens: TokenVerifier,
-  onAuthenticated: (userId: string) => Promise<void>,
+  onAuthenticated: (userId: string, principal: Principal) => Promise<void>,
 ): void {
   app.decorateRequest('principal', null);
   app.addHook('onRoute', (route) => {
@@ -119,7 +121,9 @@ export function registerAuth(
         (request.method === 'GET' || request.method === 'HEAD' ? 'read' : 'write');
       if (scope !== '' && !hasScope(request.principal, scope))
         throw new ForbiddenError('insufficient_scope', `This action needs the "${scope}" scope.`);
-      if (!request.principal.appOnly) await onAuthenticated(request.principal.userId);
+      if (!request.principal.appOnly) {
+        await onAuthenticated(request.principal.userId, request.principal);
+      }
     };
     const existing = route.onRequest ? [route.onRequest].flat() : [];
     route.onRequest = [check, ...existing];

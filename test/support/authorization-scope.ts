@@ -15,7 +15,8 @@ export type Area =
   | 'public'
   | 'oauth'
   | 'lifecycle'
-  | 'mastodon';
+  | 'mastodon'
+  | 'moderation';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -54,6 +55,10 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
     file: 'test/authorization/mastodon.test.ts',
     routes:
       /^(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
+  },
+  moderation: {
+    file: 'test/authorization/moderation.test.ts',
+    routes: /^\/api\/v1\/(reports|admin)(\/|$)/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).

@@ -24,7 +24,17 @@ export interface UsersTable {
   dm_policy: Generated<DmPolicy>;
   /** Set while a requested deletion waits out its grace period. */
   deactivated_at: Generated<Date | null>;
+  /** What the account may do beyond a user's rights (see docs/MODERATION.md). */
+  role: Generated<UserRole>;
+  /** Set while suspended: the account and everything it made are hidden, its logins refused. */
+  suspended_at: Date | null;
+  /** Set while limited: its posts reach only its followers (no public timelines, search, trends). */
+  limited_at: Date | null;
+  /** Access tokens issued up to then are refused (set when the account is suspended). */
+  sessions_revoked_at: Date | null;
 }
+
+export type UserRole = 'user' | 'moderator' | 'admin';
 
 export type DmPolicy = 'everyone' | 'followers' | 'friends' | 'nobody';
 
@@ -289,6 +299,48 @@ export interface DB {
   reserved_usernames: ReservedUsernamesTable;
   data_exports: DataExportsTable;
   mastodon_markers: MastodonMarkersTable;
+  reports: ReportsTable;
+  report_notes: ReportNotesTable;
+  moderation_audit: ModerationAuditTable;
+}
+
+export type ReportCategory = 'spam' | 'abuse' | 'illegal' | 'other';
+export type ModerationAction = 'dismiss' | 'delete_content' | 'limit' | 'suspend';
+
+export interface ReportsTable {
+  id: string;
+  reporter_id: string;
+  account_id: string;
+  category: ReportCategory;
+  comment: Generated<string>;
+  post_ids: ColumnType<string[], string, string>;
+  comment_ids: ColumnType<string[], string, string>;
+  status: Generated<'open' | 'resolved'>;
+  assignee_id: string | null;
+  action: ModerationAction | null;
+  resolution: string | null;
+  resolved_by: string | null;
+  resolved_at: Date | null;
+  created_at: Generated<Date>;
+}
+
+export interface ReportNotesTable {
+  id: string;
+  report_id: string;
+  author_id: string | null;
+  text: string;
+  created_at: Generated<Date>;
+}
+
+export interface ModerationAuditTable {
+  id: string;
+  moderator_id: string | null;
+  action: string;
+  target_user_id: string | null;
+  report_id: string | null;
+  reason: Generated<string>;
+  details: ColumnType<Record<string, unknown>, string | undefined, string>;
+  created_at: Generated<Date>;
 }
 
 /** A post as the application sees it (`fanout_pending` is the feed's bookkeeping). */

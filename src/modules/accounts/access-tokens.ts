@@ -67,6 +67,7 @@ export class AccessTokens implements TokenVerifier {
         userId: sub,
         sessionId: sid,
         ...(payload.exp === undefined ? {} : { expiresAt: payload.exp * 1000 }),
+        ...(payload.iat === undefined ? {} : { issuedAt: payload.iat * 1000 }),
       };
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) {

@@ -7,6 +7,7 @@ import type { UserRow } from '../../infra/db/schema.ts';
 import type { AccessTokens } from './access-tokens.ts';
 import type { PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
+import { accountSuspended } from './account-status.cache.ts';
 import { UsersRepository } from './users.repository.ts';
 import { normalizeUsername } from '../../text.ts';
 import { transaction } from '../../infra/db/transaction.ts';
@@ -78,6 +79,8 @@ export class AuthService {
     if (!user || !ok) {
       throw new UnauthorizedError('invalid_credentials', 'The login or password is not correct.');
     }
+    // Said only to whoever knows the password: to anyone else the account is like any other.
+    if (user.suspended_at) throw accountSuspended();
     // Logging in during a deletion's grace period cancels it; after it, the account is going.
     if (
       user.deactivated_at &&
@@ -120,6 +123,7 @@ export class AuthService {
     if ('error' in outcome) throw outcome.error;
     const user = await this.#users.findById(outcome.userId);
     if (!user) throw badRefresh('invalid_refresh_token', 'The refresh token is not valid.');
+    if (user.suspended_at) throw accountSuspended();
     return { user, tokens: outcome.tokens };
   }
 

@@ -197,6 +197,9 @@ export class UsersRepository {
     let q = this.#profiles(viewerId)
       .where('u.username', 'like', likePrefix(normalizeUsername(prefix)))
       .where(notBlockedWith(viewerId, 'u.id'))
+      // Suspended accounts are gone for everyone; limited ones are found by no search.
+      .where('u.suspended_at', 'is', null)
+      .where('u.limited_at', 'is', null)
       .orderBy('u.username')
       .limit(limit);
     if (afterUsername !== undefined) q = q.where('u.username', '>', afterUsername);

@@ -11,6 +11,7 @@ import { newId } from '../../ids.ts';
 import { isUniqueViolation, type DB } from '../../infra/db/database.ts';
 import type { DmPolicy, UserRow } from '../../infra/db/schema.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
+import type { AccountStatusCache } from './account-status.cache.ts';
 import { cleanText } from '../../text.ts';
 import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
 import { SessionsRepository } from './sessions.repository.ts';
@@ -105,9 +106,12 @@ export class UsersService {
   readonly #users: UsersRepository;
   readonly #hasher: PasswordHasher;
   readonly #cache: Cache;
+  /** Whose things are hidden because they are suspended (lists resolve users through it). */
+  readonly #status: AccountStatusCache | undefined;
 
-  constructor(db: Kysely<DB>, hasher: PasswordHasher, cache: Cache) {
+  constructor(db: Kysely<DB>, hasher: PasswordHasher, cache: Cache, status?: AccountStatusCache) {
     this.#db = db;
+    this.#status = status;
     this.#cache = cache;
     this.#users = new UsersRepository(db);
     this.#hasher = hasher;
@@ -172,6 +176,7 @@ export class UsersService {
   async getProfile(username: string, viewerId: string | null): Promise<ProfileRow> {
     const user = await this.#users.findProfile(username, viewerId);
     if (!user || user.blocked) throw userNotFound(username);
+    if (user.suspended_at && user.id !== viewerId) throw userNotFound(username);
     return user;
   }
 
@@ -182,6 +187,9 @@ export class UsersService {
   async resolveVisible(username: string, viewerId: string | null): Promise<UserRef> {
     const user = await this.resolve(username);
     if (viewerId !== null && (await this.#users.inBlock(viewerId, user.id))) {
+      throw userNotFound(username);
+    }
+    if (user.id !== viewerId && (await this.#status?.isSuspended(user.id))) {
       throw userNotFound(username);
     }
     return user;

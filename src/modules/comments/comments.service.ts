@@ -93,6 +93,17 @@ export class CommentsService {
     await this.#counters.invalidate(postId);
   }
 
+  /** Deletes a comment on a moderator's decision; false when it was already gone. */
+  async removeByModerator(id: string): Promise<boolean> {
+    return transaction(this.#db, async (trx) => {
+      const comment = await new CommentsRepository(trx).findById(id, true);
+      if (!comment) return false;
+      await new CommentsRepository(trx).delete(id);
+      await new PostsRepository(trx).adjustCount(comment.post_id, 'comment_count', -1);
+      return true;
+    });
+  }
+
   /**
    * Locks the comment and checks `allowed`. Whoever may not see it (or its post) gets 404;
    * whoever sees it but may not act gets 403. A post's author keeps the right to remove a

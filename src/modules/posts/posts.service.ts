@@ -119,19 +119,36 @@ export class PostsService {
 
   async delete(viewerId: string, id: string): Promise<void> {
     await transaction(this.#db, async (trx) => {
-      const post = await this.#ownPost(trx, viewerId, id);
-      await new PostsRepository(trx).delete(post.id);
-      await new UsersRepository(trx).adjustCounts([
-        { userId: post.author_id, column: 'post_count', delta: -1 },
-      ]);
-      await recordEvent(trx, 'post.deleted', {
-        post_id: post.id,
-        author_id: post.author_id,
-        fan_out: post.fan_out,
-        visibility: post.visibility,
-      });
+      await this.#remove(trx, await this.#ownPost(trx, viewerId, id));
     });
     await Promise.all([this.#contents.gone(id), this.#opts.counters.invalidate(id)]);
+  }
+
+  /**
+   * Deletes a post on a moderator's decision (the moderation service checked their rights):
+   * the same counters and event as its author's deletion. False when it was already gone.
+   */
+  async removeByModerator(id: string): Promise<boolean> {
+    const removed = await transaction(this.#db, async (trx) => {
+      const post = await new PostsRepository(trx).findById(id, true);
+      if (post) await this.#remove(trx, post);
+      return post !== undefined;
+    });
+    await this.#contents.invalidate(id);
+    return removed;
+  }
+
+  async #remove(trx: Kysely<DB>, post: PostRow): Promise<void> {
+    await new PostsRepository(trx).delete(post.id);
+    await new UsersRepository(trx).adjustCounts([
+      { userId: post.author_id, column: 'post_count', delta: -1 },
+    ]);
+    await recordEvent(trx, 'post.deleted', {
+      post_id: post.id,
+      author_id: post.author_id,
+      fan_out: post.fan_out,
+      visibility: post.visibility,
+    });
   }
 
   async history(viewerId: string | null, id: string, beforeId: string | undefined, limit: number) {

@@ -16,7 +16,8 @@ export function allowedBy(
   visibilityColumn: string,
 ): RawBuilder<boolean> {
   const visibility = sql.ref(visibilityColumn);
-  if (viewerId === null) return sql<boolean>`${visibility} = 'public'`;
+  if (viewerId === null)
+    return sql<boolean>`(${visibility} = 'public' and ${notSuspended(sql.ref(authorColumn))})`;
   return mayView(sql`${viewerId}`, sql.ref(authorColumn), visibility);
 }
 
@@ -31,7 +32,7 @@ export function mayView(
   visibility: RawBuilder<unknown>,
 ): RawBuilder<boolean> {
   return sql<boolean>`(${author} = ${viewer} or (
-    not exists (
+    ${notSuspended(author)} and not exists (
       select 1 from blocks b
       where (b.blocker_id = ${viewer} and b.blocked_id = ${author})
          or (b.blocker_id = ${author} and b.blocked_id = ${viewer}))
@@ -44,12 +45,31 @@ export function mayView(
 
 /** Rows whose `column` (a user id) is in a block with the viewer, either way: hidden from them. */
 export function notBlockedWith(viewerId: string | null, column: string): RawBuilder<boolean> {
-  if (viewerId === null) return sql<boolean>`true`;
   const user = sql.ref(column);
-  return sql<boolean>`not exists (
+  if (viewerId === null) return notSuspended(user);
+  return sql<boolean>`${notSuspended(user)} and not exists (
     select 1 from blocks b
     where (b.blocker_id = ${viewerId} and b.blocked_id = ${user})
        or (b.blocker_id = ${user} and b.blocked_id = ${viewerId}))`;
+}
+
+/**
+ * False for a suspended user: everything they made is hidden from everyone else, as if they did
+ * not exist (a primary-key probe per row; suspension is rare, so the answer is nearly always yes).
+ */
+export function notSuspended(user: RawBuilder<unknown>): RawBuilder<boolean> {
+  return sql<boolean>`not exists (
+    select 1 from users su where su.id = ${user} and su.suspended_at is not null)`;
+}
+
+/**
+ * Whether the posts of the user in `authorColumn` may reach people beyond their followers
+ * (public timelines, search, trends): not for a limited or suspended account. The one rule for
+ * every such surface (see docs/MODERATION.md).
+ */
+export function reachesPublic(authorColumn: string): RawBuilder<boolean> {
+  return sql<boolean>`not exists (select 1 from users ru where ru.id = ${sql.ref(authorColumn)}
+    and (ru.limited_at is not null or ru.suspended_at is not null))`;
 }
 
 /**

@@ -13,6 +13,8 @@ import { StreamQuery } from './stream.schemas.ts';
 
 /** WebSocket close code when the access token expires: reconnect with a fresh token and `since`. */
 export const TOKEN_EXPIRED_CLOSE = 4001;
+/** WebSocket close code when the account is suspended while the stream is open. */
+export const ACCOUNT_SUSPENDED_CLOSE = 4003;
 const GOING_AWAY = 1001;
 const POLICY_VIOLATION = 1008;
 
@@ -45,6 +47,11 @@ export function streamRoutes(ctx: Context) {
     const checker = setInterval(check, heartbeatMs);
     checker.unref();
     const closers = new Set<() => void>();
+    // A suspension heard from any node ends that user's streams here at once.
+    const suspendedClosers = new Map<string, Set<() => void>>();
+    const stopListening = ctx.accountStatus.onChange(({ user_id, suspended }) => {
+      if (suspended) for (const close of suspendedClosers.get(user_id) ?? []) close();
+    });
     // Streams open per user on this node, capped at STREAMS_PER_USER.
     const openStreams = new Map<string, number>();
     const tooMany = () =>
@@ -64,6 +71,7 @@ export function streamRoutes(ctx: Context) {
     });
     app.addHook('onClose', async () => {
       clearInterval(checker);
+      stopListening();
       await subscription.stop();
     });
 
@@ -75,7 +83,7 @@ export function streamRoutes(ctx: Context) {
       request: FastifyRequest,
       since: number | undefined,
       send: (e: StreamEvent) => void,
-      end: (reason: 'token_expired' | 'shutdown') => void,
+      end: (reason: 'token_expired' | 'shutdown' | 'account_suspended') => void,
     ): (() => void) | undefined {
       const principal = principalOf(request);
       const count = openStreams.get(principal.userId) ?? 0;
@@ -86,9 +94,15 @@ export function streamRoutes(ctx: Context) {
       const expiry = setTimeout(() => end('token_expired'), Math.min(left, 2 ** 31 - 1));
       const shutdown = () => end('shutdown');
       closers.add(shutdown);
+      const suspend = () => end('account_suspended');
+      const mine = suspendedClosers.get(principal.userId) ?? new Set();
+      suspendedClosers.set(principal.userId, mine.add(suspend));
       return () => {
         clearTimeout(expiry);
         closers.delete(shutdown);
+        mine.delete(suspend);
+        if (mine.size === 0 && suspendedClosers.get(principal.userId) === mine)
+          suspendedClosers.delete(principal.userId);
         detach();
         const left = (openStreams.get(principal.userId) ?? 1) - 1;
         if (left > 0) openStreams.set(principal.userId, left);
@@ -137,7 +151,9 @@ export function streamRoutes(ctx: Context) {
           (reason) =>
             reason === 'token_expired'
               ? socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired')
-              : socket.close(GOING_AWAY, 'server shutting down'),
+              : reason === 'account_suspended'
+                ? socket.close(ACCOUNT_SUSPENDED_CLOSE, 'account_suspended')
+                : socket.close(GOING_AWAY, 'server shutting down'),
         );
         if (!close) return void socket.close(POLICY_VIOLATION, 'too_many_streams');
         const ping = setInterval(() => {
@@ -204,8 +220,8 @@ export function streamRoutes(ctx: Context) {
           since,
           (e) => write(`id: ${e.seq}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`),
           (reason) => {
-            if (reason === 'token_expired')
-              write(`event: error\ndata: ${JSON.stringify({ code: 'token_expired' })}\n\n`);
+            if (reason !== 'shutdown')
+              write(`event: error\ndata: ${JSON.stringify({ code: reason })}\n\n`);
             res.end();
           },
         );

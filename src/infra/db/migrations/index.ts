@@ -11,6 +11,7 @@ import * as feedReads from './0009-feed-reads.ts';
 import * as oauth from './0013-oauth.ts';
 import * as accountLifecycle from './0014-account-lifecycle.ts';
 import * as mastodon from './0016-mastodon.ts';
+import * as moderation from './0012-moderation.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -29,4 +30,5 @@ export const migrations: Record<string, Migration> = {
   '0013-oauth': oauth,
   '0014-account-lifecycle': accountLifecycle,
   '0016-mastodon': mastodon,
+  '0012-moderation': moderation,
 };
