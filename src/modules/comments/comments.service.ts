@@ -95,13 +95,15 @@ export class CommentsService {
 
   /** Deletes a comment on a moderator's decision; false when it was already gone. */
   async removeByModerator(id: string): Promise<boolean> {
-    return transaction(this.#db, async (trx) => {
+    const postId = await transaction(this.#db, async (trx) => {
       const comment = await new CommentsRepository(trx).findById(id, true);
-      if (!comment) return false;
+      if (!comment) return undefined;
       await new CommentsRepository(trx).delete(id);
       await new PostsRepository(trx).adjustCount(comment.post_id, 'comment_count', -1);
-      return true;
+      return comment.post_id;
     });
+    if (postId !== undefined) await this.#counters.invalidate(postId);
+    return postId !== undefined;
   }
 
   /**

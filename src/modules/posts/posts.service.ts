@@ -134,7 +134,7 @@ export class PostsService {
       if (post) await this.#remove(trx, post);
       return post !== undefined;
     });
-    await this.#contents.invalidate(id);
+    await Promise.all([this.#contents.gone(id), this.#opts.counters.invalidate(id)]);
     return removed;
   }
 
