@@ -47,6 +47,10 @@ import { PostsService } from '../modules/posts/posts.service.ts';
 import { FriendsService } from '../modules/social/friends.service.ts';
 import { SocialService } from '../modules/social/social.service.ts';
 import { homeTimeline } from '../modules/feed/feed.service.ts';
+import type { MediaStorage } from '../infra/storage/storage.ts';
+import { ImageProcessor } from '../modules/media/image-processor.ts';
+import { MediaService } from '../modules/media/media.service.ts';
+import { openMediaStorage } from '../modules/media/media.storage.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -84,6 +88,9 @@ export interface Context {
   /** The real-time streams open on this node. */
   readonly hub: StreamHub;
   readonly activity: ActivityTracker;
+  /** Where uploaded pictures are kept (disk or S3). */
+  readonly mediaStorage: MediaStorage;
+  readonly media: MediaService;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -283,6 +290,7 @@ export async function createContext(
       }),
   );
   const contents = new PostContentCache(db, cache);
+  const mediaStorage = openMediaStorage(config);
   const ctx: Context = {
     config,
     log,
@@ -307,6 +315,7 @@ export async function createContext(
     friends: new FriendsService(db, users, relations),
     posts: new PostsService(db, users, contents, {
       fanoutMaxFollowers: config.feedFanoutMaxFollowers,
+      maxMediaPerPost: config.mediaMaxPerPost,
     }),
     comments: new CommentsService(db),
     feed: new FeedService({
@@ -319,6 +328,18 @@ export async function createContext(
       cap: config.feedTimelineCap,
     }),
     activity: new ActivityTracker(db),
+    mediaStorage,
+    media: new MediaService(
+      db,
+      mediaStorage,
+      new ImageProcessor({
+        maxPixels: config.mediaMaxPixels,
+        originalMaxSide: config.mediaOriginalMaxSide,
+        previewMaxSide: config.mediaPreviewMaxSide,
+        concurrency: config.mediaProcessingConcurrency,
+      }),
+      (postId) => contents.invalidate(postId),
+    ),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),

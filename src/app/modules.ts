@@ -4,6 +4,7 @@ import { commentsModule } from '../modules/comments/index.ts';
 import { dsbModule } from '../modules/dsb/index.ts';
 import { feedModule } from '../modules/feed/index.ts';
 import { mailModule } from '../modules/mail/index.ts';
+import { mediaFilesModule, mediaModule } from '../modules/media/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
@@ -23,6 +24,8 @@ export const MODULES: readonly FeatureModule[] = [
   realtimeModule,
   mailModule,
   dsbModule,
+  mediaModule,
+  mediaFilesModule,
 ];
 
 /** The modules this configuration turns on. */

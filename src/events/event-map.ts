@@ -35,6 +35,8 @@ export interface EventMap {
     author_id: string;
     post_author_id: string;
   };
+  /** An upload was deleted: its files go, then its row (a post's media go with post.deleted). */
+  'media.deleted': { media_id: string; owner_id: string };
 }
 
 export type EventType = keyof EventMap;
@@ -54,4 +56,5 @@ export const EVENT_TYPES = [
   'post.deleted',
   'post.liked',
   'comment.created',
+  'media.deleted',
 ] as const satisfies readonly EventType[];
