@@ -439,7 +439,12 @@ export const SETTINGS = {
     'Base URL of media files in API answers. Default: `PUBLIC_URL/media` on disk, `S3_PUBLIC_URL` (or the endpoint and bucket) on S3.',
     url(['http', 'https']),
   ),
-  s3Bucket: setting('S3_BUCKET', undefined, 'Bucket of the media files when `MEDIA_STORAGE=s3`.', text),
+  s3Bucket: setting(
+    'S3_BUCKET',
+    undefined,
+    'Bucket of the media files when `MEDIA_STORAGE=s3`.',
+    text,
+  ),
   s3Endpoint: setting(
     'S3_ENDPOINT',
     undefined,

@@ -99,7 +99,7 @@ describe('media matrix', () => {
 });
 
 describe('pictures on posts follow the post', () => {
-  it('in a block, neither side sees the other\'s pictures; anyone else sees public ones', async () => {
+  it("in a block, neither side sees the other's pictures; anyone else sees public ones", async () => {
     const id = await upload(O);
     const post = (
       await must(O, 'POST', '/posts', 201, { text: 'with a picture', media_ids: [id] })

@@ -18,9 +18,12 @@ export function multipartForm(parts: FormPart[]) {
   const chunks: Buffer[] = [];
   for (const p of parts) {
     const file = p.filename === undefined ? '' : `; filename="${p.filename}"`;
-    const type = p.filename === undefined ? '' : `\r\nContent-Type: ${p.type ?? 'application/octet-stream'}`;
+    const type =
+      p.filename === undefined ? '' : `\r\nContent-Type: ${p.type ?? 'application/octet-stream'}`;
     chunks.push(
-      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${file}${type}\r\n\r\n`),
+      Buffer.from(
+        `--${boundary}\r\nContent-Disposition: form-data; name="${p.name}"${file}${type}\r\n\r\n`,
+      ),
       Buffer.isBuffer(p.data) ? p.data : Buffer.from(p.data),
       Buffer.from('\r\n'),
     );
@@ -55,13 +58,11 @@ export function uploadMedia(
 export type TestFormat = 'jpeg' | 'png' | 'webp' | 'gif' | 'avif';
 
 /** A noisy picture (noise does not compress, like a photo) of the given size and format. */
-export async function testImage(
-  format: TestFormat,
-  width = 120,
-  height = 80,
-): Promise<Buffer> {
+export async function testImage(format: TestFormat, width = 120, height = 80): Promise<Buffer> {
   const pixels = randomBytes(width * height * 3);
-  return sharp(pixels, { raw: { width, height, channels: 3 } }).toFormat(format).toBuffer();
+  return sharp(pixels, { raw: { width, height, channels: 3 } })
+    .toFormat(format)
+    .toBuffer();
 }
 
 /**

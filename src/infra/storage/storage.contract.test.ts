@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { AddressInfo } from 'node:net';
 import S3rver from 's3rver';
 import { DiskStorage } from './disk-storage.ts';
 import { S3Storage } from './s3-storage.ts';
@@ -95,7 +94,7 @@ before(async () => {
     directory: s3Dir,
     configureBuckets: [{ name: bucket, configs: [] }],
   });
-  const address = (await s3rver.run()) as AddressInfo;
+  const address = await s3rver.run();
   endpoint = `http://127.0.0.1:${address.port}`;
 });
 after(async () => {

@@ -78,21 +78,6 @@ export class ImageProcessor {
     return this.#limiter.run(() => this.#process(bytes, format));
   }
 
-  /** A picture cropped to exactly `width`×`height` (avatars, headers), centred on its subject. */
-  async crop(bytes: Buffer, width: number, height: number): Promise<ProcessedImage> {
-    const format = await this.sniff(bytes);
-    return this.#limiter.run(async () => {
-      const input = await this.#open(bytes, false);
-      const cropped = await readable(() =>
-        encoders.webp(input.resize(width, height, { fit: 'cover', position: 'attention' }))
-          .toBuffer({ resolveWithObject: true }),
-      );
-      const original = { bytes: cropped.data, width: cropped.info.width, height: cropped.info.height };
-      void format;
-      return { format: 'webp', original, ...(await this.#previewOf(original.bytes)) };
-    });
-  }
-
   async #process(bytes: Buffer, format: ImageFormat): Promise<ProcessedImage> {
     const animated = format === 'gif' || format === 'webp';
     const input = await this.#open(bytes, animated);
@@ -120,7 +105,9 @@ export class ImageProcessor {
       // Also enforced by libvips itself, should a header lie about the size.
       limitInputPixels: this.#limits.maxPixels,
     };
-    const meta = await readable(() => sharp(bytes, { ...options, limitInputPixels: false }).metadata());
+    const meta = await readable(() =>
+      sharp(bytes, { ...options, limitInputPixels: false }).metadata(),
+    );
     if (!meta.width || !meta.height) throw mediaErrors.corrupt();
     if (meta.width * meta.height > this.#limits.maxPixels) {
       throw mediaErrors.tooManyPixels(this.#limits.maxPixels);

@@ -64,7 +64,10 @@ export function mediaFilesRoutes(ctx: Context) {
         if (!info?.isFile()) throw notFound();
         const range = parseRange(request.headers.range, info.size);
         reply
-          .header('content-type', CONTENT_TYPES[extname(path).slice(1)] ?? 'application/octet-stream')
+          .header(
+            'content-type',
+            CONTENT_TYPES[extname(path).slice(1)] ?? 'application/octet-stream',
+          )
           .header('cache-control', IMMUTABLE)
           .header('accept-ranges', 'bytes')
           .header('last-modified', info.mtime.toUTCString());

@@ -72,17 +72,28 @@ export class MediaRepository {
 
   /** Makes `ids` (in this order) the post's pictures; those no longer listed are let go. */
   async setPostMedia(postId: string, ids: readonly string[]): Promise<void> {
-    let release = this.#db.updateTable('media').set({ post_id: null }).where('post_id', '=', postId);
+    let release = this.#db
+      .updateTable('media')
+      .set({ post_id: null })
+      .where('post_id', '=', postId);
     if (ids.length > 0) release = release.where(sql<boolean>`not (${idIn('id', ids)})`);
     await release.execute();
     for (const [position, id] of ids.entries()) {
-      await this.#db.updateTable('media').set({ post_id: postId, position }).where('id', '=', id).execute();
+      await this.#db
+        .updateTable('media')
+        .set({ post_id: postId, position })
+        .where('id', '=', id)
+        .execute();
     }
   }
 
   /** Marks the media as going away: no longer shown, files to remove. */
   async markDeleted(id: string): Promise<void> {
-    await this.#db.updateTable('media').set({ deleted_at: new Date() }).where('id', '=', id).execute();
+    await this.#db
+      .updateTable('media')
+      .set({ deleted_at: new Date() })
+      .where('id', '=', id)
+      .execute();
   }
 
   /** The media of a post, deleted or not (the post itself may be gone). */

@@ -62,7 +62,8 @@ export function mediaRoutes(ctx: Context) {
           response: { 200: Media },
         },
       },
-      async (request) => presentMedia(await media.get(principalOf(request).userId, request.params.id)),
+      async (request) =>
+        presentMedia(await media.get(principalOf(request).userId, request.params.id)),
     );
 
     app.patch(

@@ -14,7 +14,9 @@ export const Media = Type.Object({
   id: Type.String({ format: 'uuid' }),
   type: Type.Literal('image'),
   url: Type.String({ description: 'The picture, re-encoded without metadata (unguessable URL).' }),
-  preview_url: Type.String({ description: 'A WebP preview, at most 640 pixels a side by default.' }),
+  preview_url: Type.String({
+    description: 'A WebP preview, at most 640 pixels a side by default.',
+  }),
   meta: Type.Object({
     original: Size,
     small: Size,

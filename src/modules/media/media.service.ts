@@ -186,8 +186,19 @@ export async function attachMedia(
   const bad = unique.flatMap((id, i) => {
     const row = byId.get(id);
     const usable =
-      row && row.owner_id === authorId && !row.deleted_at && (!row.post_id || row.post_id === postId);
-    return usable ? [] : [{ path: `/media_ids/${i}`, message: 'no such media of yours, or attached to another post', code: 'media_unusable' }];
+      row &&
+      row.owner_id === authorId &&
+      !row.deleted_at &&
+      (!row.post_id || row.post_id === postId);
+    return usable
+      ? []
+      : [
+          {
+            path: `/media_ids/${i}`,
+            message: 'no such media of yours, or attached to another post',
+            code: 'media_unusable',
+          },
+        ];
   });
   if (bad.length > 0) throw new ValidationError(bad, 'Some media cannot be attached.');
   await repo.setPostMedia(postId, unique);

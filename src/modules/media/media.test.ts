@@ -17,7 +17,11 @@ type MediaBody = {
   preview_url: string;
   blurhash: string;
   description: string | null;
-  meta: { original: { width: number; height: number }; small: { width: number; height: number }; focus: { x: number; y: number } };
+  meta: {
+    original: { width: number; height: number };
+    small: { width: number; height: number };
+    focus: { x: number; y: number };
+  };
 };
 
 const mediaDir = mkdtempSync(join(tmpdir(), 'kith-media-'));
@@ -42,7 +46,14 @@ async function served(url: string) {
 }
 
 const mediaRows = async () =>
-  Number((await t.ctx.database.db.selectFrom('media').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+  Number(
+    (
+      await t.ctx.database.db
+        .selectFrom('media')
+        .select((eb) => eb.fn.countAll().as('n'))
+        .executeTakeFirstOrThrow()
+    ).n,
+  );
 
 describe('uploads', () => {
   for (const [format, mime] of [
@@ -74,14 +85,21 @@ describe('uploads', () => {
     const photo = await sharp(await testImage('jpeg', 200, 100))
       .withExif({
         IFD0: { Make: 'KithCam', Model: 'Serial 12345' },
-        IFD3: { GPSLatitudeRef: 'N', GPSLatitude: '48/1 51/1 29/1', GPSLongitudeRef: 'E', GPSLongitude: '2/1 17/1 40/1' },
+        IFD3: {
+          GPSLatitudeRef: 'N',
+          GPSLatitude: '48/1 51/1 29/1',
+          GPSLongitudeRef: 'E',
+          GPSLongitude: '2/1 17/1 40/1',
+        },
       })
       .withMetadata({ orientation: 6 })
       .jpeg()
       .toBuffer();
     const before = ExifReader.load(photo, { expanded: true });
     assert.ok(before.gps?.Latitude, 'the test photo carries GPS');
-    const m = (await uploadMedia(t.app, u, photo, { description: 'a view', focus: '0.5,-0.25' })).json<MediaBody>();
+    const m = (
+      await uploadMedia(t.app, u, photo, { description: 'a view', focus: '0.5,-0.25' })
+    ).json<MediaBody>();
     // Orientation 6 (rotate 90°): a 200×100 photo stands 100×200.
     assert.deepEqual([m.meta.original.width, m.meta.original.height], [100, 200]);
     assert.deepEqual(m.meta.focus, { x: 0.5, y: -0.25 });
@@ -99,7 +117,11 @@ describe('uploads', () => {
 
   test('large pictures are scaled down to the configured side', async () => {
     const { u } = await a().users('u');
-    const big = await sharp({ create: { width: 1600, height: 900, channels: 3, background: '#3a6' } }).png().toBuffer();
+    const big = await sharp({
+      create: { width: 1600, height: 900, channels: 3, background: '#3a6' },
+    })
+      .png()
+      .toBuffer();
     const m = (await uploadMedia(t.app, u, big)).json<MediaBody>();
     assert.deepEqual([m.meta.original.width, m.meta.original.height], [1000, 563]);
     assert.ok(m.meta.small.width <= 640 && m.meta.small.height <= 640);
@@ -107,11 +129,29 @@ describe('uploads', () => {
 
   describe('refused uploads leave no row and no file', () => {
     const cases: [string, () => Promise<Buffer>, number, string][] = [
-      ['not an image', async () => Buffer.from('%PDF-1.7 this is not a picture at all'), 422, 'media_not_an_image'],
-      ['a truncated JPEG', async () => (await testImage('jpeg', 300, 300)).subarray(0, 3000), 422, 'media_corrupt'],
+      [
+        'not an image',
+        async () => Buffer.from('%PDF-1.7 this is not a picture at all'),
+        422,
+        'media_not_an_image',
+      ],
+      [
+        'a truncated JPEG',
+        async () => (await testImage('jpeg', 300, 300)).subarray(0, 3000),
+        422,
+        'media_corrupt',
+      ],
       ['a decompression bomb', () => pngBomb(), 422, 'media_too_many_pixels'],
       ['an oversized file', () => testImage('png', 400, 400), 413, 'media_too_large'],
-      ['a TIFF', () => sharp(Buffer.alloc(300), { raw: { width: 10, height: 10, channels: 3 } }).tiff().toBuffer(), 415, 'media_unsupported_format'],
+      [
+        'a TIFF',
+        () =>
+          sharp(Buffer.alloc(300), { raw: { width: 10, height: 10, channels: 3 } })
+            .tiff()
+            .toBuffer(),
+        415,
+        'media_unsupported_format',
+      ],
     ];
     for (const [what, make, status, code] of cases) {
       test(`${what}: ${status} ${code}`, async () => {
@@ -133,7 +173,11 @@ describe('uploads', () => {
         payload: '--x\r\nContent-Disposition: form-data; name="description"\r\n\r\nhi\r\n--x--\r\n',
       });
       assertProblem(res, 400, 'media_missing');
-      assertProblem(await a().call('POST', '/media', u, { file: 'x' }), 415, 'unsupported_media_type');
+      assertProblem(
+        await a().call('POST', '/media', u, { file: 'x' }),
+        415,
+        'unsupported_media_type',
+      );
     });
 
     test('a bad focal point: 400 before any processing', async () => {

@@ -23,7 +23,11 @@ const PostText = Type.String({
 export const PostParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 export const CreatePostBody = Type.Object(
-  { text: PostText, visibility: Type.Optional(VisibilitySchema), media_ids: Type.Optional(MediaIds) },
+  {
+    text: PostText,
+    visibility: Type.Optional(VisibilitySchema),
+    media_ids: Type.Optional(MediaIds),
+  },
   { additionalProperties: false },
 );
 
