@@ -46,6 +46,10 @@ const SCENARIOS: Record<string, { args: string[]; ids: string[] }> = {
     ids: ['stream.delivery', 'stream.idle.20', 'stream.idle20k'],
   },
   dsb: { args: [...tiny, '--users', '30'], ids: ['dsb.mix'] },
+  media: {
+    args: ['--quick', '--uploads', '2', '--reads', '10'],
+    ids: ['media.upload', 'media.rss', 'media.feed.with', 'media.feed.without', 'media.feed.ratio'],
+  },
 };
 const present = Object.keys(SCENARIOS).filter((name) => existsSync(join(BENCH_DIR, `${name}.ts`)));
 
