@@ -228,7 +228,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   try {
     const kith = async (name: string, roles: string, extra: Env, ready: Ready) => {
       const own = { ROLES: roles, NODE_NAME: name, HOST: '127.0.0.1' };
-      const env = { MIGRATE_ON_START: 'false', ...options.env, ...own };
+      // Every node writes media to one folder, which nginx serves.
+      const media = { MEDIA_DIR: join(dir, 'media') };
+      const env = { MIGRATE_ON_START: 'false', ...media, ...options.env, ...own };
       const p = launch(
         name,
         process.execPath,
@@ -281,6 +283,7 @@ async function startNginx(
         KITH_LISTEN: `127.0.0.1:${port}`,
         KITH_UPSTREAM_SERVERS: upstreamServers(api.map((p) => p.url)),
         KITH_ACCESS_LOG: join(dir, 'access.log'),
+        KITH_MEDIA_DIR: options.env?.MEDIA_DIR ?? join(dir, 'media'),
       }),
     );
     const url = `http://127.0.0.1:${port}`;

@@ -451,6 +451,98 @@ export const SETTINGS = {
     'A user may request a new data export at most once in this many hours (429 `export_rate_limited`). 0 allows one whenever none is in progress.',
     integer(0, 24 * 365),
   ),
+  mediaStorage: setting(
+    'MEDIA_STORAGE',
+    'disk',
+    'Where uploaded pictures are kept: `disk` (under `MEDIA_DIR`, served by kith at `/media/…` or by nginx) or `s3` (any S3-compatible store, see `S3_BUCKET`).',
+    oneOf(['disk', 's3'] as const),
+  ),
+  mediaDir: setting(
+    'MEDIA_DIR',
+    undefined,
+    'Folder of the media files when `MEDIA_STORAGE=disk`. Default: `DATA_DIR/media`.',
+    text,
+  ),
+  mediaPublicUrl: setting(
+    'MEDIA_PUBLIC_URL',
+    undefined,
+    'Base URL of media files in API answers. Default: `PUBLIC_URL/media` on disk, `S3_PUBLIC_URL` (or the endpoint and bucket) on S3.',
+    url(['http', 'https']),
+  ),
+  s3Bucket: setting(
+    'S3_BUCKET',
+    undefined,
+    'Bucket of the media files when `MEDIA_STORAGE=s3`.',
+    text,
+  ),
+  s3Endpoint: setting(
+    'S3_ENDPOINT',
+    undefined,
+    'S3-compatible endpoint (MinIO, Garage, R2…). Unset: AWS for `S3_REGION`.',
+    url(['http', 'https']),
+  ),
+  s3Region: setting('S3_REGION', 'us-east-1', 'Region of the S3 bucket.', text),
+  s3ForcePathStyle: setting(
+    'S3_FORCE_PATH_STYLE',
+    'false',
+    'Address the bucket as `endpoint/bucket/key` instead of `bucket.endpoint/key` (most self-hosted stores need true).',
+    boolean,
+  ),
+  s3PublicUrl: setting(
+    'S3_PUBLIC_URL',
+    undefined,
+    'Public base URL of the bucket (a CDN or the bucket website), used for media URLs. Default: `S3_ENDPOINT/S3_BUCKET`.',
+    url(['http', 'https']),
+  ),
+  s3AccessKeyId: setting(
+    'S3_ACCESS_KEY_ID',
+    undefined,
+    'S3 access key. Unset: the AWS SDK default chain (`AWS_ACCESS_KEY_ID`, instance roles…).',
+    text,
+  ),
+  s3SecretAccessKey: setting('S3_SECRET_ACCESS_KEY', undefined, 'S3 secret key.', text),
+  mediaMaxBytes: setting(
+    'MEDIA_MAX_BYTES',
+    '16777216',
+    'Largest upload accepted, in bytes (reading stops there: 413 `media_too_large`).',
+    integer(1024, 1_073_741_824),
+  ),
+  mediaMaxPixels: setting(
+    'MEDIA_MAX_PIXELS',
+    '40000000',
+    'Largest picture accepted, in pixels (width × height from the header, checked before decoding: 422 `media_too_many_pixels`).',
+    integer(1, 1_000_000_000),
+  ),
+  mediaMaxPerPost: setting(
+    'MEDIA_MAX_PER_POST',
+    '4',
+    'Pictures one post may carry (`media_ids`).',
+    integer(1, 20),
+  ),
+  mediaOriginalMaxSide: setting(
+    'MEDIA_ORIGINAL_MAX_SIDE',
+    '2560',
+    'The stored original is scaled down to fit this many pixels on its longer side.',
+    integer(64, 16_384),
+  ),
+  mediaPreviewMaxSide: setting(
+    'MEDIA_PREVIEW_MAX_SIDE',
+    '640',
+    'The preview fits this many pixels on its longer side.',
+    integer(16, 4096),
+  ),
+  mediaProcessingConcurrency: setting(
+    'MEDIA_PROCESSING_CONCURRENCY',
+    '2',
+    'Pictures processed at once per process (each on one libvips thread); more wait their turn off the event loop.',
+    integer(1, 64),
+  ),
+  mediaUnattachedTtlMinutes: setting(
+    'MEDIA_UNATTACHED_TTL_MINUTES',
+    '1440',
+    'Uploads not attached to a post (nor used as avatar or header) are removed after this many minutes.',
+    integer(1, 525_600),
+  ),
 } as const;
 
 type Settings = typeof SETTINGS;

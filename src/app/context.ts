@@ -58,6 +58,10 @@ import { OAuthRepository } from '../modules/oauth/oauth.repository.ts';
 import { looksLikeOAuthToken, OAuthTokens } from '../modules/oauth/oauth-tokens.ts';
 import { OAuthService } from '../modules/oauth/oauth.service.ts';
 import { InstanceService } from '../modules/instance/instance.service.ts';
+import type { MediaStorage } from '../infra/storage/storage.ts';
+import { ImageProcessor } from '../modules/media/image-processor.ts';
+import { MediaService } from '../modules/media/media.service.ts';
+import { openMediaStorage } from '../modules/media/media.storage.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -106,6 +110,9 @@ export interface Context {
   readonly accountStatus: AccountStatusCache;
   readonly moderation: ModerationService;
   readonly reports: ReportsService;
+  /** Where uploaded pictures are kept (disk or S3). */
+  readonly mediaStorage: MediaStorage;
+  readonly media: MediaService;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -330,6 +337,7 @@ export async function createContext(
     counters,
     liked,
     onCreated: (postId, authorId) => sources.added(postId, authorId),
+    maxMediaPerPost: config.mediaMaxPerPost,
   });
   const comments = new CommentsService(db, counters);
   const moderation = new ModerationService({
@@ -340,6 +348,7 @@ export async function createContext(
     comments,
     log,
   });
+  const mediaStorage = openMediaStorage(config);
   const ctx: Context = {
     config,
     log,
@@ -385,6 +394,18 @@ export async function createContext(
     accountStatus,
     moderation,
     reports: new ReportsService(db, moderation),
+    mediaStorage,
+    media: new MediaService(
+      db,
+      mediaStorage,
+      new ImageProcessor({
+        maxPixels: config.mediaMaxPixels,
+        originalMaxSide: config.mediaOriginalMaxSide,
+        previewMaxSide: config.mediaPreviewMaxSide,
+        concurrency: config.mediaProcessingConcurrency,
+      }),
+      (postId) => contents.invalidate(postId),
+    ),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),

@@ -39,6 +39,8 @@ export interface EventMap {
   'export.requested': { export_id: string; user_id: string };
   /** A moderator acted on the user's account (see its `moderation_audit` row): tell them. */
   'moderation.action_taken': { audit_id: string; user_id: string };
+  /** An upload was deleted: its files go, then its row (a post's media go with post.deleted). */
+  'media.deleted': { media_id: string; owner_id: string };
 }
 
 export type EventType = keyof EventMap;
@@ -60,4 +62,5 @@ export const EVENT_TYPES = [
   'comment.created',
   'export.requested',
   'moderation.action_taken',
+  'media.deleted',
 ] as const satisfies readonly EventType[];

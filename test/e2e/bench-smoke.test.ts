@@ -83,6 +83,10 @@ const SCENARIOS: Record<string, { script?: string; args: string[]; ids: string[]
     args: [...tiny, ...graph, '--graph', 'seed'],
     ids: ['read', 'compose', 'load', 'loadlag', 'clustering'].map((s) => `home.seed.${s}`),
   },
+  media: {
+    args: ['--quick', '--uploads', '2', '--reads', '10'],
+    ids: ['media.upload', 'media.rss', 'media.feed.with', 'media.feed.without', 'media.feed.ratio'],
+  },
 };
 const scriptOf = (name: string) => SCENARIOS[name]!.script ?? name;
 const present = Object.keys(SCENARIOS).filter((name) =>

@@ -65,7 +65,7 @@ function configOf(env: Record<string, unknown>): Config {
   return loadConfig(strings);
 }
 
-const TEMPLATE_VARS = ['KITH_ACCESS_LOG', 'KITH_LISTEN', 'KITH_UPSTREAM_SERVERS'];
+const TEMPLATE_VARS = ['KITH_ACCESS_LOG', 'KITH_LISTEN', 'KITH_MEDIA_DIR', 'KITH_UPSTREAM_SERVERS'];
 
 describe('compose.yaml', () => {
   const raw = yamlOf('compose.yaml');
@@ -147,7 +147,12 @@ describe('compose.yaml', () => {
     const nginx = services.nginx;
     const api = configOf(services.api.environment);
     assert.deepEqual(nginx.ports, ['80:80']);
-    assert.deepEqual(nginx.volumes, ['./deploy/nginx/templates:/etc/nginx/templates:ro']);
+    assert.deepEqual(nginx.volumes, [
+      './deploy/nginx/templates:/etc/nginx/templates:ro',
+      'kith-data:/data:ro',
+    ]);
+    // nginx serves the media folder the API replicas write (DATA_DIR/media in their volume).
+    assert.equal(nginx.environment.KITH_MEDIA_DIR, '/data/media');
     assert.deepEqual(Object.keys(nginx.environment).sort(), TEMPLATE_VARS);
     assert.equal(nginx.environment.KITH_LISTEN, '80');
     assert.equal(
@@ -273,6 +278,7 @@ describe('deploy/nginx template', () => {
             'http://127.0.0.1:5002',
           ]),
           KITH_ACCESS_LOG: join(dir, 'access.log'),
+          KITH_MEDIA_DIR: join(dir, 'media'),
         }),
       );
       writeFileSync(join(dir, 'nginx.conf'), nginxMainConfig(dir, site));

@@ -16,7 +16,8 @@ export type Area =
   | 'oauth'
   | 'lifecycle'
   | 'mastodon'
-  | 'moderation';
+  | 'moderation'
+  | 'media';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -60,11 +61,16 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
     file: 'test/authorization/moderation.test.ts',
     routes: /^\/api\/v1\/(reports|admin)(\/|$)/,
   },
+  media: {
+    file: 'test/authorization/media.test.ts',
+    routes: /^\/api\/v1\/media(\/|$)/,
+  },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
-  // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).
+  // metrics, the DeathStarBench compatibility routes (only with DSB_COMPAT=true), and media
+  // files on disk (unguessable URLs, as on S3).
   public: {
     file: 'test/authorization/routes.test.ts',
-    routes: /^\/(docs(\/|$)|openapi\.json$|metrics$|wrk2-api\/)/,
+    routes: /^\/(docs(\/|$)|openapi\.json$|metrics$|wrk2-api\/|media\/)/,
   },
 };
 

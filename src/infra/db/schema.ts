@@ -265,8 +265,33 @@ export interface MastodonMarkersTable {
   version: Generated<number>;
   updated_at: Generated<Date>;
 }
+/** An uploaded picture: unattached (post_id null) until a post takes it. */
+export interface MediaTable {
+  id: string;
+  owner_id: string;
+  post_id: string | null;
+  position: Generated<number>;
+  kind: Generated<string>;
+  original_key: string;
+  preview_key: string;
+  url: string;
+  preview_url: string;
+  content_type: string;
+  width: number;
+  height: number;
+  preview_width: number;
+  preview_height: number;
+  blurhash: string;
+  description: Generated<string>;
+  focus_x: Generated<number>;
+  focus_y: Generated<number>;
+  deleted_at: Date | null;
+  created_at: Generated<Date>;
+}
+export type MediaRow = Selectable<MediaTable>;
 
 export interface DB {
+  media: MediaTable;
   dsb_users: DsbUsersTable;
   dsb_posts: DsbPostsTable;
   dsb_mentions: DsbMentionsTable;

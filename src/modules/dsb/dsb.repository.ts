@@ -3,6 +3,7 @@ import { isUniqueViolation } from '../../infra/db/database.ts';
 import type { DB, DsbMedia, DsbMention } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
+import { mediaOfPost } from '../media/media.repository.ts';
 import { visibleTo } from '../posts/visibility.repository.ts';
 
 /** A kith user as DSB addresses them. */
@@ -115,6 +116,7 @@ export class DsbRepository {
         'u.username as author_username',
         'u.display_name as author_display_name',
         sql<boolean>`false`.as('liked'),
+        mediaOfPost('p.id').as('media'),
       ])
       .where('m.user_id', '=', userId)
       .where('p.visibility', '=', 'public')

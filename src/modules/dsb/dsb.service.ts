@@ -228,7 +228,8 @@ export class DsbService {
         req_id: f?.req_id ?? '0',
         text: p.text,
         user_mentions: f?.mentions ?? [],
-        media: f?.media ?? [],
+        // A post written through kith's API shows its pictures by id.
+        media: f?.media ?? p.media.map((m) => ({ media_id: m.id, media_type: 'image' })),
         urls: urlsIn(p.text),
         timestamp: String(p.created_at.getTime()),
         post_type: f?.post_type ?? 0,

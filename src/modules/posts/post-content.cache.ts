@@ -2,12 +2,13 @@ import type { Kysely } from 'kysely';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB, PostRow } from '../../infra/db/schema.ts';
 import { idIn } from '../../infra/db/sql.ts';
+import { mediaOfPost, type MediaAttachment } from '../media/media.repository.ts';
 
 /** What a post says and who may see it: everything but its counters, which change too often. */
 export type PostContent = Pick<
   PostRow,
   'id' | 'author_id' | 'text' | 'visibility' | 'created_at' | 'edited_at' | 'fan_out'
->;
+> & { media: MediaAttachment[] };
 
 type Stored =
   | (Omit<PostContent, 'created_at' | 'edited_at'> & {
@@ -60,6 +61,7 @@ export class PostContentCache {
       const rows = await this.#db
         .selectFrom('posts')
         .select(['id', 'author_id', 'text', 'visibility', 'created_at', 'edited_at', 'fan_out'])
+        .select(mediaOfPost('posts.id').as('media'))
         .where(idIn('id', missing))
         .execute();
       for (const row of rows) found.set(row.id, row);
@@ -80,8 +82,8 @@ export class PostContentCache {
 
   /** Caches a post just written, which its followers are about to read. */
   async prime(post: PostContent): Promise<void> {
-    const { id, author_id, text, visibility, created_at, edited_at, fan_out } = post;
-    const content = { id, author_id, text, visibility, created_at, edited_at, fan_out };
+    const { id, author_id, text, visibility, created_at, edited_at, fan_out, media } = post;
+    const content = { id, author_id, text, visibility, created_at, edited_at, fan_out, media };
     await this.#cache.set(key(id), store(content), TTL_SECONDS);
   }
 

@@ -8,12 +8,15 @@ import {
   visibleTo,
 } from './visibility.repository.ts';
 import { idIn } from '../../infra/db/sql.ts';
+import { mediaOfPost, type MediaAttachment } from '../media/media.repository.ts';
 
 /** A post with what every reader needs: its author and whether the viewer liked it. */
 export interface HydratedPost extends PostRow {
   author_username: string;
   author_display_name: string;
   liked: boolean;
+  /** Its pictures, in order (none: empty). */
+  media: MediaAttachment[];
 }
 
 /** What hydration reads from the database for each post: never cached. */
@@ -48,6 +51,7 @@ export class PostsRepository {
         'p.created_at',
         'p.edited_at',
         'p.fan_out',
+        mediaOfPost('p.id').as('media'),
         seenCount('like_count', viewerId).as('like_count'),
         seenCount('comment_count', viewerId).as('comment_count'),
         'u.username as author_username',
@@ -105,6 +109,18 @@ export class PostsRepository {
       .where(idIn('p.id', ids))
       .where(visibleTo(viewerId))
       .execute();
+  }
+
+  /** The ids of the post's pictures, in order. */
+  async mediaIds(postId: string): Promise<string[]> {
+    const rows = await this.#db
+      .selectFrom('media')
+      .select('id')
+      .where('post_id', '=', postId)
+      .where('deleted_at', 'is', null)
+      .orderBy('position')
+      .execute();
+    return rows.map((r) => r.id);
   }
 
   findById(id: string, forUpdate = false): Promise<PostRow | undefined> {

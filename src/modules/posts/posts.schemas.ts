@@ -4,6 +4,7 @@ import type { HydratedPost } from './posts.repository.ts';
 import { POST_MAX } from './posts.service.ts';
 import type { PostVersionsTable } from '../../infra/db/schema.ts';
 import type { Selectable } from 'kysely';
+import { Media, MediaIds, presentMedia } from '../media/media.schemas.ts';
 
 export const VisibilitySchema = Type.Union(
   [Type.Literal('public'), Type.Literal('followers'), Type.Literal('friends')],
@@ -22,12 +23,20 @@ const PostText = Type.String({
 export const PostParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 export const CreatePostBody = Type.Object(
-  { text: PostText, visibility: Type.Optional(VisibilitySchema) },
+  {
+    text: PostText,
+    visibility: Type.Optional(VisibilitySchema),
+    media_ids: Type.Optional(MediaIds),
+  },
   { additionalProperties: false },
 );
 
 export const UpdatePostBody = Type.Object(
-  { text: Type.Optional(PostText), visibility: Type.Optional(VisibilitySchema) },
+  {
+    text: Type.Optional(PostText),
+    visibility: Type.Optional(VisibilitySchema),
+    media_ids: Type.Optional(MediaIds),
+  },
   { additionalProperties: false, minProperties: 1 },
 );
 
@@ -47,6 +56,7 @@ export const Post = Type.Object({
   liked: Type.Boolean({ description: 'Whether you liked it (false when anonymous).' }),
   created_at: Type.String({ format: 'date-time' }),
   edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  media: Type.Array(Media, { description: 'Its pictures, in order.' }),
 });
 
 export const PostVersion = Type.Object({
@@ -81,6 +91,7 @@ export function presentPost(p: HydratedPost) {
     liked: p.liked,
     created_at: p.created_at.toISOString(),
     edited_at: p.edited_at?.toISOString() ?? null,
+    media: p.media.map(presentMedia),
   };
 }
 

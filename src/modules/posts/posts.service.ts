@@ -13,12 +13,15 @@ import type { PostContentCache } from './post-content.cache.ts';
 import type { PostCountersCache } from './post-counters.cache.ts';
 import type { LikedCache } from './liked.cache.ts';
 import { mentionedUsernames } from '../../text.ts';
+import { attachMedia } from '../media/media.service.ts';
 
 export const POST_MAX = 5_000;
 
 export interface PostInput {
   text: string;
   visibility?: Visibility | undefined;
+  /** Uploaded pictures, in order (see the media module); on an edit, the full new list. */
+  media_ids?: string[] | undefined;
 }
 
 export interface PostsOptions {
@@ -28,6 +31,8 @@ export interface PostsOptions {
   liked: LikedCache;
   /** After a post commits: feed readers list it until its fan-out has run. */
   onCreated: (postId: string, authorId: string) => Promise<void>;
+  /** Pictures one post may carry. */
+  maxMediaPerPost: number;
 }
 
 export interface LikeState {
@@ -72,6 +77,9 @@ export class PostsService {
           visibility: input.visibility ?? 'public',
           fan_out: (author?.follower_count ?? 0) <= this.#opts.fanoutMaxFollowers,
         });
+        if (input.media_ids?.length) {
+          await attachMedia(trx, authorId, id, input.media_ids, this.#opts.maxMediaPerPost);
+        }
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
         ]);
@@ -109,7 +117,14 @@ export class PostsService {
     await transaction(this.#db, async (trx) => {
       const post = await this.#ownPost(trx, viewerId, id);
       const next = { text: text ?? post.text, visibility: patch.visibility ?? post.visibility };
-      if (next.text === post.text && next.visibility === post.visibility) return;
+      const media = patch.media_ids;
+      const mediaChanged =
+        media !== undefined &&
+        (await new PostsRepository(trx).mediaIds(id)).join() !== [...new Set(media)].join();
+      if (next.text === post.text && next.visibility === post.visibility && !mediaChanged) return;
+      if (mediaChanged) {
+        await attachMedia(trx, viewerId, id, media, this.#opts.maxMediaPerPost);
+      }
       await new PostsRepository(trx).edit(post, newId(), next);
       await recordEvent(trx, 'post.edited', { post_id: post.id, author_id: post.author_id });
     });

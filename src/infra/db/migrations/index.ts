@@ -12,6 +12,7 @@ import * as oauth from './0013-oauth.ts';
 import * as accountLifecycle from './0014-account-lifecycle.ts';
 import * as mastodon from './0016-mastodon.ts';
 import * as moderation from './0012-moderation.ts';
+import * as media from './0010-media.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -31,4 +32,5 @@ export const migrations: Record<string, Migration> = {
   '0014-account-lifecycle': accountLifecycle,
   '0016-mastodon': mastodon,
   '0012-moderation': moderation,
+  '0010-media': media,
 };
