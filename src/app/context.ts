@@ -44,6 +44,8 @@ import { PostContentCache } from '../modules/posts/post-content.cache.ts';
 import { PostsRepository } from '../modules/posts/posts.repository.ts';
 import { RelationsCache } from '../modules/social/relations.cache.ts';
 import { PostsService } from '../modules/posts/posts.service.ts';
+import { createSearchServices, type SearchServices } from '../modules/search/search.service.ts';
+import { TagsRepository } from '../modules/search/tags.repository.ts';
 import { FriendsService } from '../modules/social/friends.service.ts';
 import { SocialService } from '../modules/social/social.service.ts';
 import { homeTimeline } from '../modules/feed/feed.service.ts';
@@ -84,6 +86,8 @@ export interface Context {
   /** The real-time streams open on this node. */
   readonly hub: StreamHub;
   readonly activity: ActivityTracker;
+  /** Search, tags, the public and tag timelines, trends. */
+  readonly search: SearchServices;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -313,12 +317,15 @@ export async function createContext(
       timelines,
       repo: new FeedRepository(db),
       relations,
-      hydrator: new FeedHydrator(contents, users, new PostsRepository(db)),
+      hydrator: new FeedHydrator(contents, users, new PostsRepository(db), (viewer, ids) =>
+        new TagsRepository(db).followedTagPosts(viewer, ids),
+      ),
       metrics,
       log,
       cap: config.feedTimelineCap,
     }),
     activity: new ActivityTracker(db),
+    search: createSearchServices(db, cache),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),

@@ -7,6 +7,7 @@ import { mailModule } from '../modules/mail/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
+import { searchModule } from '../modules/search/index.ts';
 import { realtimeModule } from '../modules/realtime/index.ts';
 import { socialModule } from '../modules/social/index.ts';
 import type { FeatureModule } from './feature.ts';
@@ -23,6 +24,7 @@ export const MODULES: readonly FeatureModule[] = [
   realtimeModule,
   mailModule,
   dsbModule,
+  searchModule,
 ];
 
 /** The modules this configuration turns on. */

@@ -3,6 +3,10 @@ import type { PostContentCache } from '../posts/post-content.cache.ts';
 import type { HydratedPost, PostStats, PostsRepository } from '../posts/posts.repository.ts';
 import type { Relations } from '../social/relations.cache.ts';
 
+/** Of posts by people the viewer does not follow, those their timeline holds for another reason
+ * (a followed tag). */
+export type AlsoInFeed = (viewerId: string, postIds: string[]) => Promise<ReadonlySet<string>>;
+
 /**
  * Turns post ids into feed items in a fixed number of round trips, whatever the page size:
  * contents from the cache, kept if their author is the viewer or someone they follow and have
@@ -15,10 +19,18 @@ export class FeedHydrator {
   readonly #users: UsersService;
   readonly #posts: PostsRepository;
 
-  constructor(contents: PostContentCache, users: UsersService, posts: PostsRepository) {
+  readonly #alsoInFeed: AlsoInFeed | undefined;
+
+  constructor(
+    contents: PostContentCache,
+    users: UsersService,
+    posts: PostsRepository,
+    alsoInFeed?: AlsoInFeed,
+  ) {
     this.#contents = contents;
     this.#users = users;
     this.#posts = posts;
+    this.#alsoInFeed = alsoInFeed;
   }
 
   hydrate(viewerId: string, ids: readonly string[], rel: Relations): Promise<HydratedPost[]> {
@@ -44,12 +56,18 @@ export class FeedHydrator {
     statsOf: (ids: string[]) => Promise<readonly PostStats[]>,
   ): Promise<HydratedPost[]> {
     const contents = await this.#contents.getMany(ids);
+    const inFeed = (author: string) =>
+      author === viewerId || (rel.following.has(author) && !rel.muted.has(author));
+    const others = ids.filter((id) => {
+      const post = contents.get(id);
+      return post && !inFeed(post.author_id);
+    });
+    const also =
+      others.length > 0 && this.#alsoInFeed ? await this.#alsoInFeed(viewerId, others) : undefined;
     const kept = ids.flatMap((id) => {
       const post = contents.get(id);
       if (!post) return [];
-      const author = post.author_id;
-      const inFeed = author === viewerId || (rel.following.has(author) && !rel.muted.has(author));
-      return inFeed ? [post] : [];
+      return inFeed(post.author_id) || also?.has(id) ? [post] : [];
     });
     if (kept.length === 0) return [];
     const [authors, stats] = await Promise.all([

@@ -4,6 +4,8 @@ import type { HydratedPost } from './posts.repository.ts';
 import { POST_MAX } from './posts.service.ts';
 import type { PostVersionsTable } from '../../infra/db/schema.ts';
 import type { Selectable } from 'kysely';
+import { hashtagsOf } from '../../text.ts';
+import { TagRef, presentTagRef } from '../search/tags.schemas.ts';
 
 export const VisibilitySchema = Type.Union(
   [Type.Literal('public'), Type.Literal('followers'), Type.Literal('friends')],
@@ -47,6 +49,7 @@ export const Post = Type.Object({
   liked: Type.Boolean({ description: 'Whether you liked it (false when anonymous).' }),
   created_at: Type.String({ format: 'date-time' }),
   edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  tags: Type.Array(TagRef, { description: 'The `#hashtags` of the text, normalised.' }),
 });
 
 export const PostVersion = Type.Object({
@@ -81,6 +84,7 @@ export function presentPost(p: HydratedPost) {
     liked: p.liked,
     created_at: p.created_at.toISOString(),
     edited_at: p.edited_at?.toISOString() ?? null,
+    tags: hashtagsOf(p.text).map(presentTagRef),
   };
 }
 

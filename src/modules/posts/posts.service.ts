@@ -10,7 +10,8 @@ import { createOnce, type IdempotencyKey } from '../../infra/db/idempotency.ts';
 import { PostsRepository, type HydratedPost } from './posts.repository.ts';
 import { recordEvent } from '../../events/outbox.ts';
 import type { PostContentCache } from './post-content.cache.ts';
-import { mentionedUsernames } from '../../text.ts';
+import { hashtagsOf, mentionedUsernames } from '../../text.ts';
+import { TagsRepository } from '../search/tags.repository.ts';
 
 export const POST_MAX = 5_000;
 
@@ -66,6 +67,7 @@ export class PostsService {
           visibility: input.visibility ?? 'public',
           fan_out: (author?.follower_count ?? 0) <= this.#opts.fanoutMaxFollowers,
         });
+        await new TagsRepository(trx).setForPost(id, authorId, hashtagsOf(text));
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
         ]);
@@ -96,6 +98,10 @@ export class PostsService {
       const next = { text: text ?? post.text, visibility: patch.visibility ?? post.visibility };
       if (next.text === post.text && next.visibility === post.visibility) return;
       await new PostsRepository(trx).edit(post, newId(), next);
+      if (next.text !== post.text) {
+        const tags = hashtagsOf(next.text);
+        await new TagsRepository(trx).setForPost(post.id, post.author_id, tags, true);
+      }
       await recordEvent(trx, 'post.edited', { post_id: post.id, author_id: post.author_id });
     });
     await this.#contents.invalidate(id);

@@ -7,6 +7,7 @@ import * as mail from './0005-mail.ts';
 import * as realtime from './0006-realtime.ts';
 import * as dsb from './0007-dsb.ts';
 import * as fanoutPending from './0008-fanout-pending.ts';
+import * as search from './0011-search.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '0006-realtime': realtime,
   '0007-dsb': dsb,
   '0008-fanout-pending': fanoutPending,
+  '0011-search': search,
 };
