@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { HTTPMethods } from 'fastify';
 import { API_PREFIX, type App } from '../../src/http/types.ts';
 
-export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public';
+export type Area = 'content' | 'accounts' | 'messages' | 'streams' | 'public' | 'search';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -28,6 +28,10 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   streams: {
     file: 'test/authorization/streams.test.ts',
     routes: /^\/api\/v1\/stream(\/|$)/,
+  },
+  search: {
+    file: 'test/authorization/search.test.ts',
+    routes: /^\/api\/v1\/(search|trends\/tags|timelines\/public|tags\/:tag\/.+|followed_tags)$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, and the DeathStarBench compatibility routes (only with DSB_COMPAT=true).
