@@ -8,6 +8,15 @@ import { api, type Page } from '../../../test/support/api.ts';
 
 type Post = { id: string; text: string; tags: { name: string; url: string }[] };
 
+/** A 400 with an error of this code at `path`. */
+function assertInvalidAt(res: Parameters<typeof assertInvalid>[0], path: string, code: string) {
+  const body = assertInvalid(res, path);
+  assert.ok(
+    body.errors?.some((e) => e.path === path && e.code === code),
+    JSON.stringify(body.errors),
+  );
+}
+
 let app: App;
 before(async () => {
   ({ app } = await createTestApp());
@@ -77,7 +86,7 @@ describe('hashtags on posts', () => {
 
   it('a bad tag name is a 400 invalid_tag', async () => {
     for (const bad of ['123', 'a-b', '%25']) {
-      assertInvalid(await call('GET', `/tags/${bad}/posts`), '/tag', 'invalid_tag');
+      assertInvalidAt(await call('GET', `/tags/${bad}/posts`), '/tag', 'invalid_tag');
     }
   });
 });
