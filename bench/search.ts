@@ -81,7 +81,7 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
         (case when g % 10 < 8 then 'public' when g % 10 = 8 then 'followers' else 'friends' end)::text,
         true, to_timestamp(ms / 1000.0)
       from generate_series(${from}::int, ${to}::int) g,
-        lateral (select (${start} + g * ${step})::bigint as ms) t`.execute(db);
+        lateral (select (${start}::bigint + g * ${step}::float8)::bigint as ms) t`.execute(db);
     log(`  ${fmt(to)} posts`);
   }
   await sql`insert into post_tags (tag, post_id, author_id, created_at)
