@@ -36,7 +36,7 @@ const { values } = parseArgs({
     only: { type: 'string' },
   },
 });
-const SCENARIOS = ['http', 'feed', 'stream', 'dsb'].filter((s) =>
+const SCENARIOS = ['http', 'feed', 'stream', 'dsb', 'search'].filter((s) =>
   existsSync(join(BENCH_DIR, `${s}.ts`)),
 );
 const only = values.only?.split(',').map((s) => s.trim());

@@ -84,12 +84,16 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
         lateral (select (${start}::bigint + g * ${step}::float8)::bigint as ms) t`.execute(db);
     log(`  ${fmt(to)} posts`);
   }
-  await sql`insert into post_tags (tag, post_id, author_id, created_at)
-    select substring(text from '#(tag[0-9]+)'), id, author_id, created_at from posts
-    where text like '%#tag%'`.execute(db);
-  await sql`insert into tags (name) select distinct tag from post_tags`.execute(db);
-  await sql`create index posts_search on posts using gin (search_vector)`.execute(db);
-  await seed.recount(db);
+  // Statements over the whole table: past the kith's statement timeout, for this seeding only.
+  await db.transaction().execute(async (trx) => {
+    await sql`set local statement_timeout = 0`.execute(trx);
+    await sql`insert into post_tags (tag, post_id, author_id, created_at)
+      select substring(text from '#(tag[0-9]+)'), id, author_id, created_at from posts
+      where text like '%#tag%'`.execute(trx);
+    await sql`insert into tags (name) select distinct tag from post_tags`.execute(trx);
+    await sql`create index posts_search on posts using gin (search_vector)`.execute(trx);
+    await seed.recount(trx);
+  });
 }
 
 async function main() {

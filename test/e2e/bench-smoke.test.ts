@@ -46,6 +46,10 @@ const SCENARIOS: Record<string, { args: string[]; ids: string[] }> = {
     ids: ['stream.delivery', 'stream.idle.20', 'stream.idle20k'],
   },
   dsb: { args: [...tiny, '--users', '30'], ids: ['dsb.mix'] },
+  search: {
+    args: [...tiny, '--posts', '2000', '--connections', '4'],
+    ids: ['search.posts', 'search.tagvsprofile', 'search.writecost'],
+  },
 };
 const present = Object.keys(SCENARIOS).filter((name) => existsSync(join(BENCH_DIR, `${name}.ts`)));
 
