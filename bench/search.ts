@@ -62,6 +62,13 @@ const AUTHORS = Math.max(10, Math.floor(P.posts / 100));
 const TAGS = 200;
 const log = (line: string) => console.log(line);
 
+/** Runs bulk statements past the kith's statement timeout, for this seeding only. */
+const untimed = (db: Kysely<DB>, fn: (trx: Kysely<DB>) => Promise<unknown>) =>
+  db.transaction().execute(async (trx) => {
+    await sql`set local statement_timeout = 0`.execute(trx);
+    await fn(trx);
+  });
+
 /** The posts, their tags and the tags table, in batches of 100,000 rows. */
 async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<void> {
   // Rebuilt once at the end: one GIN build is much cheaper than a million index insertions.
@@ -71,7 +78,7 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
   for (let from = 1; from <= P.posts; from += 100_000) {
     const to = Math.min(P.posts, from + 99_999);
     // A UUIDv7 per post from its time (12 hex digits of milliseconds), in id order.
-    await sql`
+    await untimed(db, (trx) => sql`
       insert into posts (id, author_id, text, visibility, fan_out, created_at)
       select (lpad(to_hex(ms), 12, '0') || '7' || lpad(to_hex(g % 4096), 3, '0') || '8'
               || lpad(to_hex(g), 15, '0'))::uuid,
@@ -81,12 +88,10 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
         (case when g % 10 < 8 then 'public' when g % 10 = 8 then 'followers' else 'friends' end)::text,
         true, to_timestamp(ms / 1000.0)
       from generate_series(${from}::int, ${to}::int) g,
-        lateral (select (${start}::bigint + g * ${step}::float8)::bigint as ms) t`.execute(db);
+        lateral (select (${start}::bigint + g * ${step}::float8)::bigint as ms) t`.execute(trx));
     log(`  ${fmt(to)} posts`);
   }
-  // Statements over the whole table: past the kith's statement timeout, for this seeding only.
-  await db.transaction().execute(async (trx) => {
-    await sql`set local statement_timeout = 0`.execute(trx);
+  await untimed(db, async (trx) => {
     await sql`insert into post_tags (tag, post_id, author_id, created_at)
       select substring(text from '#(tag[0-9]+)'), id, author_id, created_at from posts
       where text like '%#tag%'`.execute(trx);

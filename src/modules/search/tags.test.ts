@@ -182,4 +182,19 @@ describe('following tags', () => {
     assert.equal(off.changed, true);
     assert.equal((await call('POST', `/tags/${tag}/follow`, null)).statusCode, 401);
   });
+
+  it('concurrent follows of one tag: one changes, and concurrent posts share a new tag', async () => {
+    const { a, b } = await users('a', 'b');
+    const tag = unique();
+    const follows = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        ok<{ changed: boolean }>(call('POST', `/tags/${tag}/follow`, a)),
+      ),
+    );
+    assert.equal(follows.filter((f) => f.changed).length, 1);
+    const posts = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => write(i % 2 ? a : b, `#${tag} at once ${i}`)),
+    );
+    assert.deepEqual((await tagIds(tag)).sort(), posts.map((p) => p.id).sort());
+  });
 });
