@@ -78,7 +78,8 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
   for (let from = 1; from <= P.posts; from += 100_000) {
     const to = Math.min(P.posts, from + 99_999);
     // A UUIDv7 per post from its time (12 hex digits of milliseconds), in id order.
-    await untimed(db, (trx) => sql`
+    await untimed(db, (trx) =>
+      sql`
       insert into posts (id, author_id, text, visibility, fan_out, created_at)
       select (lpad(to_hex(ms), 12, '0') || '7' || lpad(to_hex(g % 4096), 3, '0') || '8'
               || lpad(to_hex(g), 15, '0'))::uuid,
@@ -88,7 +89,8 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
         (case when g % 10 < 8 then 'public' when g % 10 = 8 then 'followers' else 'friends' end)::text,
         true, to_timestamp(ms / 1000.0)
       from generate_series(${from}::int, ${to}::int) g,
-        lateral (select (${start}::bigint + g * ${step}::float8)::bigint as ms) t`.execute(trx));
+        lateral (select (${start}::bigint + g * ${step}::float8)::bigint as ms) t`.execute(trx),
+    );
     log(`  ${fmt(to)} posts`);
   }
   await untimed(db, async (trx) => {
@@ -104,7 +106,8 @@ async function seedPosts(db: Kysely<DB>, authors: readonly string[]): Promise<vo
 async function main() {
   const machine = machineInfo();
   log(`# kith search benchmark (${kind})\n\nMachine: ${machineLine(machine)}`);
-  const kith = await startKith(kind);
+  // Seeding a million rows takes statements of minutes: no statement timeout in this kith.
+  const kith = await startKith(kind, { DATABASE_STATEMENT_TIMEOUT_MS: '0' });
   onInterrupt(() => kith.stop());
   const started = performance.now();
   try {
