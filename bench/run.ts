@@ -50,7 +50,7 @@ interface Planned {
   script: string;
   args: string[];
 }
-const SCENARIOS: Planned[] = ['http', 'feed', 'stream', 'dsb', 'home', 'media']
+const SCENARIOS: Planned[] = ['http', 'feed', 'stream', 'dsb', 'home', 'media', 'search']
   .filter((s) => existsSync(join(BENCH_DIR, `${s}.ts`)))
   .flatMap((script) =>
     GRAPH_SCENARIOS.has(script)

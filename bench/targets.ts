@@ -207,4 +207,21 @@ export const TARGETS: readonly Target[] = [
     met: (f!.value ?? Infinity) * 2 ** 20 < 1e9,
   })),
   ...ISSUE_18,
+  target(
+    'Search posts on 1,000,000 posts (Postgres) or 100,000 (embedded): p95 under 50 ms at 20 concurrent searches (measured as p99, which bounds it)',
+    ['search.posts'],
+    ([f]) => ({
+      measured: `p99 ${ms(f!.p99Ms)}, ${f!.label}${errorNote(f!)}`,
+      met: (f!.p99Ms ?? Infinity) < 50 && clean(f!),
+    }),
+  ),
+  target('Tag timeline reads within 20 % of profile reads', ['search.tagvsprofile'], ([f]) => ({
+    measured: pct(f!.value ?? 0),
+    met: (f!.value ?? 0) >= 0.8,
+  })),
+  target(
+    'A post with tags at most 10 % slower to write than one without',
+    ['search.writecost'],
+    ([f]) => ({ measured: pct(f!.value ?? 0), met: (f!.value ?? 0) >= 0.9 }),
+  ),
 ];

@@ -77,3 +77,36 @@ export function mentionedUsernames(text: string): string[] {
   }
   return [...names];
 }
+
+/** Most hashtags one text files under (the rest are plain text). */
+const MAX_HASHTAGS = 20;
+/** Longest tag name, in characters. */
+export const TAG_MAX = 100;
+// Letters (with their combining marks, for Indic and other scripts), digits and underscores,
+// with at least one letter, so "#1" stays a number. Not after a word character or `&`, so
+// "a#b" and HTML entities (`&#39;`) are no tags.
+const HASHTAG = /(?<![\p{L}\p{M}\p{N}_&#])#([\p{L}\p{M}\p{N}_]*\p{L}[\p{L}\p{M}\p{N}_]*)/gu;
+const TAG_NAME = /^[\p{L}\p{M}\p{N}_]*\p{L}[\p{L}\p{M}\p{N}_]*$/u;
+
+/** The one spelling of a tag, as for usernames: NFKC, then lower case (`#Café` is `café`). */
+export function normalizeTag(raw: string): string {
+  return raw.normalize('NFKC').toLowerCase();
+}
+
+/** A tag name as typed (with or without `#`), normalised; undefined when it is no tag. */
+export function tagName(raw: string): string | undefined {
+  const name = normalizeTag(raw.startsWith('#') ? raw.slice(1) : raw);
+  return TAG_NAME.test(name) && [...name].length <= TAG_MAX ? name : undefined;
+}
+
+/** The `#hashtags` of a text, normalised, each once, in order of appearance. */
+export function hashtagsOf(text: string): string[] {
+  const names = new Set<string>();
+  for (const match of text.matchAll(HASHTAG)) {
+    const name = normalizeTag(match[1]!);
+    if (!TAG_NAME.test(name) || [...name].length > TAG_MAX) continue;
+    names.add(name);
+    if (names.size === MAX_HASHTAGS) break;
+  }
+  return [...names];
+}

@@ -50,6 +50,8 @@ import { MergeSources } from '../modules/feed/merge-sources.ts';
 import { PostsRepository } from '../modules/posts/posts.repository.ts';
 import { RelationsCache } from '../modules/social/relations.cache.ts';
 import { PostsService } from '../modules/posts/posts.service.ts';
+import { createSearchServices, type SearchServices } from '../modules/search/search.service.ts';
+import { TagsRepository } from '../modules/search/tags.repository.ts';
 import { FriendsService } from '../modules/social/friends.service.ts';
 import { SocialService } from '../modules/social/social.service.ts';
 import { homeTimeline } from '../modules/feed/feed.service.ts';
@@ -113,6 +115,8 @@ export interface Context {
   /** Where uploaded pictures are kept (disk or S3). */
   readonly mediaStorage: MediaStorage;
   readonly media: MediaService;
+  /** Search, tags, the public and tag timelines, trends. */
+  readonly search: SearchServices;
   /** Closes what the context opened: bus, Redis, then the database. */
   close(): Promise<void>;
 }
@@ -384,6 +388,7 @@ export async function createContext(
         liked,
         users,
         posts: new PostsRepository(db),
+        alsoInFeed: (viewer, ids) => new TagsRepository(db).followedTagPosts(viewer, ids),
       }),
       sources,
       metrics,
@@ -406,6 +411,7 @@ export async function createContext(
       }),
       (postId) => contents.invalidate(postId),
     ),
+    search: createSearchServices(db, cache),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),

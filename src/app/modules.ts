@@ -10,6 +10,7 @@ import { mediaFilesModule, mediaModule } from '../modules/media/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
+import { searchModule } from '../modules/search/index.ts';
 import { realtimeModule } from '../modules/realtime/index.ts';
 import { socialModule } from '../modules/social/index.ts';
 import { oauthModule } from '../modules/oauth/index.ts';
@@ -36,6 +37,7 @@ export const MODULES: readonly FeatureModule[] = [
   moderationModule,
   mediaModule,
   mediaFilesModule,
+  searchModule,
 ];
 
 /** The modules this configuration turns on. */

@@ -87,6 +87,10 @@ const SCENARIOS: Record<string, { script?: string; args: string[]; ids: string[]
     args: ['--quick', '--uploads', '2', '--reads', '10'],
     ids: ['media.upload', 'media.rss', 'media.feed.with', 'media.feed.without', 'media.feed.ratio'],
   },
+  search: {
+    args: [...tiny, '--posts', '2000', '--connections', '4'],
+    ids: ['search.posts', 'search.tagvsprofile', 'search.writecost'],
+  },
 };
 const scriptOf = (name: string) => SCENARIOS[name]!.script ?? name;
 const present = Object.keys(SCENARIOS).filter((name) =>

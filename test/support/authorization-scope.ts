@@ -17,7 +17,8 @@ export type Area =
   | 'lifecycle'
   | 'mastodon'
   | 'moderation'
-  | 'media';
+  | 'media'
+  | 'search';
 
 /** The routes of each area (Fastify route urls) and the file whose matrix covers them. */
 export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
@@ -64,6 +65,10 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   media: {
     file: 'test/authorization/media.test.ts',
     routes: /^\/api\/v1\/media(\/|$)/,
+  },
+  search: {
+    file: 'test/authorization/search.test.ts',
+    routes: /^\/api\/v1\/(search|trends\/tags|timelines\/public|tags\/:tag\/.+|followed_tags)$/,
   },
   // Deliberately public and outside the API: the API description and its UI, Prometheus
   // metrics, the DeathStarBench compatibility routes (only with DSB_COMPAT=true), and media

@@ -1,6 +1,8 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
+import { unaccent } from '@electric-sql/pglite/contrib/unaccent';
 import {
   Kysely,
   Migrator,
@@ -153,6 +155,8 @@ export async function createPGlite(dataDir?: string, loadDataDir?: Blob): Promis
     ...(dataDir ? { dataDir } : {}),
     ...(loadDataDir ? { loadDataDir } : {}),
     parsers: { [pgliteTypes.INT8]: parseInt8, [pgliteTypes.DATE]: keepText },
+    // Contrib extensions are loaded when the instance starts (search: migration 0011).
+    extensions: { pg_trgm, unaccent },
   });
   await pglite.waitReady;
   return pglite;

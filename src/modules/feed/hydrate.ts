@@ -5,12 +5,17 @@ import type { PostCountersCache } from '../posts/post-counters.cache.ts';
 import type { HydratedPost, PostStats, PostsRepository } from '../posts/posts.repository.ts';
 import type { Relations } from '../social/relations.cache.ts';
 
+/** Of posts by people the viewer does not follow, those their timeline holds for another reason
+ * (a followed tag). */
+export type AlsoInFeed = (viewerId: string, postIds: string[]) => Promise<ReadonlySet<string>>;
+
 export interface HydratorDeps {
   contents: PostContentCache;
   counters: PostCountersCache;
   liked: LikedCache;
   users: UsersService;
   posts: PostsRepository;
+  alsoInFeed?: AlsoInFeed;
 }
 
 /** The read rule of `visibleTo` (posts/visibility.repository.ts), on the viewer's relations. */
@@ -71,12 +76,23 @@ export class FeedHydrator {
 
   async #kept(viewerId: string, ids: readonly string[], rel: Relations): Promise<PostContent[]> {
     const contents = await this.#d.contents.getMany(ids);
+    const inFeed = (author: string) =>
+      author === viewerId || (rel.following.has(author) && !rel.muted.has(author));
+    // Posts of people the viewer does not follow are there for a followed tag, or no longer
+    // belong (an unfollow): only those ask the database.
+    const others = ids.filter((id) => {
+      const post = contents.get(id);
+      return post && !inFeed(post.author_id);
+    });
+    const also =
+      others.length > 0 && this.#d.alsoInFeed
+        ? await this.#d.alsoInFeed(viewerId, others)
+        : undefined;
     return ids.flatMap((id) => {
       const post = contents.get(id);
       if (!post) return [];
-      const author = post.author_id;
-      const inFeed = author === viewerId || (rel.following.has(author) && !rel.muted.has(author));
-      return inFeed && mayView(viewerId, rel, post) ? [post] : [];
+      const wanted = inFeed(post.author_id) || also?.has(id) === true;
+      return wanted && mayView(viewerId, rel, post) ? [post] : [];
     });
   }
 

@@ -65,6 +65,14 @@ export class PostsRepository {
       .where(visibleTo(viewerId));
   }
 
+  /**
+   * The same query for lists that other modules filter and order (tag and public timelines,
+   * search): every post it returns is one the viewer may see, hydrated like any other.
+   */
+  selectHydrated(viewerId: string | null) {
+    return this.#hydrated(viewerId);
+  }
+
   findVisible(id: string, viewerId: string | null): Promise<HydratedPost | undefined> {
     return this.#hydrated(viewerId).where('p.id', '=', id).executeTakeFirst();
   }

@@ -5,6 +5,8 @@ import { POST_MAX } from './posts.service.ts';
 import type { PostVersionsTable } from '../../infra/db/schema.ts';
 import type { Selectable } from 'kysely';
 import { Media, MediaIds, presentMedia } from '../media/media.schemas.ts';
+import { hashtagsOf } from '../../text.ts';
+import { TagRef, presentTagRef } from '../search/tags.schemas.ts';
 
 export const VisibilitySchema = Type.Union(
   [Type.Literal('public'), Type.Literal('followers'), Type.Literal('friends')],
@@ -57,6 +59,7 @@ export const Post = Type.Object({
   created_at: Type.String({ format: 'date-time' }),
   edited_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   media: Type.Array(Media, { description: 'Its pictures, in order.' }),
+  tags: Type.Array(TagRef, { description: 'The `#hashtags` of the text, normalised.' }),
 });
 
 export const PostVersion = Type.Object({
@@ -92,6 +95,7 @@ export function presentPost(p: HydratedPost) {
     created_at: p.created_at.toISOString(),
     edited_at: p.edited_at?.toISOString() ?? null,
     media: p.media.map(presentMedia),
+    tags: hashtagsOf(p.text).map(presentTagRef),
   };
 }
 

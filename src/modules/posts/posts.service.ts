@@ -12,7 +12,8 @@ import { recordEvent } from '../../events/outbox.ts';
 import type { PostContentCache } from './post-content.cache.ts';
 import type { PostCountersCache } from './post-counters.cache.ts';
 import type { LikedCache } from './liked.cache.ts';
-import { mentionedUsernames } from '../../text.ts';
+import { hashtagsOf, mentionedUsernames } from '../../text.ts';
+import { TagsRepository } from '../search/tags.repository.ts';
 import { attachMedia } from '../media/media.service.ts';
 
 export const POST_MAX = 5_000;
@@ -80,6 +81,7 @@ export class PostsService {
         if (input.media_ids?.length) {
           await attachMedia(trx, authorId, id, input.media_ids, this.#opts.maxMediaPerPost);
         }
+        await new TagsRepository(trx).setForPost(id, authorId, hashtagsOf(text));
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
         ]);
@@ -126,6 +128,10 @@ export class PostsService {
         await attachMedia(trx, viewerId, id, media, this.#opts.maxMediaPerPost);
       }
       await new PostsRepository(trx).edit(post, newId(), next);
+      if (next.text !== post.text) {
+        const tags = hashtagsOf(next.text);
+        await new TagsRepository(trx).setForPost(post.id, post.author_id, tags, true);
+      }
       await recordEvent(trx, 'post.edited', { post_id: post.id, author_id: post.author_id });
     });
     await Promise.all([this.#contents.invalidate(id), this.#opts.counters.invalidate(id)]);

@@ -8,7 +8,8 @@ import { assertInvalid, assertProblem } from '../../../test/support/problems.ts'
 import { api, cursorOf, type Page } from '../../../test/support/api.ts';
 
 const API = '/api/v1';
-const POST_KEYS = 'author comment_count created_at edited_at id like_count liked text visibility';
+const POST_KEYS =
+  'author comment_count created_at edited_at id like_count liked tags text visibility';
 const VERSION_KEYS = 'id replaced_at text visibility written_at';
 
 type Post = {

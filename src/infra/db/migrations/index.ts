@@ -13,6 +13,7 @@ import * as accountLifecycle from './0014-account-lifecycle.ts';
 import * as mastodon from './0016-mastodon.ts';
 import * as moderation from './0012-moderation.ts';
 import * as media from './0010-media.ts';
+import * as search from './0011-search.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -33,4 +34,5 @@ export const migrations: Record<string, Migration> = {
   '0016-mastodon': mastodon,
   '0012-moderation': moderation,
   '0010-media': media,
+  '0011-search': search,
 };

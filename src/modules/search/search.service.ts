@@ -1,0 +1,58 @@
+import type { Kysely } from 'kysely';
+import type { Cache } from '../../infra/cache/cache.ts';
+import type { DB } from '../../infra/db/schema.ts';
+import { cleanText } from '../../text.ts';
+import { SearchRepository, type ScoreCursor } from './search.repository.ts';
+import { parseTag, TagsService } from './tags.service.ts';
+import { TimelinesService } from './timelines.service.ts';
+import { TrendsService } from './trends.service.ts';
+
+/** Longest query, in characters: enough for any phrase, short enough to parse cheaply. */
+export const QUERY_MAX = 200;
+
+export type SearchType = 'posts' | 'accounts' | 'tags';
+
+/**
+ * Search: posts the viewer may discover by full text, people by name, tags by prefix. Every
+ * result goes through `discoverableTo` (posts) or the block rule (people).
+ */
+export class SearchService {
+  readonly #repo: SearchRepository;
+  constructor(db: Kysely<DB>) {
+    this.#repo = new SearchRepository(db);
+  }
+
+  posts(viewerId: string | null, q: string, after: ScoreCursor | undefined, limit: number) {
+    return this.#repo.posts(viewerId, query(q), after, limit);
+  }
+
+  accounts(viewerId: string | null, q: string, after: ScoreCursor | undefined, limit: number) {
+    // A leading `@` is how people write a username.
+    const text = query(q);
+    const name = text.startsWith('@') ? text.slice(1) : text;
+    return name === '' ? Promise.resolve([]) : this.#repo.people(viewerId, name, after, limit);
+  }
+
+  tags(viewerId: string | null, q: string, afterName: string | undefined, limit: number) {
+    return this.#repo.tags(viewerId, parseTag(query(q), '/q'), afterName, limit);
+  }
+}
+
+const query = (q: string) => cleanText(q, '/q', { min: 1, max: QUERY_MAX });
+
+/** The services of finding things, built once by the context. */
+export interface SearchServices {
+  search: SearchService;
+  tags: TagsService;
+  timelines: TimelinesService;
+  trends: TrendsService;
+}
+
+export function createSearchServices(db: Kysely<DB>, cache: Cache): SearchServices {
+  return {
+    search: new SearchService(db),
+    tags: new TagsService(db),
+    timelines: new TimelinesService(db),
+    trends: new TrendsService(db, cache),
+  };
+}
