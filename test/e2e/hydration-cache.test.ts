@@ -121,6 +121,7 @@ for (const [stack, env] of stacks) {
         created_at: content?.created_at,
         edited_at: null,
         fan_out: true,
+        media: [],
       });
       assert.ok(!Number.isNaN(Date.parse(String(content?.created_at))), 'created_at stored');
       assert.deepEqual(await cached(`relations:${viewer.id}`), {

@@ -231,7 +231,10 @@ export class PostsService {
       return { liked, like_count: like_count ?? 0, changed };
     });
     if (state.changed) {
-      await Promise.all([this.#opts.counters.invalidate(id), this.#opts.liked.invalidate(viewerId)]);
+      await Promise.all([
+        this.#opts.counters.invalidate(id),
+        this.#opts.liked.invalidate(viewerId),
+      ]);
     }
     return state;
   }
