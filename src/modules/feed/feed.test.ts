@@ -125,6 +125,7 @@ describe('GET /feed', { timeout: 60_000 }, () => {
       liked: false,
       created_at: item!.created_at,
       edited_at: null,
+      media: [],
       tags: [],
     });
     assert.ok(Date.now() - Date.parse(item.created_at) < 60_000, item.created_at);

@@ -9,7 +9,7 @@ import { api, cursorOf, type Page } from '../../../test/support/api.ts';
 
 const API = '/api/v1';
 const POST_KEYS =
-  'author comment_count created_at edited_at id like_count liked tags text visibility';
+  'author comment_count created_at edited_at id like_count liked media tags text visibility';
 const VERSION_KEYS = 'id replaced_at text visibility written_at';
 
 type Post = {
