@@ -224,11 +224,17 @@ export class UsersService {
       return !hit;
     });
     if (missing.length > 0) {
-      const rows = await this.#users.findManyByIds(missing);
+      // Suspended users are left out: what they wrote is hidden from everyone else.
+      const rows = (await this.#users.findManyByIds(missing)).filter((r) => !r.suspended_at);
       for (const row of rows) found.set(row.id, refOf(row));
       await Promise.all(rows.map((r) => this.#cache.set(idKey(r.id), refOf(r), REF_TTL_SECONDS)));
     }
     return found;
+  }
+
+  /** Drops the cached reference of a user whose standing changed (suspended or restored). */
+  async forget(userId: string): Promise<void> {
+    await this.#cache.delete(idKey(userId));
   }
 
   /** Users by username prefix, leaving out those in a block with the viewer. */

@@ -7,6 +7,7 @@ import type { DB, UserRole, UserRow } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import type { Logger } from '../../logger.ts';
 import type { AccountStatusCache } from '../accounts/account-status.cache.ts';
+import type { UsersService } from '../accounts/users.service.ts';
 import { SessionsRepository } from '../accounts/sessions.repository.ts';
 import type { CommentsService } from '../comments/comments.service.ts';
 import type { PostsService } from '../posts/posts.service.ts';
@@ -32,6 +33,7 @@ export class ModerationService {
   readonly #posts: PostsService;
   readonly #comments: CommentsService;
   readonly #log: Logger;
+  readonly #users: UsersService | undefined;
 
   constructor(deps: {
     db: Kysely<DB>;
@@ -40,7 +42,10 @@ export class ModerationService {
     posts: PostsService;
     comments: CommentsService;
     log: Logger;
+    /** Its cached author references hide suspended users from feeds read from memory. */
+    users?: UsersService;
   }) {
+    this.#users = deps.users;
     this.#db = deps.db;
     this.#bus = deps.bus;
     this.#status = deps.status;
@@ -218,6 +223,9 @@ export class ModerationService {
   /** After the commit: a (un)suspension reaches every API node's status cache and streams. */
   async announce(userId: string, action: AccountAction | 'dismiss' | 'delete_content') {
     if (action !== 'suspend' && action !== 'unsuspend') return;
+    await this.#users?.forget(userId).catch((err: unknown) => {
+      this.#log.warn({ err, user_id: userId }, 'could not drop the cached author reference');
+    });
     await this.#status
       .announce(this.#bus, { user_id: userId, suspended: action === 'suspend' })
       .catch((err: unknown) => {
