@@ -77,6 +77,18 @@ export class ErasureRepository {
   }
 
   /** Everyone who follows the user (their home timelines hold the user's posts). */
+  /** Who liked any of these posts (their cached "liked" lists name them). */
+  async likerIds(postIds: readonly string[]): Promise<string[]> {
+    if (postIds.length === 0) return [];
+    const rows = await this.#db
+      .selectFrom('likes')
+      .select('user_id')
+      .distinct()
+      .where('post_id', 'in', postIds)
+      .execute();
+    return rows.map((r) => r.user_id);
+  }
+
   async followerIds(userId: string): Promise<string[]> {
     const rows = await this.#db
       .selectFrom('follows')

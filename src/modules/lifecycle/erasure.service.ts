@@ -116,7 +116,12 @@ export class Eraser {
       if (postIds.length > 0) {
         const readers = [userId, ...(await repo.followerIds(userId))];
         await Promise.all(readers.map((id) => timelines.remove(homeTimeline(id), postIds)));
-        await cache.delete(...postIds.map((id) => `post:${id}`));
+        // Their cached contents and counters, and the likers' cached "liked" lists.
+        const likers = await repo.likerIds(postIds);
+        await cache.delete(
+          ...postIds.flatMap((id) => [`post:${id}`, `counts:${id}`]),
+          ...likers.map((id) => `liked:${id}`),
+        );
       }
     }
     const outcome = await transaction(this.#deps.db, async (trx) => {
