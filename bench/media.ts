@@ -152,7 +152,7 @@ try {
     },
   ];
   const md = [
-    `# Media (${kith.kind})`,
+    `# kith media benchmark (${kith.kind})`,
     '',
     machineLine(machineInfo()),
     '',

@@ -207,11 +207,13 @@ describe(`fuzzing every operation of the OpenAPI document (FUZZ_SEED=${SEED}, ${
   }
 
   // A fuzzer stuck at validation would pass while testing little: most operations (3 in 5) must have
-  // answered some request with success (those needing a secret, like a mailed token, cannot).
+  // answered some request with success (those needing a secret, like a mailed token, cannot; nor
+  // can the moderators' routes, which the fuzzed users have no role for).
   it('got past validation: most operations answered some request with 2xx', (t) => {
-    const succeeded = [...seen].filter(([, statuses]) => [...statuses.keys()].some((s) => s < 300));
-    const never = [...seen.keys()].filter((name) => !succeeded.some(([n]) => n === name));
+    const open = [...seen].filter(([name]) => !name.includes('/admin/'));
+    const succeeded = open.filter(([, statuses]) => [...statuses.keys()].some((s) => s < 300));
+    const never = open.map(([name]) => name).filter((n) => !succeeded.some(([s]) => s === n));
     t.diagnostic(`never 2xx: ${never.join(', ')}`);
-    assert.ok(succeeded.length >= seen.size * 0.6, `${succeeded.length} of ${seen.size}`);
+    assert.ok(succeeded.length >= open.length * 0.6, `${succeeded.length} of ${open.length}`);
   });
 });

@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { NO_CONTROLS } from '../accounts/accounts.schemas.ts';
 import type { UserRow } from '../../infra/db/schema.ts';
 import type { AuditEntry, ReportView } from './moderation.repository.ts';
 import { NOTE_MAX, REPORT_COMMENT_MAX } from './reports.service.ts';
@@ -6,7 +7,12 @@ import { NOTE_MAX, REPORT_COMMENT_MAX } from './reports.service.ts';
 const Uuid = Type.String({ format: 'uuid' });
 const Time = Type.String({ format: 'date-time' });
 const NullableTime = Type.Union([Time, Type.Null()]);
-const UsernameRef = Type.String({ minLength: 1, maxLength: 64, description: 'A username.' });
+const UsernameRef = Type.String({
+  minLength: 1,
+  maxLength: 64,
+  pattern: NO_CONTROLS,
+  description: 'A username.',
+});
 
 export const Category = Type.Union(
   [Type.Literal('spam'), Type.Literal('abuse'), Type.Literal('illegal'), Type.Literal('other')],
