@@ -47,7 +47,16 @@ after(async () => {
   kith?.child.kill('SIGTERM');
   await kith?.exited;
   await dropDatabase();
-  if (REAL) await deleteAmqpTopology(amqpUrl()!, AMQP_PREFIX, ['feed', 'notifications', 'mail']);
+  if (REAL)
+    await deleteAmqpTopology(amqpUrl()!, AMQP_PREFIX, [
+      'feed',
+      'notifications',
+      'mail',
+      'lifecycle',
+      'moderation',
+      'media',
+      'followed-tags',
+    ]);
 });
 
 describe('masto 8', () => {

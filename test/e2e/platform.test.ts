@@ -206,7 +206,15 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
     ]);
     const started = worker.lines.find((l) => l.includes('"msg":"worker started"'));
     const info = JSON.parse(started ?? '{}') as { consumers?: string[]; metrics?: string };
-    assert.deepEqual(info.consumers, ['feed', 'notifications', 'mail']); // the registry's order
+    assert.deepEqual(info.consumers, [
+      'feed',
+      'notifications',
+      'mail',
+      'lifecycle',
+      'moderation',
+      'media',
+      'followed-tags',
+    ]); // the registry's order
     assert.match(info.metrics ?? '', /^http:\/\/.+:\d+\/metrics$/, 'the worker serves its metrics');
     const { a, entries } = await followWithTimeline(api.url, timeline);
     const post = await call(api.url, 'POST', `${API}/posts`, { text: 'split roles' }, a.token);

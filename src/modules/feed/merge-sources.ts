@@ -39,6 +39,8 @@ export class MergeSources {
   readonly #log: Logger;
   readonly #cap: number;
   #unsure = false;
+  /** The resync under way: every read waits for it rather than trusting the list meanwhile. */
+  #resync: Promise<void> | undefined;
 
   constructor(timelines: TimelineStore, repo: FeedRepository, log: Logger, cap: number) {
     this.#timelines = timelines;
@@ -76,10 +78,7 @@ export class MergeSources {
     limit: number,
   ): Promise<string[] | undefined> {
     try {
-      if (this.#unsure) {
-        this.#unsure = false;
-        await this.#rebuildPending();
-      }
+      if (this.#unsure || this.#resync) await this.#resyncOnce();
       const authors = [viewerId, ...[...rel.big].filter((a) => !rel.muted.has(a))];
       const [pending, ...own] = await Promise.all([
         this.#pending(viewerId, rel, before),
@@ -90,6 +89,17 @@ export class MergeSources {
       if (!(err instanceof Unsure)) this.#unsure = true;
       return undefined;
     }
+  }
+
+  /** One resync at a time, shared by the reads that arrive meanwhile. */
+  async #resyncOnce(): Promise<void> {
+    if (!this.#resync) {
+      this.#unsure = false;
+      this.#resync = this.#rebuildPending().finally(() => {
+        this.#resync = undefined;
+      });
+    }
+    await this.#resync;
   }
 
   async #pending(viewerId: string, rel: Relations, before: TimelineEntry | undefined) {
