@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { cleanUp, fmt, machineInfo, machineLine, writeResults, type Figure } from './lib.ts';
+
+const benchStarted = performance.now();
 import { insertFollows, insertPosts, insertUsers, recount } from './seed.ts';
 import { startKith, wantsReal } from './stack.ts';
 
@@ -161,7 +163,14 @@ try {
     `- home feed (20 posts), ${reads} sequential reads: with pictures **${fmt(withRate)} req/s**, without **${fmt(withoutRate)} req/s** (${fmt((withRate / withoutRate) * 100)} %)`,
   ].join('\n');
   console.log(md);
-  writeResults(`media-${kith.kind}`, md, { kind: kith.kind, settings: kith.settings, figures });
+  writeResults(`media-${kith.kind}`, md, {
+    name: 'media',
+    date: new Date().toISOString(),
+    machine: machineInfo(),
+    stack: { kind: kith.kind, settings: kith.settings },
+    totalSeconds: (performance.now() - benchStarted) / 1000,
+    figures,
+  });
 } finally {
   await cleanUp(() => kith.stop());
   rmSync(mediaDir, { recursive: true, force: true });
