@@ -7,6 +7,7 @@ import {
 } from '../../infra/timeline/timeline.ts';
 import type { Relations } from '../social/relations.cache.ts';
 import type { FeedRepository } from './feed.repository.ts';
+import { entryOf } from './feed.service.ts';
 
 /** Posts written whose `post.created` the feed consumer has not handled yet, newest first. */
 export const PENDING = 'feed:pending';
@@ -124,7 +125,7 @@ export class MergeSources {
     if (!window) {
       await this.#timelines.push(key, [], { cap: this.#cap });
       const ids = await this.#repo.recentPostIds(authorId, this.#cap + 1, false);
-      await this.#timelines.push(key, ids.map(entryOfPost), { cap: this.#cap, onlyIfExists: true });
+      await this.#timelines.push(key, ids.map(entryOf), { cap: this.#cap, onlyIfExists: true });
       window = await this.#timelines.window(key, opts);
     }
     // Fewer than asked from a trimmed list: older posts exist that it no longer holds.
@@ -139,5 +140,3 @@ export class MergeSources {
     await this.#timelines.push(PENDING, entries, { cap: PENDING_CAP, onlyIfExists: true });
   }
 }
-
-const entryOfPost = (id: string): TimelineEntry => ({ id, score: scoreOfId(id) });
