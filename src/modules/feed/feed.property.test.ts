@@ -285,6 +285,9 @@ describe(
       );
       await fc.assert(property, {
         numRuns: RUNS,
+        // Shrinking stops in time to report the smallest counterexample found so far.
+        interruptAfterTimeLimit: RUNS * 15_000,
+        markInterruptAsFailure: true,
         ...(seed ? { seed: Number(seed) } : {}),
         ...(path ? { path } : {}),
       });
@@ -320,5 +323,38 @@ describe(
         [20],
       );
     });
+
+    // Found by the property on Postgres: a's third follower makes a big, and a's posts are
+    // handled at once; each took the others as proof a was big already, so none told the
+    // followers' cached relations to merge a's posts.
+    it('posts handled at once by an account that just became big reach its followers', () =>
+      scenario(
+        [
+          { actor: 2, target: 4 },
+          { actor: 1, target: 4 },
+        ],
+        [
+          { kind: 'forget', actor: 1 },
+          { kind: 'follow', actor: 3, target: 4 }, // 4's third follower
+          { kind: 'post', actor: 4, visibility: 'followers', count: 4 },
+        ],
+        [4, 5],
+      ));
+
+    // Found by the property: a big account's newest posts are for friends only; a follower's
+    // page read its timeline `limit` deep, hid them all, and ended the feed there.
+    it("a big account's hidden newest posts do not end a follower's feed", () =>
+      scenario(
+        [
+          { actor: 2, target: 4 },
+          { actor: 0, target: 4 },
+        ],
+        [
+          { kind: 'follow', actor: 1, target: 4 }, // 4's third follower
+          { kind: 'post', actor: 4, visibility: 'public', count: 3 },
+          { kind: 'post', actor: 4, visibility: 'friends', count: 3 },
+        ],
+        [1, 2],
+      ));
   },
 );

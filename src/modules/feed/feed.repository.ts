@@ -135,13 +135,18 @@ export class FeedRepository {
       .execute();
   }
 
-  /** Whether the author has a post other than `postId` that was not fanned out. */
+  /**
+   * Whether a post of the author other than `postId`, not fanned out, was already handled by the
+   * feed consumer (which then told the followers' relations). Posts still pending do not count:
+   * several events handled at once must not each take the others as the one that told.
+   */
   async wasBig(authorId: string, postId: string): Promise<boolean> {
     const row = await this.#db
       .selectFrom('posts')
       .select('id')
       .where('author_id', '=', authorId)
       .where('fan_out', '=', false)
+      .where('fanout_pending', '=', false)
       .where('id', '!=', postId)
       .limit(1)
       .executeTakeFirst();

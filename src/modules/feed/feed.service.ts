@@ -10,7 +10,7 @@ import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { Relations, RelationsCache } from '../social/relations.cache.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import type { FeedHydrator } from './hydrate.ts';
-import type { MergeSources } from './merge-sources.ts';
+import { covers, type MergeSources } from './merge-sources.ts';
 
 /** The home timeline key of a user. */
 export const homeTimeline = (userId: string) => `home:${userId}`;
@@ -78,7 +78,17 @@ export class FeedService {
     ]);
     const source = window ? 'timeline' : 'sql';
     this.#d.metrics.feedReads.inc({ source });
-    if (window && merged) return this.#fromMemory(viewerId, rel, before, window, merged, limit);
+    if (window && merged) {
+      const page = await this.#fromMemory(viewerId, rel, before, window, merged.ids, limit);
+      if (covers(page, merged.floor, limit)) return page;
+      // The newest posts of a big account were hidden from the viewer (friends only, say):
+      // older ones may belong here. Once more with the author timelines read whole.
+      const whole = await this.#d.sources.merged(viewerId, rel, before, this.#d.cap);
+      if (whole) {
+        const again = await this.#fromMemory(viewerId, rel, before, window, whole.ids, limit);
+        if (covers(again, whole.floor, limit)) return again;
+      }
+    }
     return this.#fromSql(viewerId, rel, before, window, limit);
   }
 

@@ -23,6 +23,19 @@ export const pendingEntry = (postId: string, authorId: string): TimelineEntry =>
 const MAX_PENDING = 500;
 const PENDING_CAP = 100_000;
 
+/** What MergeSources.merged found: the ids to merge, and below which it did not look. */
+export interface Merged {
+  ids: string[];
+  floor: string | undefined;
+}
+
+/**
+ * Whether a page of `limit` posts built from `merged` is whole: nothing below the floor can
+ * belong on it (it is full and its oldest post is at or above the floor).
+ */
+export const covers = (page: readonly { id: string }[], floor: string | undefined, limit: number) =>
+  floor === undefined || (page.length === limit && page.at(-1)!.id >= floor);
+
 /** A source could not say for sure: the caller reads from SQL. */
 class Unsure extends Error {}
 
@@ -71,13 +84,16 @@ export class MergeSources {
   /**
    * Ids to merge into the page of `limit` posts older than `before`, or undefined when only SQL
    * can tell (store failures, a backlog, an author timeline that runs out before its end).
+   * Author timelines are read `limit` entries deep; `floor` is the newest last entry of those
+   * that may hold more: posts below it were not looked at, so a page that the viewer's filters
+   * leave short of `limit`, or that reaches below the floor, may lack some (see `covers`).
    */
   async merged(
     viewerId: string,
     rel: Relations,
     before: TimelineEntry | undefined,
     limit: number,
-  ): Promise<string[] | undefined> {
+  ): Promise<Merged | undefined> {
     try {
       if (this.#unsure || this.#resync) await this.#resyncOnce();
       const authors = [viewerId, ...[...rel.big].filter((a) => !rel.muted.has(a))];
@@ -85,7 +101,9 @@ export class MergeSources {
         this.#pending(viewerId, rel, before),
         ...authors.map((a) => this.#authorPosts(a, before, limit)),
       ]);
-      return [...pending, ...own.flat()];
+      const cut = own.filter((ids) => ids.length === limit).map((ids) => ids.at(-1)!);
+      const floor = cut.length > 0 ? cut.reduce((a, b) => (a > b ? a : b)) : undefined;
+      return { ids: [...pending, ...own.flat()], floor };
     } catch (err) {
       if (!(err instanceof Unsure)) this.#unsure = true;
       return undefined;

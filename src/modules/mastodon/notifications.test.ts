@@ -28,10 +28,15 @@ async function ok<T = Json>(res: Promise<Res>): Promise<T> {
 describe('Mastodon notifications', () => {
   it('lists follows, follow requests, favourites and mentions with Mastodon types', async () => {
     const [ana, ben, cy] = await m.accounts(3);
+    // Each drained before the next: consumers handle events at once, in any order, and a
+    // notification's place is when it was handled.
     await m.follow(ben, ana);
+    await drain(ctx);
     await m.json('POST', `/users/${ana.username}/friend-request`, cy, undefined, 201);
+    await drain(ctx);
     const post = await m.post(ana, { text: 'mine' });
     await m.json('POST', `/posts/${post.id}/like`, ben);
+    await drain(ctx);
     await m.post(ben, { text: `hi @${ana.username}` });
     await drain(ctx);
 
