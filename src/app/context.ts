@@ -224,6 +224,8 @@ export async function createContext(
       poolSize: config.databasePoolSize,
       connectTimeoutMs: config.databaseConnectTimeout,
       statementTimeoutMs: config.databaseStatementTimeout,
+      maxWaiting: config.databaseMaxWaiting,
+      slowConnections: config.databaseSlowConnections,
     },
     overrides.pglite,
   );
@@ -283,6 +285,16 @@ export async function createContext(
     },
   );
   const monitor = watchServices(metrics, database, bus, config);
+  metrics.gauge(
+    'kith_db_pool_waiting',
+    'Queries waiting for a pooled Postgres connection (see DATABASE_MAX_WAITING).',
+    async () => database.pool().waiting,
+  );
+  metrics.gauge(
+    'kith_db_slow_lane_waiting',
+    'Slow reads (feeds from SQL, search) waiting for a turn (see DATABASE_SLOW_CONNECTIONS).',
+    async () => database.slow.load.waiting,
+  );
   metrics.gauge(
     'kith_outbox_backlog',
     'Events written but not yet published.',
@@ -391,6 +403,7 @@ export async function createContext(
         alsoInFeed: (viewer, ids) => new TagsRepository(db).followedTagPosts(viewer, ids),
       }),
       sources,
+      slow: database.slow,
       metrics,
       log,
       cap: config.feedTimelineCap,
@@ -411,7 +424,7 @@ export async function createContext(
       }),
       (postId) => contents.invalidate(postId),
     ),
-    search: createSearchServices(db, cache),
+    search: createSearchServices(db, cache, database.slow),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
     hub: new StreamHub(new StreamLog(db), log),

@@ -73,7 +73,7 @@ export class Metrics {
 
   readonly feedReads = new Counter({
     name: 'kith_feed_reads_total',
-    help: 'Home feed pages served, by source: timeline, or sql when the timeline store failed.',
+    help: 'Home feed pages served, by source: timeline, or sql when the timeline store failed; degraded also counts those served from memory alone while the database could not answer.',
     labelNames: ['source'] as const,
     registers: [this.registry],
   });

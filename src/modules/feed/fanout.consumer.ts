@@ -4,7 +4,8 @@ import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { EventMap } from '../../events/event-map.ts';
 import { coalesce } from './coalesce.ts';
 import type { FeedRepository } from './feed.repository.ts';
-import { entryOf, homeTimeline } from './feed.service.ts';
+import { entryOf } from '../../infra/timeline/timeline.ts';
+import { homeTimeline } from './feed.service.ts';
 import { authorTimeline, PENDING, pendingEntry } from './merge-sources.ts';
 
 export interface FanoutOptions {
