@@ -51,6 +51,8 @@ export function feedConsumer(
   async function fanOut(
     authorId: string,
     apply: (active: string[], idle: string[]) => Promise<unknown>,
+    /** Whether the batches count as fan-out (kith_feed_fanout_batch_size). */
+    counted = true,
   ) {
     const activeSince = new Date(Date.now() - opts.inactiveDays * DAY_MS);
     let after: string | undefined;
@@ -59,7 +61,7 @@ export function feedConsumer(
       if (batch.length === 0) return;
       const ids = (active: boolean) => batch.filter((f) => f.active === active).map((f) => f.id);
       await apply(ids(true), ids(false));
-      metrics.feedFanoutBatch.observe(batch.length);
+      if (counted) metrics.feedFanoutBatch.observe(batch.length);
       if (batch.length < opts.batch) return;
       after = batch.at(-1)!.id;
     }
@@ -82,11 +84,7 @@ export function feedConsumer(
         onlyIfExists: true,
       });
       if (post.fan_out) await fanOutPost(eventId, post, entry);
-      else if (!(await repo.wasBig(post.author_id, post.id))) {
-        // The author just became a big account: their followers' cached relations must learn
-        // to merge their posts.
-        await fanOut(post.author_id, (active, idle) => forgetRelations([...active, ...idle]));
-      }
+      else if (!(await repo.wasBig(post.author_id, post.id))) await becameBig(post.author_id);
       // Only once every push succeeded: until then readers merge the post from SQL.
       await fannedOut(post.id);
       if (post.fan_out) {
@@ -94,6 +92,23 @@ export function feedConsumer(
       }
     }
     await timelines.remove(PENDING, [pendingEntry(post_id, author_id).id]);
+  }
+
+  // The walks under way, by author: posts of a new big account handled at once share one.
+  const telling = new Map<string, Promise<void>>();
+
+  /**
+   * The author just became a big account: their followers' cached relations must learn to
+   * merge their posts. Not a fan-out: nothing is added to timelines.
+   */
+  function becameBig(authorId: string): Promise<void> {
+    let walk = telling.get(authorId);
+    if (!walk) {
+      const forget = (active: string[], idle: string[]) => forgetRelations([...active, ...idle]);
+      walk = fanOut(authorId, forget, false).finally(() => telling.delete(authorId));
+      telling.set(authorId, walk);
+    }
+    return walk;
   }
 
   async function fanOutPost(
