@@ -36,6 +36,7 @@ import type { MailLinks } from '../modules/mail/mail.consumer.ts';
 import { MessagesService } from '../modules/messages/messages.service.ts';
 import { NotificationsService } from '../modules/notifications/notifications.service.ts';
 import { StreamHub } from '../modules/realtime/hub.ts';
+import { StreamSessions } from '../modules/realtime/stream-sessions.service.ts';
 import { StreamPublisher } from '../modules/realtime/publisher.service.ts';
 import { StreamLog } from '../modules/realtime/stream-log.repository.ts';
 import { purgeIdempotencyKeys } from '../infra/db/idempotency.ts';
@@ -102,6 +103,8 @@ export interface Context {
   readonly messages: MessagesService;
   /** The real-time streams open on this node. */
   readonly hub: StreamHub;
+  /** The streams open on this node, of every protocol: caps, suspension, shutdown. */
+  readonly streamSessions: StreamSessions;
   readonly activity: ActivityTracker;
   /** Every bearer token the API accepts: kith's own JWTs and OAuth tokens. */
   readonly tokens: TokenVerifier;
@@ -330,6 +333,8 @@ export async function createContext(
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
   const accountStatus = new AccountStatusCache(db);
+  const hub = new StreamHub(new StreamLog(db), log);
+  const streamSessions = new StreamSessions(hub, accountStatus, config.streamsPerUser);
   const users = new UsersService(db, hasher, cache, accountStatus);
   // After a graph change a home timeline may lack a new followee's posts until the feed
   // consumer merges them: readers then continue past its end from SQL, so they show at once.
@@ -427,7 +432,8 @@ export async function createContext(
     search: createSearchServices(db, cache, database.slow),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
-    hub: new StreamHub(new StreamLog(db), log),
+    hub,
+    streamSessions,
     tokens: {
       verify: (token) =>
         looksLikeOAuthToken(token) ? oauthTokens.verify(token) : accessTokens.verify(token),
@@ -437,6 +443,7 @@ export async function createContext(
     instance: new InstanceService(db),
     close: async () => {
       monitor.stop();
+      streamSessions.stop();
       await bus.close();
       await mailer.close();
       redisBreaker?.stop();

@@ -91,6 +91,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly mastodonStreamSubscriptions = new Gauge({
+    name: 'kith_mastodon_stream_subscriptions',
+    help: "Subscriptions open on this node's Mastodon streaming API (`/api/v1/streaming`), by stream.",
+    labelNames: ['stream'] as const,
+    registers: [this.registry],
+  });
+
   readonly shedEventLoopDelay = new Gauge({
     name: 'kith_http_shed_event_loop_delay_seconds',
     help: 'Event-loop delay as load shedding measures it (time-weighted mean over the last two samples); above SHED_MAX_EVENT_LOOP_DELAY_MS, requests are shed.',

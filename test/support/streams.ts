@@ -63,12 +63,16 @@ export class Inbox<E = StreamEvent> {
   }
 }
 
-/** Opens a stream socket at `url` with `headers` (e.g. an account's `auth`), once connected. */
+/**
+ * Opens a stream socket at `url` with `headers` (e.g. an account's `auth`) and WebSocket
+ * subprotocols, once connected.
+ */
 export async function openStream<E = StreamEvent>(
   url: string | URL,
   headers: Record<string, string>,
+  protocols: string[] = [],
 ): Promise<Inbox<E>> {
-  const socket = new WebSocket(url, { headers });
+  const socket = new WebSocket(url, protocols, { headers });
   sockets.add(socket);
   const inbox = new Inbox<E>(socket);
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));

@@ -25,7 +25,7 @@ const DAY_MS = 86_400_000;
 export type Announce = (
   eventId: string,
   userIds: string[],
-  type: 'feed.post' | 'post.deleted',
+  type: 'feed.post' | 'post.edited' | 'post.deleted',
   data: Record<string, unknown>,
 ) => Promise<void>;
 
@@ -136,6 +136,25 @@ export function feedConsumer(
     });
   }
 
+  /**
+   * Tells the streams of active followers who may see the post that it changed (Mastodon's
+   * `status.update`). Only for posts that were fanned out: a big account's new posts reach no
+   * stream either.
+   */
+  async function edited(eventId: string, { post_id }: EventMap['post.edited']) {
+    const post = await repo.findPost(post_id);
+    if (!post?.fan_out) return;
+    await fanOut(post.author_id, async (active) => {
+      const may = await repo.mayView(post.author_id, post.visibility, active);
+      await announce(
+        eventId,
+        active.filter((id) => may.has(id)),
+        'post.edited',
+        { post_id, author_id: post.author_id },
+      );
+    });
+  }
+
   async function deleted(
     eventId: string,
     { post_id, author_id, fan_out, visibility }: EventMap['post.deleted'],
@@ -177,6 +196,7 @@ export function feedConsumer(
     'feed',
     {
       'post.created': (d, event) => created(event.id, d),
+      'post.edited': (d, event) => edited(event.id, d),
       'post.deleted': (d, event) => deleted(event.id, d),
       'follow.created': (d) => sync(d.follower_id, d.followee_id),
       'follow.removed': (d) => sync(d.follower_id, d.followee_id),
