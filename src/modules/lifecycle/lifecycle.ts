@@ -45,6 +45,7 @@ export function lifecycleOf(ctx: Context, erasure: Partial<ErasureOptions> = {})
         timelines: ctx.timelines,
         redis: ctx.redis && { client: ctx.redis, prefix: config.redisPrefix },
         exports: files,
+        media: ctx.mediaStorage,
         log: ctx.log,
       },
       { ...ERASURE_DEFAULTS, ...erasure },
