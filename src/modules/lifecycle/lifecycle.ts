@@ -50,11 +50,15 @@ export function lifecycleOf(ctx: Context, erasure: Partial<ErasureOptions> = {})
       },
       { ...ERASURE_DEFAULTS, ...erasure },
     ),
-    exports: new ExportService(database.db, files, ctx.mailer, {
-      linkTtlHours: config.exportLinkTtlHours,
-      minIntervalHours: config.exportMinIntervalHours,
-      publicUrl: () => ctx.mailLinks.publicUrl,
-    }),
+    exports: new ExportService(
+      database.db,
+      { files, mailer: ctx.mailer, media: ctx.mediaStorage },
+      {
+        linkTtlHours: config.exportLinkTtlHours,
+        minIntervalHours: config.exportMinIntervalHours,
+        publicUrl: () => ctx.mailLinks.publicUrl,
+      },
+    ),
   };
   if (Object.keys(erasure).length === 0) built.set(ctx, made);
   return made;
