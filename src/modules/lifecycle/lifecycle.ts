@@ -36,7 +36,14 @@ export function lifecycleOf(ctx: Context, erasure: Partial<ErasureOptions> = {})
         cache,
         graceDays: config.accountDeletionGraceDays,
       },
-      (userId) => ctx.activity.forget(userId),
+      async (userId) => {
+        ctx.activity.forget(userId);
+        const message = { user_id: userId, suspended: false, deactivated: true };
+        await ctx.accountStatus.announce(ctx.bus, message).catch((err: unknown) => {
+          // The other nodes still read the account again within the status cache's lifetime.
+          ctx.log.warn({ err, user_id: userId }, 'account status broadcast failed');
+        });
+      },
     ),
     eraser: new Eraser(
       {
