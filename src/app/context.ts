@@ -388,7 +388,11 @@ export async function createContext(
     emailTokens: signer,
     accessTokens,
     users,
-    auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
+    auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl, (userId) =>
+      accountStatus.announce(bus, { user_id: userId, suspended: false }).catch((err: unknown) => {
+        log.warn({ err, user_id: userId }, 'account status broadcast failed');
+      }),
+    ),
     email: new EmailService(db, hasher, signer),
     social: new SocialService(db, users, relations),
     friends: new FriendsService(db, users, relations),

@@ -9,10 +9,11 @@ import type { StreamEvent } from '../realtime/stream-log.repository.ts';
 import { originOf } from './paging.ts';
 import { mastodonEvents, parseSubscription, type MastodonEvent } from './streaming.events.ts';
 
-/** Close codes: as kith's own stream (token expired, account suspended), else policy. */
+/** Close codes: as kith's own stream (token expired, account suspended or deactivated). */
 const CLOSE: Record<StreamEnd, [number, string]> = {
   token_expired: [4001, 'token_expired'],
   account_suspended: [4003, 'account_suspended'],
+  account_deactivated: [4004, 'account_deactivated'],
   shutdown: [1001, 'server shutting down'],
 };
 const POLICY_VIOLATION = 1008;

@@ -4,26 +4,30 @@ import type { StreamHub } from './hub.ts';
 import type { StreamEvent } from './stream-log.repository.ts';
 
 /** Why the server ends a stream. */
-export type StreamEnd = 'token_expired' | 'shutdown' | 'account_suspended';
+export type StreamEnd = 'token_expired' | 'shutdown' | AccountEnd;
+/** Why the account's streams end everywhere at once. */
+export type AccountEnd = 'account_suspended' | 'account_deactivated';
 
 /**
  * The streams open on this node, whatever their protocol (kith's WebSocket and SSE, Mastodon's
  * streaming API): each is attached to the hub, counted against STREAMS_PER_USER, and ended
- * when its token expires, when its account is suspended (heard from any node) and on shutdown.
+ * when its token expires, when its account is suspended or deactivated (heard from any node) and
+ * on shutdown.
  */
 export class StreamSessions {
   readonly #hub: StreamHub;
   readonly #perUser: number;
   readonly #closers = new Set<() => void>();
-  readonly #suspendedClosers = new Map<string, Set<() => void>>();
+  readonly #suspendedClosers = new Map<string, Set<(why: AccountEnd) => void>>();
   readonly #open = new Map<string, number>();
   readonly #stopListening: () => void;
 
   constructor(hub: StreamHub, accountStatus: AccountStatusCache, perUser: number) {
     this.#hub = hub;
     this.#perUser = perUser;
-    this.#stopListening = accountStatus.onChange(({ user_id, suspended }) => {
-      if (suspended) for (const close of this.#suspendedClosers.get(user_id) ?? []) close();
+    this.#stopListening = accountStatus.onChange(({ user_id, suspended, deactivated }) => {
+      const why = suspended ? 'account_suspended' : deactivated ? 'account_deactivated' : undefined;
+      if (why) for (const close of this.#suspendedClosers.get(user_id) ?? []) close(why);
     });
   }
 
@@ -51,7 +55,7 @@ export class StreamSessions {
     const expiry = setTimeout(() => end('token_expired'), Math.min(left, 2 ** 31 - 1));
     const shutdown = () => end('shutdown');
     this.#closers.add(shutdown);
-    const suspend = () => end('account_suspended');
+    const suspend = (why: AccountEnd) => end(why);
     const mine = this.#suspendedClosers.get(userId) ?? new Set();
     this.#suspendedClosers.set(userId, mine.add(suspend));
     return () => {
@@ -72,7 +76,7 @@ export class StreamSessions {
     for (const close of [...this.#closers]) close();
   }
 
-  /** Stops listening for suspensions. */
+  /** Stops listening for suspensions and deactivations. */
   stop(): void {
     this.#stopListening();
   }

@@ -16,6 +16,8 @@ import type { StreamEnd } from './stream-sessions.service.ts';
 export const TOKEN_EXPIRED_CLOSE = 4001;
 /** WebSocket close code when the account is suspended while the stream is open. */
 export const ACCOUNT_SUSPENDED_CLOSE = 4003;
+/** WebSocket close code when the account is deactivated (its deletion asked for) meanwhile. */
+export const ACCOUNT_DEACTIVATED_CLOSE = 4004;
 const GOING_AWAY = 1001;
 const POLICY_VIOLATION = 1008;
 
@@ -80,7 +82,7 @@ export function streamRoutes(ctx: Context) {
       schema: {
         tags: ['realtime'],
         summary: 'Your real-time stream (WebSocket)',
-        description: `Upgrade to a WebSocket (\`Connection: Upgrade\`, \`Upgrade: websocket\`, RFC 6455); the access token goes in \`Authorization: Bearer\` or, for browsers, \`?access_token=\`. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`). Frames from the client other than pongs are ignored; a frame over 4 KiB or one the protocol refuses closes the socket (1009 or 1002). ${CAP}`,
+        description: `Upgrade to a WebSocket (\`Connection: Upgrade\`, \`Upgrade: websocket\`, RFC 6455); the access token goes in \`Authorization: Bearer\` or, for browsers, \`?access_token=\`. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`); when the account is suspended or deactivated (its deletion asked for) on any node, with ${ACCOUNT_SUSPENDED_CLOSE} (\`account_suspended\`) or ${ACCOUNT_DEACTIVATED_CLOSE} (\`account_deactivated\`). Frames from the client other than pongs are ignored; a frame over 4 KiB or one the protocol refuses closes the socket (1009 or 1002). ${CAP}`,
         querystring: StreamQuery,
         response: {
           101: Type.Null({
@@ -116,7 +118,9 @@ export function streamRoutes(ctx: Context) {
               ? socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired')
               : reason === 'account_suspended'
                 ? socket.close(ACCOUNT_SUSPENDED_CLOSE, 'account_suspended')
-                : socket.close(GOING_AWAY, 'server shutting down'),
+                : reason === 'account_deactivated'
+                  ? socket.close(ACCOUNT_DEACTIVATED_CLOSE, 'account_deactivated')
+                  : socket.close(GOING_AWAY, 'server shutting down'),
         );
         if (!close) return void socket.close(POLICY_VIOLATION, 'too_many_streams');
         const ping = setInterval(() => {
@@ -141,7 +145,7 @@ export function streamRoutes(ctx: Context) {
         schema: {
           tags: ['realtime'],
           summary: 'Your real-time stream (Server-Sent Events)',
-          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} The access token goes in \`Authorization: Bearer\` or \`?access_token=\` (EventSource cannot send headers). Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires an \`error\` event \`{"code":"token_expired"}\` is sent and the stream ends. ${CAP}`,
+          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} The access token goes in \`Authorization: Bearer\` or \`?access_token=\` (EventSource cannot send headers). Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires, or the account is suspended or deactivated, an \`error\` event (\`{"code":"token_expired"}\`, \`account_suspended\`, \`account_deactivated\`) is sent and the stream ends. ${CAP}`,
           querystring: StreamQuery,
           headers: Type.Object({
             'last-event-id': Type.Optional(
