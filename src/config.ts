@@ -146,8 +146,8 @@ export const SETTINGS = {
   ),
   databaseMaxWaiting: setting(
     'DATABASE_MAX_WAITING',
-    '32',
-    'Requests that may wait for a pooled Postgres connection at once. A request that would wait behind more answers 503 `overloaded` with `Retry-After: 1` at once, instead of queueing into a timeout; a home feed with a cached answer serves that. Background work always waits. 0: no bound.',
+    '0',
+    'Requests that may wait for a pooled Postgres connection at once. Whatever this is, a request whose expected wait (the requests ahead of it times the recent time a connection is held, over the pool size) is longer than its `DATABASE_REQUEST_TIMEOUT_MS` left, or that finds the pool stuck that long, answers 503 `overloaded` with `Retry-After: 1` at once instead of queueing into a timeout; a home feed with a cached answer serves that. Background work always waits. 0: no fixed bound.',
     integer(0, 100_000),
   ),
   databaseSlowConnections: setting(

@@ -25,6 +25,7 @@ import {
   databaseTimeLeft,
 } from './deadline.ts';
 import { DatabaseSaturatedError, Lane, OPEN_LANE } from './lane.ts';
+import { WaitingRoom } from './waiting-room.ts';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { migrations } from './migrations/index.ts';
@@ -227,11 +228,13 @@ function openPostgres(
   pool.on('connect', dropWhenSilent);
   // Waiting for a pooled connection is charged to the request's database time too.
   const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
-  const room: WaitingRoom = {
-    max: opts.maxWaiting,
-    waiting: 0,
-    free: () => pool.idleCount > 0 || pool.totalCount < opts.poolSize,
-  };
+  const room = new WaitingRoom(
+    opts.maxWaiting,
+    opts.poolSize,
+    () => pool.idleCount > 0 || pool.totalCount < opts.poolSize,
+  );
+  pool.on('acquire', (client) => room.taken(client));
+  pool.on('release', (_err, client) => room.returned(client));
   Object.assign(pool, { connect: (...args: unknown[]) => connectWithin(connect, args, room) });
   const slowSize = opts.slowConnections || Math.max(1, Math.floor(opts.poolSize / 2));
   const counter = new StatementCounter();
@@ -247,20 +250,12 @@ function openPostgres(
   };
 }
 
-/** Requests waiting for a pooled connection, and how many may (0: any number). */
-interface WaitingRoom {
-  readonly max: number;
-  waiting: number;
-  /** Whether a connection is to be had without waiting (idle, or room to open one). */
-  free(): boolean;
-}
-
 /**
  * `pool.connect()` for a request: bounded by the database time it has left, and charged to it
  * (the pool's own connectionTimeoutMillis still applies); a client that arrives after the caller
- * gave up goes back to the pool. A request that would wait behind `room.max` others is refused
- * at once: it would wait for seconds and then likely time out anyway. Work outside requests
- * (the worker's consumers, jobs) always waits, and is not counted.
+ * gave up goes back to the pool. A request that would wait longer than it may (see WaitingRoom)
+ * is refused at once rather than left to time out. Work outside requests (the worker's
+ * consumers, jobs) always waits, and is not counted.
  */
 function connectWithin(
   connect: (...args: unknown[]) => Promise<pg.PoolClient>,
@@ -268,11 +263,11 @@ function connectWithin(
   room: WaitingRoom,
 ): Promise<pg.PoolClient> {
   if (args.length > 0 || !currentBudget()) return connect(...args); // callback style, or no request
-  if (room.max > 0 && room.waiting >= room.max && !room.free()) {
-    return Promise.reject(new DatabaseSaturatedError('connection pool saturated'));
-  }
   const left = databaseTimeLeft();
   if (left !== undefined && left <= 0) return Promise.reject(new DatabaseDeadlineError());
+  if (room.full(left)) {
+    return Promise.reject(new DatabaseSaturatedError('connection pool saturated'));
+  }
   room.waiting++;
   const waiting = new Promise<pg.PoolClient>((resolve, reject) => {
     let late = false;
