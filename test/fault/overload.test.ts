@@ -85,16 +85,19 @@ describe('overload on a saturated Postgres pool', needsPostgres, () => {
     return () => locker!.query('select pg_advisory_unlock($1)', [LOCK]);
   }
 
+  /** Every connection held and the waiting room full (two requests of `who` waiting). */
+  async function saturate(who: Account) {
+    const release = await lock();
+    const held = await takeConnections(4);
+    const waiting = [1, 2].map(() => m.call('GET', '/notifications', who));
+    await waitFor(async () => ctx.database.pool().waiting >= 2, 'two requests waiting');
+    return { release, held, waiting };
+  }
+
   it('refuses a request beyond the waiting room at once with 503 overloaded, then serves again', async () => {
     const [viewer] = await m.accounts(1);
     await m.json('GET', '/notifications', viewer); // its session and status are cached
-    const release = await lock();
-    const held = await takeConnections(4);
-    const waiting = [
-      m.call('GET', '/notifications', viewer),
-      m.call('GET', '/notifications', viewer),
-    ];
-    await waitFor(async () => ctx.database.pool().waiting >= 2, 'two requests waiting');
+    const { release, held, waiting } = await saturate(viewer);
 
     const refused = await timed(m.call('GET', '/notifications', viewer));
     assertProblem(refused.res, 503, 'overloaded');
@@ -125,13 +128,7 @@ describe('overload on a saturated Postgres pool', needsPostgres, () => {
     assert.deepEqual([...everything].sort(), [...ids].sort());
     const fannedOut = everything.filter((id) => ids.indexOf(id) < 2);
 
-    const release = await lock();
-    const held = await takeConnections(4);
-    const waiting = [
-      m.call('GET', '/notifications', viewer),
-      m.call('GET', '/notifications', viewer),
-    ];
-    await waitFor(async () => ctx.database.pool().waiting >= 2, 'two requests waiting');
+    const { release, held, waiting } = await saturate(viewer);
 
     const warm = await timed(m.call('GET', '/feed?limit=20', viewer));
     assert.equal(warm.res.statusCode, 200, warm.res.body);
