@@ -3,7 +3,7 @@ import type { Context } from '../../app/context.ts';
 import { NotFoundError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
 import type { App } from '../../http/types.ts';
-import { mediaErrors } from '../media/media.errors.ts';
+import { mediaErrors } from '../media/index.ts';
 import { presentMastodonMedia } from '../media/media.schemas.ts';
 import { MASTODON_FLAVOUR } from './flavour.ts';
 import { isId, recordNotFound } from './lookup.ts';

@@ -6,6 +6,8 @@ import { mediaRoutes } from './media.routes.ts';
 
 /** Reads multipart uploads within the configured limits (the accounts routes take pictures too). */
 export { readUpload } from './upload.ts';
+/** The stable codes of refused pictures, for the other presentations (Mastodon). */
+export { mediaErrors } from './media.errors.ts';
 
 /** Pictures: uploads, their processing and storage, and their removal. */
 export const mediaModule: FeatureModule = {
