@@ -144,6 +144,18 @@ export const SETTINGS = {
     'Longest a Postgres statement may run (`statement_timeout`); a connection that stays silent 2 s longer is dropped. Either way the request answers 503 `service_unavailable`. 0: no limit. `kith migrate` never has one.',
     integer(0, 3_600_000),
   ),
+  databaseMaxWaiting: setting(
+    'DATABASE_MAX_WAITING',
+    '32',
+    'Requests that may wait for a pooled Postgres connection at once. A request that would wait behind more answers 503 `overloaded` with `Retry-After: 1` at once, instead of queueing into a timeout; a home feed with a cached answer serves that. Background work always waits. 0: no bound.',
+    integer(0, 100_000),
+  ),
+  databaseSlowConnections: setting(
+    'DATABASE_SLOW_CONNECTIONS',
+    '0',
+    'Postgres connections that slow reads (home feeds rebuilt from SQL, search) may hold at once, so they never take the whole pool from logins, writes and cached reads; twice as many may wait, more are refused like `DATABASE_MAX_WAITING`. 0: half of `DATABASE_POOL_SIZE`, at least 1.',
+    integer(0, 200),
+  ),
   databaseRequestTimeout: setting(
     'DATABASE_REQUEST_TIMEOUT_MS',
     '2500',

@@ -36,6 +36,7 @@ import type { MailLinks } from '../modules/mail/mail.consumer.ts';
 import { MessagesService } from '../modules/messages/messages.service.ts';
 import { NotificationsService } from '../modules/notifications/notifications.service.ts';
 import { StreamHub } from '../modules/realtime/hub.ts';
+import { StreamSessions } from '../modules/realtime/stream-sessions.service.ts';
 import { StreamPublisher } from '../modules/realtime/publisher.service.ts';
 import { StreamLog } from '../modules/realtime/stream-log.repository.ts';
 import { purgeIdempotencyKeys } from '../infra/db/idempotency.ts';
@@ -103,6 +104,8 @@ export interface Context {
   readonly messages: MessagesService;
   /** The real-time streams open on this node. */
   readonly hub: StreamHub;
+  /** The streams open on this node, of every protocol: caps, suspension, shutdown. */
+  readonly streamSessions: StreamSessions;
   readonly activity: ActivityTracker;
   /** Every bearer token the API accepts: kith's own JWTs and OAuth tokens. */
   readonly tokens: TokenVerifier;
@@ -227,6 +230,8 @@ export async function createContext(
       poolSize: config.databasePoolSize,
       connectTimeoutMs: config.databaseConnectTimeout,
       statementTimeoutMs: config.databaseStatementTimeout,
+      maxWaiting: config.databaseMaxWaiting,
+      slowConnections: config.databaseSlowConnections,
     },
     overrides.pglite,
   );
@@ -287,6 +292,16 @@ export async function createContext(
   );
   const monitor = watchServices(metrics, database, bus, config);
   metrics.gauge(
+    'kith_db_pool_waiting',
+    'Queries waiting for a pooled Postgres connection (see DATABASE_MAX_WAITING).',
+    async () => database.pool().waiting,
+  );
+  metrics.gauge(
+    'kith_db_slow_lane_waiting',
+    'Slow reads (feeds from SQL, search) waiting for a turn (see DATABASE_SLOW_CONNECTIONS).',
+    async () => database.slow.load.waiting,
+  );
+  metrics.gauge(
     'kith_outbox_backlog',
     'Events written but not yet published.',
     async () => (await relay.backlog()).count,
@@ -321,6 +336,8 @@ export async function createContext(
   const hasher = new PasswordHasher(config.bcryptCost);
   const accessTokens = new AccessTokens(config.jwtSecret, config.accessTokenTtl);
   const accountStatus = new AccountStatusCache(db);
+  const hub = new StreamHub(new StreamLog(db), log);
+  const streamSessions = new StreamSessions(hub, accountStatus, config.streamsPerUser);
   const users = new UsersService(db, hasher, cache, accountStatus);
   // After a graph change a home timeline may lack a new followee's posts until the feed
   // consumer merges them: readers then continue past its end from SQL, so they show at once.
@@ -381,7 +398,11 @@ export async function createContext(
     emailTokens: signer,
     accessTokens,
     users,
-    auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl),
+    auth: new AuthService(db, hasher, accessTokens, config.refreshTokenTtl, (userId) =>
+      accountStatus.announce(bus, { user_id: userId, suspended: false }).catch((err: unknown) => {
+        log.warn({ err, user_id: userId }, 'account status broadcast failed');
+      }),
+    ),
     email: new EmailService(db, hasher, signer),
     social: new SocialService(db, users, relations),
     friends: new FriendsService(db, users, relations),
@@ -401,6 +422,7 @@ export async function createContext(
         alsoInFeed: (viewer, ids) => new TagsRepository(db).followedTagPosts(viewer, ids),
       }),
       sources,
+      slow: database.slow,
       metrics,
       log,
       cap: config.feedTimelineCap,
@@ -414,10 +436,11 @@ export async function createContext(
       contents.invalidate(postId),
     ),
     profilePictures: new ProfilePicturesService(db, mediaStorage, imageProcessor),
-    search: createSearchServices(db, cache),
+    search: createSearchServices(db, cache, database.slow),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),
-    hub: new StreamHub(new StreamLog(db), log),
+    hub,
+    streamSessions,
     tokens: {
       verify: (token) =>
         looksLikeOAuthToken(token) ? oauthTokens.verify(token) : accessTokens.verify(token),
@@ -427,6 +450,7 @@ export async function createContext(
     instance: new InstanceService(db),
     close: async () => {
       monitor.stop();
+      streamSessions.stop();
       await bus.close();
       await mailer.close();
       redisBreaker?.stop();

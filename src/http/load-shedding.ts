@@ -28,7 +28,7 @@ const RESOLUTION_MS = 10;
  */
 export const isStream = (request: FastifyRequest): boolean =>
   request.headers.upgrade?.toLowerCase() === 'websocket' ||
-  (request.routeOptions.url ?? '').endsWith('/stream/sse');
+  /\/stream\/sse$|\/streaming\/user(\/notification)?$/.test(request.routeOptions.url ?? '');
 
 const overloaded = () =>
   new AppError(503, 'overloaded', 'The server is overloaded; try again shortly.', {

@@ -1,6 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { AppError, type FieldError } from '../errors.ts';
+import { DatabaseSaturatedError } from '../infra/db/lane.ts';
+import { isUnavailable } from '../infra/db/unavailable.ts';
+
+/** A saturated database clears in a moment (it is not down): retry soon. */
+const SATURATED_RETRY_AFTER_SECONDS = 1;
 
 /** RFC 9457 problem details, with kith's stable `code` and field errors. */
 export const ProblemSchema = Type.Object(
@@ -92,43 +97,6 @@ function fieldErrors(err: FastifyError): FieldError[] {
   });
 }
 
-// Errors that mean "the database (or another backing service) is unreachable or too slow right
-// now": the request did nothing durable and may be retried. Socket errors, and Postgres codes:
-// class 08 (connection exception), 57P01-57P03 (server shutting down or starting), 53300 (too
-// many connections), 57014 (statement cancelled: DATABASE_STATEMENT_TIMEOUT_MS).
-const UNAVAILABLE = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  '57P01',
-  '57P02',
-  '57P03',
-  '53300',
-  '57014',
-  '08000',
-  '08001',
-  '08003',
-  '08004',
-  '08006',
-]);
-
-// node-postgres' own messages: pool or connect timeout, a connection lost mid-query, a query
-// with no answer within its query_timeout, a client used after its connection failed.
-const UNAVAILABLE_MESSAGE =
-  /timeout exceeded when trying to connect|Connection terminated|Query read timeout|not queryable/i;
-
-function isUnavailable(err: { code?: unknown; message?: string }): boolean {
-  return (
-    (typeof err.code === 'string' && UNAVAILABLE.has(err.code)) ||
-    UNAVAILABLE_MESSAGE.test(err.message ?? '')
-  );
-}
-
 /** Maps any thrown value to an AppError; unknown errors become an opaque 500. */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
@@ -137,6 +105,11 @@ export function toAppError(error: unknown): AppError {
     return new AppError(400, 'validation_failed', 'The request is not valid.', {
       errors: fieldErrors(err),
     });
+  if (err instanceof DatabaseSaturatedError) {
+    return new AppError(503, 'overloaded', 'The server is overloaded; try again shortly.', {
+      headers: { 'retry-after': String(SATURATED_RETRY_AFTER_SECONDS) },
+    });
+  }
   if (isUnavailable(err)) {
     return new AppError(
       503,

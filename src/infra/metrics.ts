@@ -73,7 +73,7 @@ export class Metrics {
 
   readonly feedReads = new Counter({
     name: 'kith_feed_reads_total',
-    help: 'Home feed pages served, by source: timeline, or sql when the timeline store failed.',
+    help: 'Home feed pages served, by source: timeline, or sql when the timeline store failed; degraded also counts those served from memory alone while the database could not answer.',
     labelNames: ['source'] as const,
     registers: [this.registry],
   });
@@ -88,6 +88,13 @@ export class Metrics {
   readonly httpInFlight = new Gauge({
     name: 'kith_http_in_flight_requests',
     help: 'Requests being served (streams, /healthz and /metrics left out); above SHED_MAX_IN_FLIGHT, requests are shed.',
+    registers: [this.registry],
+  });
+
+  readonly mastodonStreamSubscriptions = new Gauge({
+    name: 'kith_mastodon_stream_subscriptions',
+    help: "Subscriptions open on this node's Mastodon streaming API (`/api/v1/streaming`), by stream.",
+    labelNames: ['stream'] as const,
     registers: [this.registry],
   });
 

@@ -230,8 +230,31 @@ describe('streams: authorization matrix', () => {
     assertProblem(await call(O, 'GET', '/stream'), 426, 'upgrade_required');
   });
 
+  // Mastodon's streaming API: who gets what is in src/modules/mastodon/streaming.test.ts
+  // (own events only, muted authors, suspension); here, nothing opens without a token.
+  const MASTODON = ['/streaming', '/streaming/user', '/streaming/user/notification'];
+  it('anon GET /api/v1/streaming, …/user, …/user/notification → 401, not upgraded', async () => {
+    for (const path of MASTODON) {
+      const res = await fetch(`${base}${API}${path}`);
+      assert.equal(res.status, 401, path);
+      assert.equal(((await res.json()) as { error: string }).error, 'The access token is invalid');
+    }
+    const status = await new Promise<number>((resolve, reject) => {
+      const socket = new WebSocket(`${base.replace(/^http/, 'ws')}${API}/streaming?stream=user`);
+      socket.on('unexpected-response', (req, r) => (resolve(r.statusCode ?? 0), req.destroy()));
+      socket.on('open', () => reject(new Error('upgraded without a token')));
+      socket.on('error', () => {});
+    });
+    assert.equal(status, 401);
+  });
+
+  it('anon GET /api/v1/streaming/health → OK (no user data)', async () => {
+    assert.equal(await (await fetch(`${base}${API}/streaming/health`)).text(), 'OK');
+  });
+
   it('covers every stream route', () => {
-    assertAreaCovered(app, 'streams', new Set(ROUTES.map(([, route]) => route)));
+    const mastodon = [...MASTODON, '/streaming/health'].map((path) => `GET ${API}${path}`);
+    assertAreaCovered(app, 'streams', new Set([...ROUTES.map(([, route]) => route), ...mastodon]));
   });
 });
 

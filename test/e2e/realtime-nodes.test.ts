@@ -16,6 +16,7 @@ import { TEST_JWT_SECRET } from '../support/harness.ts';
 import { callServer as call } from '../support/http-client.ts';
 import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix } from '../support/services.ts';
 import { openStream, terminateStreams } from '../support/streams.ts';
+import { waitFor } from '../support/wait.ts';
 import { createTestDatabase, postgresUrl } from '../support/test-databases.ts';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -203,6 +204,55 @@ describe(
         (await moved.count(4)).map((e) => e.data.text),
         ['two', 'three', 'four', 'five'],
       );
+    });
+
+    it("Mastodon's streaming API on node 1 gets the post and the follow made through node 2", async () => {
+      const [one, two] = nodes;
+      const [a, b] = [await signUp(two.url), await signUp(two.url)];
+      const followed = await call(
+        two.url,
+        'POST',
+        `${API}/users/${a.username}/follow`,
+        undefined,
+        b.token,
+      );
+      assert.equal(followed.status, 200, followed.text);
+      // Reading the home feed makes kith keep b's timeline, which the fan-out writes to.
+      assert.equal((await call(one.url, 'GET', `${API}/feed`, undefined, b.token)).status, 200);
+      const subscribed = async () => {
+        const text = await (await fetch(`${one.url}/metrics`)).text();
+        return Number(
+          /kith_mastodon_stream_subscriptions\{stream="user"\} (\d+)/.exec(text)?.[1] ?? 0,
+        );
+      };
+      const before = await subscribed();
+      // The token as the subprotocol, as masto.js sends it.
+      const stream = await openStream<{ stream: string[]; event: string; payload: string }>(
+        new URL('/api/v1/streaming', one.url.replace(/^http/, 'ws')),
+        {},
+        [b.token],
+      );
+      stream.socket.send(JSON.stringify({ type: 'subscribe', stream: 'user' }));
+      await waitFor(async () => (await subscribed()) === before + 1, 'subscribed on node 1');
+      const posted = await call(two.url, 'POST', `${API}/posts`, { text: 'from node 2' }, a.token);
+      assert.equal(posted.status, 201, posted.text);
+      const update = await stream.until((f) => f.find((e) => e.event === 'update'), 'update');
+      assert.deepEqual(update.stream, ['user']);
+      assert.equal((JSON.parse(update.payload) as { id: string }).id, posted.json().id);
+      const back = await call(
+        two.url,
+        'POST',
+        `${API}/users/${b.username}/follow`,
+        undefined,
+        a.token,
+      );
+      assert.equal(back.status, 200, back.text);
+      const note = await stream.until(
+        (f) => f.find((e) => e.event === 'notification'),
+        'notification',
+      );
+      assert.equal((JSON.parse(note.payload) as { type: string }).type, 'follow');
+      await stream.close();
     });
   },
 );

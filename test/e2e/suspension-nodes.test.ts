@@ -13,7 +13,7 @@ import { api } from '../support/api.ts';
 import { createTestAppWithWorker } from '../support/harness.ts';
 import { assertProblem } from '../support/problems.ts';
 import { amqpUrl, redisUrl } from '../support/services.ts';
-import { openStream, terminateStreams } from '../support/streams.ts';
+import { openSse, openStream, terminateStreams } from '../support/streams.ts';
 import { postgresUrl } from '../support/test-databases.ts';
 
 const REAL = Boolean(postgresUrl() && redisUrl() && amqpUrl());
@@ -44,13 +44,21 @@ describe(
           bad.auth,
         );
         await stream.count(1);
+        const sse = await openSse(
+          `${base.replace('localhost', '127.0.0.1')}/api/v1/stream/sse`,
+          bad.auth,
+        );
+        await sse.until('event: ready');
 
         const started = Date.now();
         await a.ok(a.call('POST', `/admin/accounts/${bad.username}/suspend`, mod, {}));
         assert.equal(await stream.closed, ACCOUNT_SUSPENDED_CLOSE);
+        assert.match(await sse.ended, /event: error\ndata: \{"code":"account_suspended"\}/);
         assertProblem(await b.call('GET', '/me', bad), 403, 'account_suspended');
         const elapsed = Date.now() - started;
         assert.ok(elapsed < 1000, `node B knew within a second (${elapsed} ms)`);
+        const login = { login: bad.username, password: bad.password };
+        assertProblem(await b.call('POST', '/auth/login', null, login), 403, 'account_suspended');
         assertProblem(await b.call('GET', `/posts/${p.id}`, fan), 404, 'post_not_found');
         assertProblem(await b.call('GET', `/users/${bad.username}`, null), 404, 'user_not_found');
 

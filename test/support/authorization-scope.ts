@@ -39,7 +39,8 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   },
   streams: {
     file: 'test/authorization/streams.test.ts',
-    routes: /^\/api\/v1\/stream(\/|$)/,
+    // kith's streams and Mastodon's streaming API over the same hub.
+    routes: /^\/api\/v1\/stream(ing)?(\/|$)/,
   },
   // OAuth for Mastodon clients and the discovery documents (src/modules/oauth, instance).
   oauth: {

@@ -49,6 +49,9 @@ export const processDefaults = {
   OUTBOX_POLL_MS: '20',
   RATE_LIMIT_AUTH_PER_IP: '100000',
   RATE_LIMIT_LOGIN_PER_ACCOUNT: '100000',
+  // A test machine is busy by design: shedding load would refuse requests at random (as in
+  // testConfig); tests of shedding set it themselves.
+  SHED_MAX_EVENT_LOOP_DELAY_MS: '0',
 };
 
 /**

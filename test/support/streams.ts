@@ -63,14 +63,78 @@ export class Inbox<E = StreamEvent> {
   }
 }
 
-/** Opens a stream socket at `url` with `headers` (e.g. an account's `auth`), once connected. */
+/**
+ * Opens a stream socket at `url` with `headers` (e.g. an account's `auth`) and WebSocket
+ * subprotocols, once connected.
+ */
 export async function openStream<E = StreamEvent>(
   url: string | URL,
   headers: Record<string, string>,
+  protocols: string[] = [],
 ): Promise<Inbox<E>> {
-  const socket = new WebSocket(url, { headers });
+  const socket = new WebSocket(url, protocols, { headers });
   sockets.add(socket);
   const inbox = new Inbox<E>(socket);
   await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
   return inbox;
+}
+
+/** An SSE stream (`/api/v1/stream/sse`) read with fetch: its text so far, and its end. */
+export class SseStream {
+  text = '';
+  /** Settles with the whole text once the server ends the stream. */
+  readonly ended: Promise<string>;
+  readonly #controller: AbortController;
+  readonly #wakers = new Set<() => void>();
+
+  constructor(body: ReadableStream<Uint8Array>, controller: AbortController) {
+    this.#controller = controller;
+    const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+    this.ended = (async () => {
+      try {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          this.text += value;
+          for (const wake of [...this.#wakers]) wake();
+        }
+      } catch {
+        // aborted by the test
+      }
+      return this.text;
+    })();
+  }
+
+  /** Waits until the text contains `needle` (fails after `ms`). */
+  until(needle: string, ms = 15_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        if (!this.text.includes(needle)) return;
+        clearTimeout(timer);
+        this.#wakers.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        this.#wakers.delete(check);
+        reject(new Error(`timed out after ${ms} ms waiting for ${needle}; got ${this.text}`));
+      }, ms);
+      this.#wakers.add(check);
+      check();
+    });
+  }
+
+  abort(): void {
+    this.#controller.abort();
+  }
+}
+
+/** Opens an SSE stream at `url` with `headers`, once the server answered 200. */
+export async function openSse(
+  url: string | URL,
+  headers: Record<string, string>,
+): Promise<SseStream> {
+  const controller = new AbortController();
+  const res = await fetch(url, { headers, signal: controller.signal });
+  if (res.status !== 200 || !res.body) throw new Error(`SSE answered ${res.status}`);
+  return new SseStream(res.body, controller);
 }

@@ -20,9 +20,11 @@ import { usePreparedStatements } from './prepared.ts';
 import {
   chargeDatabaseTime,
   countStatement,
+  currentBudget,
   DatabaseDeadlineError,
   databaseTimeLeft,
 } from './deadline.ts';
+import { DatabaseSaturatedError, Lane, OPEN_LANE } from './lane.ts';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { migrations } from './migrations/index.ts';
@@ -38,6 +40,13 @@ export interface Database {
   statements(): number;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /**
+   * Where slow reads run (feeds rebuilt from SQL, search): a share of the pool, so they never
+   * hold every connection. Full, it refuses at once with DatabaseSaturatedError.
+   */
+  readonly slow: Lane;
+  /** Pooled connections in use, and requests waiting for one (PGlite: none). */
+  pool(): { busy: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -49,10 +58,22 @@ export interface DatabaseOptions {
   connectTimeoutMs?: number;
   /** Postgres: the server's `statement_timeout`; a silent connection is dropped a little later. 0: none. */
   statementTimeoutMs?: number;
+  /**
+   * Postgres: requests that may wait for a pooled connection at once; a request's query beyond
+   * them is refused at once (DatabaseSaturatedError). 0: no bound. Work outside requests waits.
+   */
+  maxWaiting?: number;
+  /** Postgres: connections the slow lane may hold at once (0: half the pool, at least 1). */
+  slowConnections?: number;
 }
 
 /** Defaults of the Postgres timeouts (as in the configuration). */
-export const POSTGRES_TIMEOUTS = { connectTimeoutMs: 2_000, statementTimeoutMs: 10_000 };
+export const POSTGRES_TIMEOUTS = {
+  connectTimeoutMs: 2_000,
+  statementTimeoutMs: 10_000,
+  maxWaiting: 0,
+  slowConnections: 0,
+};
 /** How much longer than `statement_timeout` a query may go without any answer (not even the
  * server's cancel) before its connection is taken for dead. */
 const SILENCE_MARGIN_MS = 2_000;
@@ -140,6 +161,8 @@ export async function openDatabase(opts: DatabaseOptions, existing?: PGlite): Pr
     kind: 'pglite',
     statements: () => counter.count,
     ping: async () => void (await sql`select 1`.execute(db)),
+    slow: OPEN_LANE,
+    pool: () => ({ busy: 0, waiting: 0 }),
     close: once(async () => {
       await db.destroy();
       await pglite.close();
@@ -204,7 +227,13 @@ function openPostgres(
   pool.on('connect', dropWhenSilent);
   // Waiting for a pooled connection is charged to the request's database time too.
   const connect = pool.connect.bind(pool) as () => Promise<pg.PoolClient>;
-  Object.assign(pool, { connect: (...args: unknown[]) => connectWithin(connect, args) });
+  const room: WaitingRoom = {
+    max: opts.maxWaiting,
+    waiting: 0,
+    free: () => pool.idleCount > 0 || pool.totalCount < opts.poolSize,
+  };
+  Object.assign(pool, { connect: (...args: unknown[]) => connectWithin(connect, args, room) });
+  const slowSize = opts.slowConnections || Math.max(1, Math.floor(opts.poolSize / 2));
   const counter = new StatementCounter();
   const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }), plugins: [counter] });
   return {
@@ -212,34 +241,57 @@ function openPostgres(
     kind: 'postgres',
     statements: () => counter.count,
     ping: async () => void (await sql`select 1`.execute(db)),
+    slow: new Lane(slowSize, slowSize * 2),
+    pool: () => ({ busy: pool.totalCount - pool.idleCount, waiting: room.waiting }),
     close: once(() => db.destroy()),
   };
 }
 
+/** Requests waiting for a pooled connection, and how many may (0: any number). */
+interface WaitingRoom {
+  readonly max: number;
+  waiting: number;
+  /** Whether a connection is to be had without waiting (idle, or room to open one). */
+  free(): boolean;
+}
+
 /**
- * `pool.connect()` bounded by the database time its request has left, and charged to it (the
- * pool's own connectionTimeoutMillis still applies). A client that arrives after the caller gave
- * up goes back to the pool.
+ * `pool.connect()` for a request: bounded by the database time it has left, and charged to it
+ * (the pool's own connectionTimeoutMillis still applies); a client that arrives after the caller
+ * gave up goes back to the pool. A request that would wait behind `room.max` others is refused
+ * at once: it would wait for seconds and then likely time out anyway. Work outside requests
+ * (the worker's consumers, jobs) always waits, and is not counted.
  */
 function connectWithin(
   connect: (...args: unknown[]) => Promise<pg.PoolClient>,
   args: unknown[],
+  room: WaitingRoom,
 ): Promise<pg.PoolClient> {
+  if (args.length > 0 || !currentBudget()) return connect(...args); // callback style, or no request
+  if (room.max > 0 && room.waiting >= room.max && !room.free()) {
+    return Promise.reject(new DatabaseSaturatedError('connection pool saturated'));
+  }
   const left = databaseTimeLeft();
-  if (args.length > 0 || left === undefined) return connect(...args); // callback style, or no deadline
-  if (left <= 0) return Promise.reject(new DatabaseDeadlineError());
+  if (left !== undefined && left <= 0) return Promise.reject(new DatabaseDeadlineError());
+  room.waiting++;
   const waiting = new Promise<pg.PoolClient>((resolve, reject) => {
     let late = false;
-    const timer = setTimeout(() => {
-      late = true;
-      reject(new DatabaseDeadlineError());
-    }, left);
+    const timer =
+      left === undefined
+        ? undefined
+        : setTimeout(() => {
+            late = true;
+            reject(new DatabaseDeadlineError());
+          }, left);
     connect()
       .then((client) => {
         if (late) client.release();
         else resolve(client);
       }, reject)
-      .finally(() => clearTimeout(timer));
+      .finally(() => {
+        clearTimeout(timer);
+        room.waiting--;
+      });
   });
   return chargeDatabaseTime(waiting);
 }

@@ -89,3 +89,6 @@ export function scoreOfId(id: string): number {
   const seq = parseInt(hex.slice(13, 16), 16);
   return (ms - EPOCH_2020) * 4096 + seq;
 }
+
+/** The timeline entry of a post (or any UUIDv7 id): the id, scored by its time. */
+export const entryOf = (id: string): TimelineEntry => ({ id, score: scoreOfId(id) });

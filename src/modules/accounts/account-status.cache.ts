@@ -5,12 +5,17 @@ import type { Principal } from '../../http/auth.ts';
 import type { BroadcastMessage, EventBus, Subscription } from '../../infra/bus/bus.ts';
 import type { DB } from '../../infra/db/schema.ts';
 
-/** Broadcast to every API node when an account is suspended or unsuspended. */
+/**
+ * Broadcast to every API node when an account is suspended or unsuspended, deactivated (its
+ * deletion asked for) or reactivated (the deletion cancelled by logging in).
+ */
 export const ACCOUNT_STATUS_BROADCAST = 'account.status';
 
 export interface AccountStatusMessage {
   user_id: string;
   suspended: boolean;
+  /** True when the account was just deactivated: its streams end too. */
+  deactivated?: boolean;
 }
 
 /**
@@ -25,6 +30,8 @@ export const accountSuspended = () =>
 
 interface Status {
   suspended: boolean;
+  /** Its deletion was asked for: every token is refused until a login cancels it. */
+  deactivated: boolean;
   /** Tokens issued up to then (ms since the epoch) are refused; 0 when none were ended. */
   sessionsRevokedAt: number;
 }
@@ -49,11 +56,12 @@ export class AccountStatusCache {
     if (known) return known;
     const row = await this.#db
       .selectFrom('users')
-      .select(['suspended_at', 'sessions_revoked_at'])
+      .select(['suspended_at', 'deactivated_at', 'sessions_revoked_at'])
       .where('id', '=', userId)
       .executeTakeFirst();
     const status = {
       suspended: row?.suspended_at != null,
+      deactivated: row?.deactivated_at != null,
       sessionsRevokedAt: row?.sessions_revoked_at?.getTime() ?? 0,
     };
     this.#status.set(userId, status);
@@ -65,13 +73,17 @@ export class AccountStatusCache {
   }
 
   /**
-   * Throws `account_suspended` (403) for a suspended account, and `session_revoked` (401) for a
+   * Throws `account_suspended` (403) for a suspended account, `invalid_token` (401) for a
+   * deactivated one (deletion asked for), and `session_revoked` (401) for a
    * token issued before a suspension ended its sessions (tokens carry whole seconds: one issued
    * in the very second of the suspension is refused too).
    */
   async assertActive(principal: Principal): Promise<void> {
     const status = await this.#read(principal.userId);
     if (status.suspended) throw accountSuspended();
+    if (status.deactivated) {
+      throw new UnauthorizedError('invalid_token', 'This account is deactivated (being deleted).');
+    }
     if (principal.issuedAt !== undefined && principal.issuedAt <= status.sessionsRevokedAt)
       throw new UnauthorizedError('session_revoked', 'This session has been ended; sign in again.');
   }

@@ -39,13 +39,17 @@ export class AuthService {
   readonly #hasher: PasswordHasher;
   readonly #access: AccessTokens;
   readonly #refreshTtlSeconds: number;
+  readonly #reactivated: (userId: string) => Promise<void>;
 
   constructor(
     db: Kysely<DB>,
     hasher: PasswordHasher,
     access: AccessTokens,
     refreshTtlSeconds: number,
+    /** Tells every node a deletion was cancelled (their cached status says deactivated). */
+    reactivated: (userId: string) => Promise<void> = async () => {},
   ) {
+    this.#reactivated = reactivated;
     this.#db = db;
     this.#users = new UsersRepository(db);
     this.#hasher = hasher;
@@ -88,6 +92,7 @@ export class AuthService {
     ) {
       throw new UnauthorizedError('account_deleted', 'This account is being deleted.');
     }
+    if (user.deactivated_at) await this.#reactivated(user.id);
     return user;
   }
 

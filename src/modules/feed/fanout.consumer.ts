@@ -4,7 +4,8 @@ import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { EventMap } from '../../events/event-map.ts';
 import { coalesce } from './coalesce.ts';
 import type { FeedRepository } from './feed.repository.ts';
-import { entryOf, homeTimeline } from './feed.service.ts';
+import { entryOf } from '../../infra/timeline/timeline.ts';
+import { homeTimeline } from './feed.service.ts';
 import { authorTimeline, PENDING, pendingEntry } from './merge-sources.ts';
 
 export interface FanoutOptions {
@@ -24,7 +25,7 @@ const DAY_MS = 86_400_000;
 export type Announce = (
   eventId: string,
   userIds: string[],
-  type: 'feed.post' | 'post.deleted',
+  type: 'feed.post' | 'post.edited' | 'post.deleted',
   data: Record<string, unknown>,
 ) => Promise<void>;
 
@@ -50,6 +51,8 @@ export function feedConsumer(
   async function fanOut(
     authorId: string,
     apply: (active: string[], idle: string[]) => Promise<unknown>,
+    /** Whether the batches count as fan-out (kith_feed_fanout_batch_size). */
+    counted = true,
   ) {
     const activeSince = new Date(Date.now() - opts.inactiveDays * DAY_MS);
     let after: string | undefined;
@@ -58,7 +61,7 @@ export function feedConsumer(
       if (batch.length === 0) return;
       const ids = (active: boolean) => batch.filter((f) => f.active === active).map((f) => f.id);
       await apply(ids(true), ids(false));
-      metrics.feedFanoutBatch.observe(batch.length);
+      if (counted) metrics.feedFanoutBatch.observe(batch.length);
       if (batch.length < opts.batch) return;
       after = batch.at(-1)!.id;
     }
@@ -81,11 +84,7 @@ export function feedConsumer(
         onlyIfExists: true,
       });
       if (post.fan_out) await fanOutPost(eventId, post, entry);
-      else if (!(await repo.wasBig(post.author_id, post.id))) {
-        // The author just became a big account: their followers' cached relations must learn
-        // to merge their posts.
-        await fanOut(post.author_id, (active, idle) => forgetRelations([...active, ...idle]));
-      }
+      else if (!(await repo.wasBig(post.author_id, post.id))) await becameBig(post.author_id);
       // Only once every push succeeded: until then readers merge the post from SQL.
       await fannedOut(post.id);
       if (post.fan_out) {
@@ -93,6 +92,23 @@ export function feedConsumer(
       }
     }
     await timelines.remove(PENDING, [pendingEntry(post_id, author_id).id]);
+  }
+
+  // The walks under way, by author: posts of a new big account handled at once share one.
+  const telling = new Map<string, Promise<void>>();
+
+  /**
+   * The author just became a big account: their followers' cached relations must learn to
+   * merge their posts. Not a fan-out: nothing is added to timelines.
+   */
+  function becameBig(authorId: string): Promise<void> {
+    let walk = telling.get(authorId);
+    if (!walk) {
+      const forget = (active: string[], idle: string[]) => forgetRelations([...active, ...idle]);
+      walk = fanOut(authorId, forget, false).finally(() => telling.delete(authorId));
+      telling.set(authorId, walk);
+    }
+    return walk;
   }
 
   async function fanOutPost(
@@ -116,6 +132,25 @@ export function feedConsumer(
         took.filter((id) => may.has(id)),
         'feed.post',
         data,
+      );
+    });
+  }
+
+  /**
+   * Tells the streams of active followers who may see the post that it changed (Mastodon's
+   * `status.update`). Only for posts that were fanned out: a big account's new posts reach no
+   * stream either.
+   */
+  async function edited(eventId: string, { post_id }: EventMap['post.edited']) {
+    const post = await repo.findPost(post_id);
+    if (!post?.fan_out) return;
+    await fanOut(post.author_id, async (active) => {
+      const may = await repo.mayView(post.author_id, post.visibility, active);
+      await announce(
+        eventId,
+        active.filter((id) => may.has(id)),
+        'post.edited',
+        { post_id, author_id: post.author_id },
       );
     });
   }
@@ -161,6 +196,7 @@ export function feedConsumer(
     'feed',
     {
       'post.created': (d, event) => created(event.id, d),
+      'post.edited': (d, event) => edited(event.id, d),
       'post.deleted': (d, event) => deleted(event.id, d),
       'follow.created': (d) => sync(d.follower_id, d.followee_id),
       'follow.removed': (d) => sync(d.follower_id, d.followee_id),

@@ -1,24 +1,33 @@
 import type { Logger } from '../../logger.ts';
 import type { Metrics } from '../../infra/metrics.ts';
 import {
-  scoreOfId,
+  entryOf,
   type TimelineEntry,
   type TimelineStore,
   type TimelineWindow,
 } from '../../infra/timeline/timeline.ts';
+import type { Lane } from '../../infra/db/lane.ts';
+import { cannotAnswerNow } from '../../infra/db/unavailable.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { Relations, RelationsCache } from '../social/relations.cache.ts';
 import type { FeedRepository } from './feed.repository.ts';
 import type { FeedHydrator } from './hydrate.ts';
-import { covers, type MergeSources } from './merge-sources.ts';
+import { covers, refill, type MergeSources } from './merge-sources.ts';
 
 /** The home timeline key of a user. */
 export const homeTimeline = (userId: string) => `home:${userId}`;
 
-export const entryOf = (id: string): TimelineEntry => ({ id, score: scoreOfId(id) });
-
 const byNewest = (a: HydratedPost, b: HydratedPost) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 const WARN_EVERY_MS = 10_000;
+
+/** What a page is assembled from (see #assemble). */
+interface PageParts {
+  firstIds: readonly string[];
+  mergedIds: readonly string[];
+  limit: number;
+  /** Whether the page may continue from SQL past the timeline's end. */
+  sql: boolean;
+}
 
 /** A timeline store failure: the feed is then read from SQL. */
 class TimelineUnavailable extends Error {}
@@ -35,6 +44,8 @@ export interface FeedDeps {
   relations: RelationsCache;
   hydrator: FeedHydrator;
   sources: MergeSources;
+  /** Where reads from SQL run: a share of the pool (see Database.slow). */
+  slow: Lane;
   metrics: Metrics;
   log: Logger;
   /** Entries kept per home timeline. */
@@ -89,7 +100,16 @@ export class FeedService {
         if (covers(again, whole.floor, limit)) return again;
       }
     }
-    return this.#fromSql(viewerId, rel, before, window, limit);
+    try {
+      return await this.#d.slow.run(() => this.#fromSql(viewerId, rel, before, window, limit));
+    } catch (err) {
+      if (!window || !cannotAnswerNow(err)) throw err;
+      // The database cannot answer now (saturated, or down): the page from what is in memory,
+      // which may lack posts not fanned out yet or past the timeline, rather than an error.
+      this.#d.metrics.feedReads.inc({ source: 'degraded' });
+      const ids = merged?.ids ?? [];
+      return this.#fromMemory(viewerId, rel, before, window, ids, limit, false);
+    }
   }
 
   async #fromMemory(
@@ -99,13 +119,16 @@ export class FeedService {
     window: TimelineWindow,
     mergedIds: string[],
     limit: number,
+    /** Whether the page may continue from SQL past the timeline's end. */
+    sql = true,
   ): Promise<HydratedPost[]> {
     const firstIds = window.entries.map((e) => e.id);
     const all = [...new Set([...firstIds, ...mergedIds])];
     const hydrated = new Map(
       (await this.#d.hydrator.hydrate(viewerId, all, rel)).map((p) => [p.id, p]),
     );
-    return this.#assemble(viewerId, rel, before, window, hydrated, firstIds, mergedIds, limit);
+    const page = { firstIds, mergedIds, limit, sql };
+    return this.#assemble(viewerId, rel, before, window, hydrated, page);
   }
 
   async #fromSql(
@@ -125,7 +148,8 @@ export class FeedService {
     const hydrated = new Map(
       (await hydrator.hydrateWithStats(viewerId, all, rel, stats)).map((p) => [p.id, p]),
     );
-    return this.#assemble(viewerId, rel, before, window, hydrated, firstIds, mergedIds, limit);
+    const page = { firstIds, mergedIds, limit, sql: true };
+    return this.#assemble(viewerId, rel, before, window, hydrated, page);
   }
 
   /** The timeline's posts (continued past the first window if need be) and the merged ones. */
@@ -135,15 +159,14 @@ export class FeedService {
     before: TimelineEntry | undefined,
     window: TimelineWindow | undefined,
     hydrated: Map<string, HydratedPost>,
-    firstIds: readonly string[],
-    mergedIds: readonly string[],
-    limit: number,
+    { firstIds, mergedIds, limit, sql }: PageParts,
   ): Promise<HydratedPost[]> {
     const pick = (ids: readonly string[]) => ids.flatMap((id) => hydrated.get(id) ?? []);
     let rest = pick(firstIds);
     if (window && rest.length < limit) {
       const missing = limit - rest.length;
-      rest = [...rest, ...(await this.#more(viewerId, rel, before, window, missing, limit))];
+      const more = await this.#more(viewerId, rel, before, window, missing, limit, sql);
+      rest = [...rest, ...more];
     }
     const unique = new Map([...rest, ...pick(mergedIds)].map((p) => [p.id, p]));
     const page = [...unique.values()].sort(byNewest).slice(0, limit);
@@ -181,6 +204,7 @@ export class FeedService {
     first: TimelineWindow,
     missing: number,
     limit: number,
+    sql: boolean,
   ): Promise<HydratedPost[]> {
     const { timelines, repo, hydrator, cap } = this.#d;
     const key = homeTimeline(viewerId);
@@ -196,7 +220,7 @@ export class FeedService {
       const ids = last.entries.map((e) => e.id);
       found.push(...(await hydrator.hydrate(viewerId, ids, rel)));
     }
-    if (found.length >= missing || last.complete) return found;
+    if (found.length >= missing || last.complete || !sql) return found;
     const older = await repo.feedIds(viewerId, before?.id, missing - found.length);
     return [...found, ...(await hydrator.hydrate(viewerId, older, rel))];
   }
@@ -206,11 +230,10 @@ export class FeedService {
    * adds what SQL holds. Whatever a concurrent reader misses meanwhile, it reads from SQL.
    */
   async #rebuild(key: string, userId: string): Promise<void> {
-    const { timelines, repo, cap, metrics } = this.#d;
-    await fromStore(timelines.push(key, [], { cap }));
+    const { timelines, repo, cap, metrics, slow } = this.#d;
     // One more than fits: when SQL holds more, trimming it raises the floor past all the rest.
-    const ids = await repo.timelineIds(userId, cap + 1);
-    await fromStore(timelines.push(key, ids.map(entryOf), { cap, onlyIfExists: true }));
+    const read = () => slow.run(() => repo.timelineIds(userId, cap + 1));
+    await refill(timelines, key, cap, read, fromStore);
     metrics.feedRebuilds.inc();
   }
 

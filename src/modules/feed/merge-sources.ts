@@ -7,7 +7,6 @@ import {
 } from '../../infra/timeline/timeline.ts';
 import type { Relations } from '../social/relations.cache.ts';
 import type { FeedRepository } from './feed.repository.ts';
-import { entryOf } from './feed.service.ts';
 
 /** Posts written whose `post.created` the feed consumer has not handled yet, newest first. */
 export const PENDING = 'feed:pending';
@@ -141,9 +140,9 @@ export class MergeSources {
     const opts = before ? { limit, before } : { limit };
     let window: TimelineWindow | undefined = await this.#timelines.window(key, opts);
     if (!window) {
-      await this.#timelines.push(key, [], { cap: this.#cap });
-      const ids = await this.#repo.recentPostIds(authorId, this.#cap + 1, false);
-      await this.#timelines.push(key, ids.map(entryOf), { cap: this.#cap, onlyIfExists: true });
+      await refill(this.#timelines, key, this.#cap, () =>
+        this.#repo.recentPostIds(authorId, this.#cap + 1, false),
+      );
       window = await this.#timelines.window(key, opts);
     }
     // Fewer than asked from a trimmed list: older posts exist that it no longer holds.
@@ -152,9 +151,33 @@ export class MergeSources {
   }
 
   async #rebuildPending(): Promise<void> {
-    await this.#timelines.push(PENDING, [], { cap: PENDING_CAP });
-    const rows = await this.#repo.pendingPosts(PENDING_CAP);
-    const entries = rows.map((r) => pendingEntry(r.id, r.author_id));
-    await this.#timelines.push(PENDING, entries, { cap: PENDING_CAP, onlyIfExists: true });
+    await refill(this.#timelines, PENDING, PENDING_CAP, async () =>
+      (await this.#repo.pendingPosts(PENDING_CAP)).map((r) => `${r.id}/${r.author_id}`),
+    );
   }
+}
+
+/**
+ * Rebuilds a missing list from SQL: created empty first, so that entries pushed meanwhile land
+ * in it, then filled with what `read` finds (ids whose score is their post's time). When the
+ * read fails, the empty list is dropped again: left, it would pass for a complete empty one.
+ */
+export async function refill(
+  timelines: TimelineStore,
+  key: string,
+  cap: number,
+  read: () => Promise<string[]>,
+  /** Wraps each call to the store (to tell its failures from the read's). */
+  store = <T>(call: Promise<T>) => call,
+): Promise<void> {
+  await store(timelines.push(key, [], { cap }));
+  let ids: string[];
+  try {
+    ids = await read();
+  } catch (err) {
+    await timelines.delete(key).catch(() => {});
+    throw err;
+  }
+  const entries = ids.map((id) => ({ id, score: scoreOfId(id.split('/')[0]!) }));
+  await store(timelines.push(key, entries, { cap, onlyIfExists: true }));
 }

@@ -192,4 +192,37 @@ export class ArchiveRepository {
       read: n.read_at !== null,
     }));
   }
+
+  /**
+   * The user's media (pictures of posts and uploads not yet attached; not those being removed),
+   * oldest first, with the key of the original file to put in the archive.
+   */
+  async media(userId: string) {
+    const rows = await this.#db
+      .selectFrom('media')
+      .select([
+        'id',
+        'post_id',
+        'kind',
+        'original_key',
+        'content_type',
+        'width',
+        'height',
+        'description',
+        'url',
+        'created_at',
+      ])
+      .where('owner_id', '=', userId)
+      .where('deleted_at', 'is', null)
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute();
+    return rows.map(({ original_key, created_at, ...m }) => ({
+      ...m,
+      created_at: created_at.toISOString(),
+      /** Where the file is inside the archive. */
+      file: `media/${m.id}${original_key.slice(original_key.lastIndexOf('.'))}`,
+      key: original_key,
+    }));
+  }
 }

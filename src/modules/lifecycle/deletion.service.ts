@@ -15,13 +15,16 @@ export class DeletionService {
   readonly #users: UsersService;
   readonly #cache: Cache;
   readonly #graceDays: number;
-  /** Tells this node's token checks to look at the account again (see ActivityTracker). */
-  readonly #signedOut: (userId: string) => void;
+  /**
+   * Tells every API node the account is deactivated (after the commit): their token checks
+   * refuse it from then on and its open streams close (see AccountStatusCache).
+   */
+  readonly #signedOut: (userId: string) => Promise<void>;
 
   constructor(
     db: Kysely<DB>,
     deps: { users: UsersService; cache: Cache; graceDays: number },
-    signedOut: (userId: string) => void,
+    signedOut: (userId: string) => Promise<void>,
   ) {
     this.#db = db;
     this.#users = deps.users;
@@ -39,7 +42,7 @@ export class DeletionService {
       await new SessionsRepository(trx).revokeAllForUser(userId);
       return at;
     });
-    this.#signedOut(userId);
+    await this.#signedOut(userId);
     // Profile look-ups are cached by name and id: hide the account from them now.
     await this.#cache.delete(`user-ref:${user.username}`, `user-id:${user.id}`);
     return scheduled;

@@ -52,6 +52,32 @@ export class ErasureRepository {
       select count(*)::int as n from gone`);
   }
 
+  /**
+   * The user's next media rows with their file keys, deleted or not (a picture being removed
+   * still has files until the media consumer has run; the erasure does not wait for it).
+   */
+  nextMedia(
+    userId: string,
+    limit: number,
+  ): Promise<{ id: string; original_key: string; preview_key: string }[]> {
+    return this.#db
+      .selectFrom('media')
+      .select(['id', 'original_key', 'preview_key'])
+      .where('owner_id', '=', userId)
+      .limit(limit)
+      .execute();
+  }
+
+  /** Media rows whose files are gone. */
+  async deleteMedia(ids: readonly string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const { numDeletedRows } = await this.#db
+      .deleteFrom('media')
+      .where('id', 'in', ids)
+      .executeTakeFirst();
+    return Number(numDeletedRows);
+  }
+
   /** Ids of the user's next posts (deleted by `deletePosts` once their timelines are cleaned). */
   async nextPosts(userId: string, limit: number): Promise<string[]> {
     const rows = await this.#db

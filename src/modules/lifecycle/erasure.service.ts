@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { DB } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
+import type { MediaStorage } from '../../infra/storage/storage.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
 import type { Logger } from '../../logger.ts';
 import { homeTimeline } from '../feed/feed.service.ts';
@@ -13,10 +14,13 @@ import type { ExportFiles } from './export-files.ts';
 import { ExportsRepository } from './exports.repository.ts';
 
 /**
- * The erasure's phases, in order. Posts go while the user's followers are still known (their
- * home timelines hold the posts); the user row goes last, in `finish`.
+ * The erasure's phases, in order. Media first (every file the user owns: pictures of posts,
+ * uploads never attached, and whatever else the media table holds for them), their files
+ * before their rows. Posts go while the user's followers are still known (their home timelines
+ * hold the posts); the user row goes last, in `finish`.
  */
 export const PHASES = [
+  'media',
   'likes',
   'comments',
   'posts',
@@ -36,6 +40,8 @@ export interface ErasureDeps {
   /** Set with REDIS_URL: keys naming the user (rate-limit counters, …) are swept by pattern. */
   redis?: { client: Redis; prefix: string } | undefined;
   exports: ExportFiles;
+  /** Where the user's media files are: removed before their rows, so a crash loses none. */
+  media: MediaStorage;
   log: Logger;
 }
 
@@ -109,17 +115,24 @@ export class Eraser {
     const { timelines, cache } = this.#deps;
     const size = this.#opts.batchSize;
     // Posts leave their readers' timelines first: a retry after a failure removes them again.
-    let postIds: string[] = [];
+    let picked: string[] = [];
+    if (phase === 'media') {
+      // Files first, rows in the transaction below: a crash in between finds the rows again
+      // and deleting a missing file is no error.
+      const rows = await new ErasureRepository(this.#deps.db).nextMedia(userId, size);
+      picked = rows.map((r) => r.id);
+      await this.#deps.media.delete(rows.flatMap((r) => [r.original_key, r.preview_key]));
+    }
     if (phase === 'posts') {
       const repo = new ErasureRepository(this.#deps.db);
-      postIds = await repo.nextPosts(userId, size);
-      if (postIds.length > 0) {
+      picked = await repo.nextPosts(userId, size);
+      if (picked.length > 0) {
         const readers = [userId, ...(await repo.followerIds(userId))];
-        await Promise.all(readers.map((id) => timelines.remove(homeTimeline(id), postIds)));
+        await Promise.all(readers.map((id) => timelines.remove(homeTimeline(id), picked)));
         // Their cached contents and counters, and the likers' cached "liked" lists.
-        const likers = await repo.likerIds(postIds);
+        const likers = await repo.likerIds(picked);
         await cache.delete(
-          ...postIds.flatMap((id) => [`post:${id}`, `counts:${id}`]),
+          ...picked.flatMap((id) => [`post:${id}`, `counts:${id}`]),
           ...likers.map((id) => `liked:${id}`),
         );
       }
@@ -128,7 +141,7 @@ export class Eraser {
       const deletions = new DeletionsRepository(trx);
       const row = await deletions.lock(userId);
       if (!row) return undefined;
-      const result = await runStep(new ErasureRepository(trx), phase, userId, size, postIds);
+      const result = await runStep(new ErasureRepository(trx), phase, userId, size, picked);
       const next = result.removed === 0 ? nextPhase(phase) : phase;
       await deletions.advance(userId, next, this.#opts.leaseSeconds);
       return { next, touched: result.touched, batches: row.batches + 1 };
@@ -148,11 +161,21 @@ export class Eraser {
     const touched: string[] = [];
     let username: string | undefined;
     const files = await new ExportsRepository(this.#deps.db).filesOf(userId);
+    // Media added since the media phase ran (an upload that was in flight): files, then rows.
+    for (;;) {
+      const rows = await new ErasureRepository(this.#deps.db).nextMedia(userId, 10_000);
+      if (rows.length === 0) break;
+      await this.#deps.media.delete(rows.flatMap((r) => [r.original_key, r.preview_key]));
+      await new ErasureRepository(this.#deps.db).deleteMedia(rows.map((r) => r.id));
+    }
     await transaction(this.#deps.db, async (trx) => {
       const repo = new ErasureRepository(trx);
       const user = await repo.lockUser(userId);
       if (user) {
         for (const phase of PHASES) {
+          // Media rows left here lost their files above; one added since goes with the cascade
+          // of the user row (kept out of this loop: its files must go before its row).
+          if (phase === 'media') continue;
           for (;;) {
             const ids = phase === 'posts' ? await repo.nextPosts(userId, 10_000) : [];
             const { removed, touched: t } = await runStep(repo, phase, userId, 10_000, ids);
@@ -168,8 +191,6 @@ export class Eraser {
     if (touched.length > 0) await this.#relations.changed(...new Set(touched));
     await this.#forgetCaches(userId, username);
     await this.#deps.exports.remove(files);
-    // MEDIA HOOK: once the media branch's storage port lands, remove the user's files here
-    // (list them before the transaction, like the export files, delete them after it commits).
     this.#deps.log.info({ user_id: userId }, 'account erased');
   }
 
@@ -202,16 +223,19 @@ async function runStep(
   phase: Phase,
   userId: string,
   limit: number,
-  postIds: readonly string[],
+  picked: readonly string[],
 ): Promise<StepResult> {
   const counted = (removed: number): StepResult => ({ removed, touched: [] });
   switch (phase) {
+    case 'media':
+      // The media rows whose files were removed before this transaction.
+      return counted(await repo.deleteMedia(picked));
     case 'likes':
       return counted(await repo.likes(userId, limit));
     case 'comments':
       return counted(await repo.comments(userId, limit));
     case 'posts':
-      return counted(await repo.deletePosts(postIds));
+      return counted(await repo.deletePosts(picked));
     case 'notifications':
       return counted(await repo.notifications(userId, limit));
     case 'follows':

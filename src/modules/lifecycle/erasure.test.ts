@@ -18,6 +18,7 @@ import { counterDrift, keysMentioning, rowsMentioning } from './erasure-audit.ts
 import { homeTimeline } from '../feed/feed.service.ts';
 import { lifecycleOf } from './lifecycle.ts';
 import { waitFor } from '../../../test/support/wait.ts';
+import { filesUnder, testImage, uploadMedia } from '../../../test/support/media.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kith-erasure-'));
 after(() => rmSync(dataDir, { recursive: true, force: true }));
@@ -35,7 +36,10 @@ interface Traces {
 
 /** A victim `v` entangled with others in every way the API offers; what to look for later. */
 async function entangle(v: Account, a: Account, b: Account, c: Account): Promise<Traces> {
-  const [p1, p2] = [await post(v, { text: 'first' }), await post(v, { text: 'second' })];
+  const media = await ok<{ id: string }>(uploadMedia(app, v, await testImage('png', 40, 30)), 201);
+  const p1 = await post(v, { text: 'first', media_ids: [media.id] });
+  const p2 = await post(v, { text: 'second' });
+  await ok(uploadMedia(app, v, await testImage('jpeg', 40, 30)), 201); // never attached
   await ok(call('PATCH', `/posts/${p1.id}`, v, { text: 'first, edited' }));
   const pa = await post(a, { text: `a post, hi @${v.username}` });
   const pb = await post(b, { text: 'b post' });
@@ -68,7 +72,7 @@ async function entangle(v: Account, a: Account, b: Account, c: Account): Promise
   for (const who of [v, a, b]) await ok(call('GET', '/feed', who));
   await ok(call('GET', `/users/${v.username}`, a));
   await ok(call('GET', `/posts/${p1.id}`, a));
-  return { ids: [v.id, v.email, p1.id, p2.id, cv.id, conv.id] };
+  return { ids: [v.id, v.email, p1.id, p2.id, cv.id, conv.id, media.id] };
 }
 
 /** Deletes the account through the API and lets its grace period end. */
@@ -94,6 +98,7 @@ async function assertNothingLeft(v: Account, traces: Traces): Promise<void> {
     assert.deepEqual(await keysMentioning(await testRedis(), prefix, traces.ids), []);
   }
   assert.deepEqual(readdirSync(join(dataDir, 'exports')), [], 'export archives removed');
+  assert.deepEqual(filesUnder(join(dataDir, 'media')), [], 'media files removed');
   assert.deepEqual(await counterDrift(db), []);
 }
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeTarGz, type TarEntry } from './export-tar.ts';
 
 /**
  * Export archives on disk, under DATA_DIR/exports. Names are random (nobody can guess one
@@ -13,11 +14,18 @@ export class ExportFiles {
     this.dir = join(dataDir, 'exports');
   }
 
-  async write(data: Buffer): Promise<string> {
+  /** Writes a new archive (a gzipped tar of `entries`); its name and size. */
+  async write(entries: AsyncIterable<TarEntry>): Promise<{ name: string; bytes: number }> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    const name = `${randomBytes(24).toString('base64url')}.json.gz`;
-    await writeFile(join(this.dir, name), data, { mode: 0o600 });
-    return name;
+    const name = `${randomBytes(24).toString('base64url')}.tar.gz`;
+    const path = join(this.dir, name);
+    try {
+      await writeTarGz(path, entries);
+    } catch (err) {
+      await rm(path, { force: true });
+      throw err;
+    }
+    return { name, bytes: (await stat(path)).size };
   }
 
   read(name: string): Promise<Buffer> {
@@ -30,7 +38,9 @@ export class ExportFiles {
 
   #path(name: string): string {
     // Names come from our own rows; refuse anything that could leave the folder all the same.
-    if (!/^[A-Za-z0-9_-]+\.json\.gz$/.test(name)) throw new Error('not an export file name');
+    // `.json.gz`: archives of the first format, still removed when they expire.
+    if (!/^[A-Za-z0-9_-]+\.(?:tar|json)\.gz$/.test(name))
+      throw new Error('not an export file name');
     return join(this.dir, name);
   }
 }

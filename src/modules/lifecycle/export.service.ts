@@ -1,6 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { promisify } from 'node:util';
-import { gzip } from 'node:zlib';
 import type { Kysely } from 'kysely';
 import { AppError, ConflictError, NotFoundError } from '../../errors.ts';
 import { recordEvent } from '../../events/outbox.ts';
@@ -9,12 +7,13 @@ import { isUniqueViolation } from '../../infra/db/database.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import type { Mailer } from '../../infra/mail/mailer.ts';
+import type { MediaStorage } from '../../infra/storage/storage.ts';
 import { ArchiveRepository } from './archive.repository.ts';
 import type { ExportFiles } from './export-files.ts';
+import type { TarEntry } from './export-tar.ts';
 import { exportReadyMail } from './export-mail.ts';
 import { ExportsRepository, type ExportRow } from './exports.repository.ts';
 
-const gzipAsync = promisify(gzip);
 const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 const exportNotFound = () =>
   new NotFoundError('export_not_found', 'No such export, or its link has expired.');
@@ -26,20 +25,32 @@ export interface ExportSettings {
   publicUrl: () => string;
 }
 
-/** The archive format; bump it when a field changes meaning. */
-export const ARCHIVE_FORMAT = 'kith-export/1';
+/**
+ * The archive format; bump it when a field changes meaning. 2: a gzipped tar of
+ * `kith-export.json` (the document) and `media/<id>.<ext>` (the files it lists under `media`).
+ */
+export const ARCHIVE_FORMAT = 'kith-export/2';
+
+/** The document's name inside the archive. */
+export const ARCHIVE_DOCUMENT = 'kith-export.json';
 
 /** Data exports: asked for over HTTP, built by the worker, downloaded through a mailed link. */
 export class ExportService {
   readonly #db: Kysely<DB>;
   readonly #files: ExportFiles;
   readonly #mailer: Mailer;
+  readonly #media: MediaStorage;
   readonly #settings: ExportSettings;
 
-  constructor(db: Kysely<DB>, files: ExportFiles, mailer: Mailer, settings: ExportSettings) {
+  constructor(
+    db: Kysely<DB>,
+    deps: { files: ExportFiles; mailer: Mailer; media: MediaStorage },
+    settings: ExportSettings,
+  ) {
     this.#db = db;
-    this.#files = files;
-    this.#mailer = mailer;
+    this.#files = deps.files;
+    this.#mailer = deps.mailer;
+    this.#media = deps.media;
     this.#settings = settings;
   }
 
@@ -85,8 +96,7 @@ export class ExportService {
     const row = await exports.findPending(exportId);
     if (!row) return;
     const archive = await this.collect(row.user_id);
-    const data = await gzipAsync(Buffer.from(JSON.stringify(archive)));
-    const file = await this.#files.write(data);
+    const { name: file, bytes } = await this.#files.write(this.#entries(archive));
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(Date.now() + this.#settings.linkTtlHours * 3_600_000);
     const url = `${this.#settings.publicUrl().replace(/\/$/, '')}/api/v1/exports/${token}`;
@@ -99,7 +109,7 @@ export class ExportService {
       const marked = await exports.markReady(exportId, {
         tokenHash: hashToken(token),
         file,
-        bytes: data.length,
+        bytes,
         expiresAt,
       });
       if (!marked) await this.#files.remove([file]);
@@ -127,10 +137,25 @@ export class ExportService {
       mutes: await repo.people('mutes', 'muter_id', 'muted_id', userId),
       conversations: await repo.conversations(userId),
       notifications: await repo.notifications(userId),
-      // MEDIA HOOK: once the media branch's storage port lands, list the user's files here and
-      // add them to the download (the archive then becomes JSON plus files).
-      media: [] as unknown[],
+      media: (await repo.media(userId)).map(({ key: _key, ...m }) => m),
     };
+  }
+
+  /** The document, then each media file it lists (read one at a time from the storage). */
+  async *#entries(
+    archive: Awaited<ReturnType<ExportService['collect']>>,
+  ): AsyncGenerator<TarEntry> {
+    const mtime = new Date(archive.generated_at);
+    yield { name: ARCHIVE_DOCUMENT, data: Buffer.from(JSON.stringify(archive, null, 2)), mtime };
+    const keys = new Map(
+      (await new ArchiveRepository(this.#db).media(archive.profile.id)).map((m) => [m.id, m.key]),
+    );
+    for (const m of archive.media) {
+      const key = keys.get(m.id);
+      const data = key === undefined ? undefined : await this.#media.get(key);
+      // A picture removed since the document was made: listed, its file no longer there.
+      if (data) yield { name: m.file, data, mtime: new Date(m.created_at) };
+    }
   }
 
   /** The archive behind a mailed link, while it works; 404 `export_not_found` otherwise. */

@@ -4,10 +4,10 @@
  * only one export runs at a time, at most once per interval.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { after, describe, it } from 'node:test';
 import { api, type Page } from '../../../test/support/api.ts';
 import { drain } from '../../../test/support/drain.ts';
@@ -15,6 +15,7 @@ import type { Account } from '../../../test/support/factories.ts';
 import { createTestAppWithWorker } from '../../../test/support/harness.ts';
 import { assertProblem } from '../../../test/support/problems.ts';
 import { waitFor } from '../../../test/support/wait.ts';
+import { filesUnder, testImage, uploadMedia } from '../../../test/support/media.ts';
 import { lifecycleOf } from './lifecycle.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'kith-export-'));
@@ -39,6 +40,7 @@ type Archive = {
   mutes: { username: string }[];
   conversations: { id: string; with: string; messages: { id: string; text: string }[] }[];
   notifications: { id: string }[];
+  media: { id: string; post_id: string | null; file: string; description: string }[];
 };
 
 /** The download token from the newest export mail to `to`. */
@@ -53,7 +55,26 @@ function mailedToken(to: Account): string | undefined {
   return undefined;
 }
 
-async function exportOf(who: Account): Promise<{ archive: Archive; token: string }> {
+/** The archive unpacked by the system's `tar` (an independent reader of the format). */
+function unpack(tarGz: Buffer): { archive: Archive; files: Map<string, Buffer> } {
+  const dir = mkdtempSync(join(tmpdir(), 'kith-export-unpacked-'));
+  try {
+    writeFileSync(join(dir, 'archive.tar.gz'), tarGz);
+    const out = join(dir, 'out');
+    execFileSync('mkdir', [out]);
+    execFileSync('tar', ['-xzf', join(dir, 'archive.tar.gz'), '-C', out]);
+    const files = new Map(filesUnder(out).map((f) => [f, readFileSync(join(out, f))]));
+    const doc = files.get('kith-export.json');
+    assert.ok(doc, 'the archive holds the document');
+    return { archive: JSON.parse(doc.toString('utf8')) as Archive, files };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function exportOf(
+  who: Account,
+): Promise<{ archive: Archive; files: Map<string, Buffer>; token: string }> {
   await ok(call('POST', '/me/export', who), 202);
   await drain(ctx);
   const state = await ok<{ status: string }>(call('GET', '/me/export', who));
@@ -62,7 +83,8 @@ async function exportOf(who: Account): Promise<{ archive: Archive; token: string
   const res = await call('GET', `/exports/${token}`, null);
   assert.equal(res.statusCode, 200);
   assert.equal(res.headers['content-type'], 'application/gzip');
-  return { archive: JSON.parse(gunzipSync(res.rawPayload).toString('utf8')) as Archive, token };
+  assert.match(String(res.headers['content-disposition']), /\.tar\.gz"$/);
+  return { ...unpack(res.rawPayload), token };
 }
 
 const all = async <T>(path: string, who: Account) =>
@@ -72,7 +94,17 @@ const names = (list: { username: string }[]) => list.map((u) => u.username).sort
 describe('data export', () => {
   it('lists exactly what the API shows its owner', async () => {
     const { u, a, b, c, d } = await users('u', 'a', 'b', 'c', 'd');
-    const p1 = await post(u, { text: 'one' });
+    const upload = async (who: Account, description: string) =>
+      ok<{ id: string; url: string }>(
+        uploadMedia(app, who, await testImage('png', 40, 30), { description }),
+        201,
+      );
+    const pic = await upload(u, 'on a post');
+    const loose = await upload(u, 'not attached yet');
+    const gone = await upload(u, 'deleted');
+    await ok(call('DELETE', `/media/${gone.id}`, u), 204);
+    await upload(a, 'not mine');
+    const p1 = await post(u, { text: 'one', media_ids: [pic.id] });
     await post(u, { text: 'two', visibility: 'friends' });
     await ok(call('PATCH', `/posts/${p1.id}`, u, { text: 'one, edited' }));
     const pa = await post(a, { text: 'a says hi' });
@@ -93,8 +125,38 @@ describe('data export', () => {
     await ok(call('POST', `/conversations/${conv.id}/messages`, a, { text: 'hey u' }), 201);
     await drain(ctx);
 
-    const { archive } = await exportOf(u);
-    assert.equal(archive.format, 'kith-export/1');
+    const { archive, files } = await exportOf(u);
+    assert.equal(archive.format, 'kith-export/2');
+    // Media: the pictures of the posts the API shows, and the uploads it still serves; each
+    // file in the archive is the very file the media URL serves.
+    assert.deepEqual(
+      archive.media.map((m) => [m.id, m.post_id, m.description]),
+      [
+        [pic.id, p1.id, 'on a post'],
+        [loose.id, null, 'not attached yet'],
+      ],
+    );
+    await ok(call('GET', `/media/${loose.id}`, u));
+    assertProblem(await call('GET', `/media/${gone.id}`, u), 404, 'media_not_found');
+    const shown = await ok<{ media: { id: string; url: string }[] }>(
+      call('GET', `/posts/${p1.id}`, u),
+    );
+    assert.deepEqual(
+      shown.media.map((m) => m.id),
+      [pic.id],
+    );
+    assert.deepEqual([...files.keys()].sort(), [
+      'kith-export.json',
+      ...archive.media.map((m) => m.file).sort(),
+    ]);
+    for (const [m, url] of [
+      [archive.media[0]!, shown.media[0]!.url],
+      [archive.media[1]!, loose.url],
+    ] as const) {
+      const served = await app.inject({ method: 'GET', url: new URL(url).pathname });
+      assert.equal(served.statusCode, 200);
+      assert.deepEqual(files.get(m.file), served.rawPayload, `${m.file} is the served file`);
+    }
     const me = await ok<Record<string, unknown>>(call('GET', '/me', u));
     for (const key of ['id', 'username', 'email', 'display_name', 'bio', 'dob', 'dm_policy']) {
       assert.deepEqual(archive.profile[key], me[key], key);

@@ -48,7 +48,7 @@ export function lifecycleRoutes(ctx: Context) {
           tags,
           summary: 'Ask for an export of your data',
           description:
-            'The worker builds one gzipped JSON document of everything about you and mails you a link that works for EXPORT_LINK_TTL_HOURS. 409 `export_in_progress` while one is being built; 429 `export_rate_limited` within EXPORT_MIN_INTERVAL_HOURS of the last one.',
+            'The worker builds an archive of everything about you (one JSON document plus your media files) and mails you a link that works for EXPORT_LINK_TTL_HOURS. 409 `export_in_progress` while one is being built; 429 `export_rate_limited` within EXPORT_MIN_INTERVAL_HOURS of the last one.',
           response: { 202: ExportState },
         },
       },
@@ -77,14 +77,14 @@ export function lifecycleRoutes(ctx: Context) {
           tags,
           summary: 'Download a data export (the mailed link)',
           description:
-            'No sign-in: the link itself is the secret. A gzipped JSON document. 404 `export_not_found` once the link has expired.',
+            'No sign-in: the link itself is the secret. A gzipped tar holding `kith-export.json` (everything about you) and `media/<id>.<ext>` (your pictures, listed under `media` in the document). 404 `export_not_found` once the link has expired.',
           params: ExportTokenParams,
           response: {
             // A Buffer is sent as it is (never serialized); the schema documents it.
             200: Type.Unsafe<Buffer>({
               type: 'string',
               format: 'binary',
-              description: 'The archive (application/gzip)',
+              description: 'The archive (application/gzip: a .tar.gz)',
             }),
           },
         },
@@ -95,7 +95,7 @@ export function lifecycleRoutes(ctx: Context) {
         return reply
           .type('application/gzip')
           .header('cache-control', 'no-store')
-          .header('content-disposition', `attachment; filename="kith-export-${day}.json.gz"`)
+          .header('content-disposition', `attachment; filename="kith-export-${day}.tar.gz"`)
           .send(data);
       },
     );

@@ -36,7 +36,14 @@ export function lifecycleOf(ctx: Context, erasure: Partial<ErasureOptions> = {})
         cache,
         graceDays: config.accountDeletionGraceDays,
       },
-      (userId) => ctx.activity.forget(userId),
+      async (userId) => {
+        ctx.activity.forget(userId);
+        const message = { user_id: userId, suspended: false, deactivated: true };
+        await ctx.accountStatus.announce(ctx.bus, message).catch((err: unknown) => {
+          // The other nodes still read the account again within the status cache's lifetime.
+          ctx.log.warn({ err, user_id: userId }, 'account status broadcast failed');
+        });
+      },
     ),
     eraser: new Eraser(
       {
@@ -45,15 +52,20 @@ export function lifecycleOf(ctx: Context, erasure: Partial<ErasureOptions> = {})
         timelines: ctx.timelines,
         redis: ctx.redis && { client: ctx.redis, prefix: config.redisPrefix },
         exports: files,
+        media: ctx.mediaStorage,
         log: ctx.log,
       },
       { ...ERASURE_DEFAULTS, ...erasure },
     ),
-    exports: new ExportService(database.db, files, ctx.mailer, {
-      linkTtlHours: config.exportLinkTtlHours,
-      minIntervalHours: config.exportMinIntervalHours,
-      publicUrl: () => ctx.mailLinks.publicUrl,
-    }),
+    exports: new ExportService(
+      database.db,
+      { files, mailer: ctx.mailer, media: ctx.mediaStorage },
+      {
+        linkTtlHours: config.exportLinkTtlHours,
+        minIntervalHours: config.exportMinIntervalHours,
+        publicUrl: () => ctx.mailLinks.publicUrl,
+      },
+    ),
   };
   if (Object.keys(erasure).length === 0) built.set(ctx, made);
   return made;

@@ -10,6 +10,7 @@ import { registerFlavour } from './flavour.ts';
 import { mastodonNotificationRoutes } from './notifications.routes.ts';
 import { mastodonMarkerRoutes } from './markers.routes.ts';
 import { mastodonMediaRoutes } from './media.routes.ts';
+import { mastodonStreamingRoutes } from './streaming.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -27,6 +28,8 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
   ]) {
     await routes(app);
   }
+  // In a plugin of its own: its hooks (the subprotocol token) touch no other route.
+  await app.register(mastodonStreamingRoutes(ctx));
 };
 
 /** The Mastodon client API: a second presentation of kith's services (docs/MASTODON.md). */

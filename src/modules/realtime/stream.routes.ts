@@ -10,16 +10,19 @@ import type { StreamEvent } from './stream-log.repository.ts';
 import { STREAM_BROADCAST } from './publisher.service.ts';
 import type { Delivery } from './stream-log.repository.ts';
 import { StreamQuery } from './stream.schemas.ts';
+import type { StreamEnd } from './stream-sessions.service.ts';
 
 /** WebSocket close code when the access token expires: reconnect with a fresh token and `since`. */
 export const TOKEN_EXPIRED_CLOSE = 4001;
 /** WebSocket close code when the account is suspended while the stream is open. */
 export const ACCOUNT_SUSPENDED_CLOSE = 4003;
+/** WebSocket close code when the account is deactivated (its deletion asked for) meanwhile. */
+export const ACCOUNT_DEACTIVATED_CLOSE = 4004;
 const GOING_AWAY = 1001;
 const POLICY_VIOLATION = 1008;
 
 const EVENTS =
-  'Every event is `{seq, type, data}` with `seq` increasing per user: `notification`, `message`, `message.read`, `feed.post`, `post.deleted`; events about a post reach only those who may see it then (visibility, blocks either way), as reads do. `ready` first when you connect without `since` (its `seq` is where you start: resume from it later), and `resync` (you missed more than the server keeps: reload, then continue from its `seq`).';
+  'Every event is `{seq, type, data}` with `seq` increasing per user: `notification`, `message`, `message.read`, `feed.post`, `post.edited`, `post.deleted`; events about a post reach only those who may see it then (visibility, blocks either way), as reads do. `ready` first when you connect without `since` (its `seq` is where you start: resume from it later), and `resync` (you missed more than the server keeps: reload, then continue from its `seq`).';
 
 const CAP =
   'A user may hold STREAMS_PER_USER streams open on one API node (WebSocket and SSE together); one more is refused with 429 `too_many_streams`.';
@@ -46,14 +49,7 @@ export function streamRoutes(ctx: Context) {
     }, check);
     const checker = setInterval(check, heartbeatMs);
     checker.unref();
-    const closers = new Set<() => void>();
-    // A suspension heard from any node ends that user's streams here at once.
-    const suspendedClosers = new Map<string, Set<() => void>>();
-    const stopListening = ctx.accountStatus.onChange(({ user_id, suspended }) => {
-      if (suspended) for (const close of suspendedClosers.get(user_id) ?? []) close();
-    });
-    // Streams open per user on this node, capped at STREAMS_PER_USER.
-    const openStreams = new Map<string, number>();
+    const sessions = ctx.streamSessions;
     const tooMany = () =>
       new AppError(
         429,
@@ -62,53 +58,22 @@ export function streamRoutes(ctx: Context) {
       );
     /** Refuses, before any upgrade or response, a stream beyond the user's cap. */
     const underCap = async (request: FastifyRequest) => {
-      const count = openStreams.get(principalOf(request).userId) ?? 0;
-      if (count >= config.streamsPerUser) throw tooMany();
+      if (sessions.atCap(principalOf(request).userId)) throw tooMany();
     };
     // Before the server waits for its connections: open streams would otherwise hold it up.
-    app.addHook('preClose', async () => {
-      for (const close of closers) close();
-    });
+    app.addHook('preClose', async () => sessions.closeAll());
     app.addHook('onClose', async () => {
       clearInterval(checker);
-      stopListening();
       await subscription.stop();
     });
 
-    /**
-     * Attaches a connection and arranges its end: token expiry, server shutdown. Undefined when
-     * the user is at the cap (WebSocket upgrades racing past the check before the upgrade).
-     */
-    function open(
+    /** Attaches a connection (see StreamSessions.open); undefined at the user's cap. */
+    const open = (
       request: FastifyRequest,
       since: number | undefined,
       send: (e: StreamEvent) => void,
-      end: (reason: 'token_expired' | 'shutdown' | 'account_suspended') => void,
-    ): (() => void) | undefined {
-      const principal = principalOf(request);
-      const count = openStreams.get(principal.userId) ?? 0;
-      if (count >= config.streamsPerUser) return undefined;
-      openStreams.set(principal.userId, count + 1);
-      const detach = hub.attach({ userId: principal.userId, send }, since);
-      const left = (principal.expiresAt ?? Infinity) - Date.now();
-      const expiry = setTimeout(() => end('token_expired'), Math.min(left, 2 ** 31 - 1));
-      const shutdown = () => end('shutdown');
-      closers.add(shutdown);
-      const suspend = () => end('account_suspended');
-      const mine = suspendedClosers.get(principal.userId) ?? new Set();
-      suspendedClosers.set(principal.userId, mine.add(suspend));
-      return () => {
-        clearTimeout(expiry);
-        closers.delete(shutdown);
-        mine.delete(suspend);
-        if (mine.size === 0 && suspendedClosers.get(principal.userId) === mine)
-          suspendedClosers.delete(principal.userId);
-        detach();
-        const left = (openStreams.get(principal.userId) ?? 1) - 1;
-        if (left > 0) openStreams.set(principal.userId, left);
-        else openStreams.delete(principal.userId);
-      };
-    }
+      end: (reason: StreamEnd) => void,
+    ) => sessions.open(principalOf(request), since, send, end);
 
     app.route({
       method: 'GET',
@@ -117,7 +82,7 @@ export function streamRoutes(ctx: Context) {
       schema: {
         tags: ['realtime'],
         summary: 'Your real-time stream (WebSocket)',
-        description: `Upgrade to a WebSocket (\`Connection: Upgrade\`, \`Upgrade: websocket\`, RFC 6455); the access token goes in \`Authorization: Bearer\` or, for browsers, \`?access_token=\`. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`). Frames from the client other than pongs are ignored; a frame over 4 KiB or one the protocol refuses closes the socket (1009 or 1002). ${CAP}`,
+        description: `Upgrade to a WebSocket (\`Connection: Upgrade\`, \`Upgrade: websocket\`, RFC 6455); the access token goes in \`Authorization: Bearer\` or, for browsers, \`?access_token=\`. ${EVENTS} Resume with \`?since=<last seq>\`. The server pings every STREAM_HEARTBEAT_SECONDS and drops connections that do not answer. When the access token expires the socket closes with code ${TOKEN_EXPIRED_CLOSE} (\`token_expired\`); when the account is suspended or deactivated (its deletion asked for) on any node, with ${ACCOUNT_SUSPENDED_CLOSE} (\`account_suspended\`) or ${ACCOUNT_DEACTIVATED_CLOSE} (\`account_deactivated\`). Frames from the client other than pongs are ignored; a frame over 4 KiB or one the protocol refuses closes the socket (1009 or 1002). ${CAP}`,
         querystring: StreamQuery,
         response: {
           101: Type.Null({
@@ -153,7 +118,9 @@ export function streamRoutes(ctx: Context) {
               ? socket.close(TOKEN_EXPIRED_CLOSE, 'token_expired')
               : reason === 'account_suspended'
                 ? socket.close(ACCOUNT_SUSPENDED_CLOSE, 'account_suspended')
-                : socket.close(GOING_AWAY, 'server shutting down'),
+                : reason === 'account_deactivated'
+                  ? socket.close(ACCOUNT_DEACTIVATED_CLOSE, 'account_deactivated')
+                  : socket.close(GOING_AWAY, 'server shutting down'),
         );
         if (!close) return void socket.close(POLICY_VIOLATION, 'too_many_streams');
         const ping = setInterval(() => {
@@ -178,7 +145,7 @@ export function streamRoutes(ctx: Context) {
         schema: {
           tags: ['realtime'],
           summary: 'Your real-time stream (Server-Sent Events)',
-          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} The access token goes in \`Authorization: Bearer\` or \`?access_token=\` (EventSource cannot send headers). Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires an \`error\` event \`{"code":"token_expired"}\` is sent and the stream ends. ${CAP}`,
+          description: `\`text/event-stream\`: each event has \`id: <seq>\`, \`event: <type>\` and \`data: {seq, type, data}\`. ${EVENTS} The access token goes in \`Authorization: Bearer\` or \`?access_token=\` (EventSource cannot send headers). Resume with the \`Last-Event-ID\` header (browsers send it on reconnect) or \`?since=\`. A comment line every STREAM_HEARTBEAT_SECONDS keeps proxies from closing it. When the access token expires, or the account is suspended or deactivated, an \`error\` event (\`{"code":"token_expired"}\`, \`account_suspended\`, \`account_deactivated\`) is sent and the stream ends. ${CAP}`,
           querystring: StreamQuery,
           headers: Type.Object({
             'last-event-id': Type.Optional(

@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 import { defineConsumer, type Consumer } from '../../events/consumer.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
-import { entryOf, homeTimeline } from '../feed/feed.service.ts';
+import { entryOf } from '../../infra/timeline/timeline.ts';
+import { homeTimeline } from '../feed/feed.service.ts';
 import { TagsRepository } from './tags.repository.ts';
 
 export interface FollowedTagsOptions {

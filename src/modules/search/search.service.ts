@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB } from '../../infra/db/schema.ts';
+import { OPEN_LANE, type Lane } from '../../infra/db/lane.ts';
 import { cleanText } from '../../text.ts';
 import { SearchRepository, type ScoreCursor } from './search.repository.ts';
 import { parseTag, TagsService } from './tags.service.ts';
@@ -14,27 +15,38 @@ export type SearchType = 'posts' | 'accounts' | 'tags';
 
 /**
  * Search: posts the viewer may discover by full text, people by name, tags by prefix. Every
- * result goes through `discoverableTo` (posts) or the block rule (people).
+ * result goes through `discoverableTo` (posts) or the block rule (people). The queries run in
+ * the database's slow lane: a crowd of searches cannot hold every connection.
  */
 export class SearchService {
   readonly #repo: SearchRepository;
-  constructor(db: Kysely<DB>) {
+  readonly #slow: Lane;
+  constructor(db: Kysely<DB>, slow: Lane = OPEN_LANE) {
     this.#repo = new SearchRepository(db);
+    this.#slow = slow;
   }
 
   posts(viewerId: string | null, q: string, after: ScoreCursor | undefined, limit: number) {
-    return this.#repo.posts(viewerId, query(q), after, limit);
+    const text = query(q);
+    return this.#slow.run(() => this.#repo.posts(viewerId, text, after, limit));
   }
 
-  accounts(viewerId: string | null, q: string, after: ScoreCursor | undefined, limit: number) {
+  async accounts(
+    viewerId: string | null,
+    q: string,
+    after: ScoreCursor | undefined,
+    limit: number,
+  ) {
     // A leading `@` is how people write a username.
     const text = query(q);
     const name = text.startsWith('@') ? text.slice(1) : text;
-    return name === '' ? Promise.resolve([]) : this.#repo.people(viewerId, name, after, limit);
+    if (name === '') return [];
+    return this.#slow.run(() => this.#repo.people(viewerId, name, after, limit));
   }
 
   tags(viewerId: string | null, q: string, afterName: string | undefined, limit: number) {
-    return this.#repo.tags(viewerId, parseTag(query(q), '/q'), afterName, limit);
+    const tag = parseTag(query(q), '/q');
+    return this.#slow.run(() => this.#repo.tags(viewerId, tag, afterName, limit));
   }
 }
 
@@ -48,9 +60,9 @@ export interface SearchServices {
   trends: TrendsService;
 }
 
-export function createSearchServices(db: Kysely<DB>, cache: Cache): SearchServices {
+export function createSearchServices(db: Kysely<DB>, cache: Cache, slow: Lane): SearchServices {
   return {
-    search: new SearchService(db),
+    search: new SearchService(db, slow),
     tags: new TagsService(db),
     timelines: new TimelinesService(db),
     trends: new TrendsService(db, cache),

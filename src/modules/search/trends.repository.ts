@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
+import { reachesPublic } from '../posts/visibility.repository.ts';
 
 /** Distinct authors of one tag in one hour (UTC), or over the whole window (`hour` null). */
 export interface TagUse {
@@ -8,11 +9,13 @@ export interface TagUse {
   accounts: number;
 }
 
-// Uses of tags in public posts during the last 24 hours, by author and hour.
+// Uses of tags in public posts during the last 24 hours, by author and hour; limited and
+// suspended authors do not count (trends are the same for everyone).
 const recent = (authors?: readonly string[]) => sql`
   select pt.tag, pt.author_id, date_trunc('hour', pt.created_at) as hour
   from post_tags pt join posts p on p.id = pt.post_id
   where pt.created_at > now() - interval '24 hours' and p.visibility = 'public'
+    and ${reachesPublic('pt.author_id')}
     ${authors ? sql`and pt.author_id = any(${[...authors]}::uuid[])` : sql``}`;
 
 /** SQL for trends: distinct authors per tag, per hour and over the last 24 hours. */
