@@ -65,6 +65,7 @@ import type { MediaStorage } from '../infra/storage/storage.ts';
 import { ImageProcessor } from '../modules/media/image-processor.ts';
 import { MediaService } from '../modules/media/media.service.ts';
 import { openMediaStorage } from '../modules/media/media.storage.ts';
+import { ProfilePicturesService } from '../modules/media/profile-pictures.service.ts';
 
 /** Everything a role needs, built once. Services never build their own dependencies. */
 export interface Context {
@@ -118,6 +119,8 @@ export interface Context {
   /** Where uploaded pictures are kept (disk or S3). */
   readonly mediaStorage: MediaStorage;
   readonly media: MediaService;
+  /** Avatars and headers (media rows with a purpose), processed like uploads. */
+  readonly profilePictures: ProfilePicturesService;
   /** Search, tags, the public and tag timelines, trends. */
   readonly search: SearchServices;
   /** Closes what the context opened: bus, Redis, then the database. */
@@ -370,6 +373,13 @@ export async function createContext(
     log,
   });
   const mediaStorage = openMediaStorage(config);
+  // One processor, so uploads, avatars and headers share the same concurrency bound.
+  const imageProcessor = new ImageProcessor({
+    maxPixels: config.mediaMaxPixels,
+    originalMaxSide: config.mediaOriginalMaxSide,
+    previewMaxSide: config.mediaPreviewMaxSide,
+    concurrency: config.mediaProcessingConcurrency,
+  });
   const ctx: Context = {
     config,
     log,
@@ -422,17 +432,10 @@ export async function createContext(
     moderation,
     reports: new ReportsService(db, moderation),
     mediaStorage,
-    media: new MediaService(
-      db,
-      mediaStorage,
-      new ImageProcessor({
-        maxPixels: config.mediaMaxPixels,
-        originalMaxSide: config.mediaOriginalMaxSide,
-        previewMaxSide: config.mediaPreviewMaxSide,
-        concurrency: config.mediaProcessingConcurrency,
-      }),
-      (postId) => contents.invalidate(postId),
+    media: new MediaService(db, mediaStorage, imageProcessor, (postId) =>
+      contents.invalidate(postId),
     ),
+    profilePictures: new ProfilePicturesService(db, mediaStorage, imageProcessor),
     search: createSearchServices(db, cache, database.slow),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),

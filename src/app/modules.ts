@@ -6,7 +6,7 @@ import { feedModule } from '../modules/feed/index.ts';
 import { lifecycleModule } from '../modules/lifecycle/index.ts';
 import { mailModule } from '../modules/mail/index.ts';
 import { mastodonModule } from '../modules/mastodon/index.ts';
-import { mediaFilesModule, mediaModule } from '../modules/media/index.ts';
+import { defaultPicturesModule, mediaFilesModule, mediaModule } from '../modules/media/index.ts';
 import { messagesModule } from '../modules/messages/index.ts';
 import { notificationsModule } from '../modules/notifications/index.ts';
 import { postsModule } from '../modules/posts/index.ts';
@@ -37,6 +37,7 @@ export const MODULES: readonly FeatureModule[] = [
   moderationModule,
   mediaModule,
   mediaFilesModule,
+  defaultPicturesModule,
   searchModule,
 ];
 

@@ -189,6 +189,21 @@ const cells: Cell[] = [
     url: `${st(pub)}/source`,
     expect: { ...SEES_SIGNED_IN, other: 404 },
   },
+  // Back to the default picture: anyone's own only (there is no other account to name).
+  ...(['avatar', 'header'] as const).map((kind): Cell => ({
+    method: 'DELETE',
+    route: `/v1/profile/${kind}`,
+    url: `${v1}/profile/${kind}`,
+    expect: SIGNED_IN,
+  })),
+  // Signed in, a JSON body without a file: 422 (the upload itself is in the media tests).
+  {
+    method: 'POST',
+    route: '/v2/media',
+    url: '/api/v2/media',
+    expect: { anon: 401, other: 422, B: 422, X: 422, O: 422 },
+    body: { description: 'no file' },
+  },
   { method: 'GET', route: '/v1/markers', url: `${v1}/markers?timeline[]=home`, expect: SIGNED_IN },
   {
     method: 'POST',

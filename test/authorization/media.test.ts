@@ -41,7 +41,7 @@ async function upload(who: Account): Promise<string> {
   return res.json<{ id: string }>().id;
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 interface Cell {
   method: Method;
   route: string;
@@ -78,6 +78,13 @@ const cells: Cell[] = [
     route: '/media/:id',
     run: async (me) => call(me, 'DELETE', `/media/${await upload(O)}`),
     expect: ownerOnly(204),
+  },
+  // Mastodon's (its errors are `{"error"}`, not problem+json: statuses only).
+  {
+    method: 'PUT',
+    route: '/media/:id',
+    run: async (me) => call(me, 'PUT', `/media/${await upload(O)}`, { description: 'mine' }),
+    expect: (who) => [who === 'anon' ? 401 : who === 'O' ? 200 : 404],
   },
 ];
 

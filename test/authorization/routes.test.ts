@@ -261,6 +261,17 @@ row(
 
 // The caller's own account.
 row('GET /me', fixed('/me'), own(200, ownAccount));
+// Back to the default pictures: the caller's own account only. (Before PATCH /me, whose O
+// row renames O: assertOUnchanged compares O's display name.)
+for (const kind of ['avatar', 'header'] as const) {
+  row(`DELETE /me/${kind}`, fixed(`/me/${kind}`), (who) =>
+    own(200, async (b, me) => {
+      assert.equal(b.id, me!.id);
+      assert.match(String(b[`${kind}_url`]), /\/original\/missing\.png$/);
+      if (!isO(who)) await assertOUnchanged();
+    })(who),
+  );
+}
 row(
   'PATCH /me',
   async (me) => ({ path: '/me', body: { display_name: `renamed by ${me?.username}` } }),

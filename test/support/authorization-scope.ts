@@ -30,7 +30,7 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   accounts: {
     file: 'test/authorization/routes.test.ts',
     routes:
-      /^\/(healthz|readyz|api\/v1\/(auth\/.+|me|me\/(password|email)|users|users\/:username))$/,
+      /^\/(healthz|readyz|api\/v1\/(auth\/.+|me|me\/(password|email|avatar|header)|users|users\/:username))$/,
   },
   messages: {
     file: 'test/authorization/messages.test.ts',
@@ -58,7 +58,7 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
     file: 'test/authorization/mastodon.test.ts',
     routes:
       // (Paths kith's own search module serves too belong to its matrix.)
-      /^(?!\/api\/v1\/(followed_tags|trends\/tags|timelines\/public)$)(\*|\/api\/(\*|v2\/filters|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
+      /^(?!\/api\/v1\/(followed_tags|trends\/tags|timelines\/public)$)(\*|\/api\/(\*|v2\/(filters|media)|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers|profile)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
   },
   moderation: {
     file: 'test/authorization/moderation.test.ts',
@@ -77,7 +77,8 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
   // files on disk (unguessable URLs, as on S3).
   public: {
     file: 'test/authorization/routes.test.ts',
-    routes: /^\/(docs(\/|$)|openapi\.json$|metrics$|wrk2-api\/|media\/)/,
+    routes:
+      /^\/(docs(\/|$)|openapi\.json$|metrics$|wrk2-api\/|media\/|(avatars|headers)\/original\/missing\.png$)/,
   },
 };
 
@@ -98,7 +99,9 @@ export function registeredRoutes(app: App): Route[] {
   const routes: Route[] = [];
   for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
     // A route with constraints (the Mastodon flavour) ends with them as JSON.
-    const node = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([^)]*)\))?(?: \{.*\})?$/.exec(line);
+    // A second handler set of the same node (other constraints) follows on a line of its own,
+    // indented where the branch would be.
+    const node = /^((?:[│ ] {3})*)(?:[├└]── | {4})(\S+)(?: \(([^)]*)\))?(?: \{.*\})?$/.exec(line);
     if (!node) continue;
     const depth = node[1]!.length / 4;
     stack.length = depth;

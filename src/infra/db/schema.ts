@@ -32,6 +32,10 @@ export interface UsersTable {
   limited_at: Date | null;
   /** Access tokens issued up to then are refused (set when the account is suspended). */
   sessions_revoked_at: Date | null;
+  /** The avatar's URL (a `media` row with purpose `avatar` holds its file); null: the default. */
+  avatar_url: Generated<string | null>;
+  /** The header's URL (a `media` row with purpose `header`); null: the default. */
+  header_url: Generated<string | null>;
 }
 
 export type UserRole = 'user' | 'moderator' | 'admin';
@@ -272,6 +276,8 @@ export interface MediaTable {
   post_id: string | null;
   position: Generated<number>;
   kind: Generated<string>;
+  /** `attachment` (of a post), or the owner's `avatar` or `header`. */
+  purpose: Generated<MediaPurpose>;
   original_key: string;
   preview_key: string;
   url: string;
@@ -289,6 +295,7 @@ export interface MediaTable {
   created_at: Generated<Date>;
 }
 export type MediaRow = Selectable<MediaTable>;
+export type MediaPurpose = 'attachment' | 'avatar' | 'header';
 
 export interface DB {
   media: MediaTable;

@@ -66,7 +66,8 @@ export class S3Storage implements MediaStorage {
     const out = await this.#client.send(
       new DeleteObjectsCommand({
         Bucket: this.#bucket,
-        Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true },
+        // Each key once (an avatar's one file is both its original and its preview key).
+        Delete: { Objects: [...new Set(keys)].map((Key) => ({ Key })), Quiet: true },
       }),
     );
     // S3 answers 200 with per-key errors; a key that was not there is not one of them.

@@ -3,6 +3,7 @@ import type { UserRow } from '../../infra/db/schema.ts';
 import { PageQuery } from '../../http/pagination.ts';
 import { BIO_MAX, DISPLAY_NAME_MAX } from './users.service.ts';
 import { PASSWORD_MAX_BYTES, PASSWORD_MIN_CHARS } from './passwords.ts';
+import { picturesOf } from '../media/profile-pictures.service.ts';
 
 /**
  * For text that is looked up but never stored (logins, names in paths, search prefixes, cursor
@@ -46,6 +47,12 @@ export const PublicUser = Type.Object({
   }),
   friend_count: Type.Integer({
     description: 'Friends you may list: users in a block with you are not counted.',
+  }),
+  avatar_url: Type.String({
+    description: "A 400×400 picture: theirs, or kith's default avatar when they have none.",
+  }),
+  header_url: Type.String({
+    description: "A 1500×500 banner: theirs, or kith's default header when they have none.",
   }),
 });
 
@@ -114,11 +121,19 @@ export const SessionResponse = Type.Object({
   user: Me,
 });
 
+function RemovePicture(kind: string) {
+  return Type.Union([Type.Literal(''), Type.Null()], {
+    description: `Empty (or JSON null) removes your ${kind}; to set one, send the file as the multipart part \`${kind}\`.`,
+  });
+}
+
 export const UpdateMeBody = Type.Object(
   {
     display_name: Type.Optional(Type.String({ maxLength: DISPLAY_NAME_MAX * 4 })),
     bio: Type.Optional(Type.String({ maxLength: BIO_MAX * 4 })),
     dm_policy: Type.Optional(DmPolicySchema),
+    avatar: Type.Optional(RemovePicture('avatar')),
+    header: Type.Optional(RemovePicture('header')),
   },
   { additionalProperties: false },
 );
@@ -183,7 +198,9 @@ export function presentSummary(u: Pick<UserRow, 'id' | 'username' | 'display_nam
   return { id: u.id, username: u.username, display_name: u.display_name };
 }
 
-export function presentUser(u: UserRow) {
+/** `origin`: where kith's default pictures are served (the public URL). */
+export function presentUser(u: UserRow, origin: string) {
+  const pictures = picturesOf(u, origin);
   return {
     ...presentSummary(u),
     bio: u.bio,
@@ -192,12 +209,14 @@ export function presentUser(u: UserRow) {
     follower_count: u.follower_count,
     following_count: u.following_count,
     friend_count: u.friend_count,
+    avatar_url: pictures.avatar,
+    header_url: pictures.header,
   };
 }
 
-export function presentMe(u: UserRow) {
+export function presentMe(u: UserRow, origin: string) {
   return {
-    ...presentUser(u),
+    ...presentUser(u, origin),
     email: u.email,
     email_verified: u.email_verified_at !== null,
     dob: u.dob,

@@ -16,8 +16,8 @@ import { normalizeUsernameField } from '../../http/usernames.ts';
 
 const tags = ['auth'];
 
-function presentSession(s: Session) {
-  return { ...s.tokens, user: presentMe(s.user) };
+function presentSession(s: Session, origin: string) {
+  return { ...s.tokens, user: presentMe(s.user, origin) };
 }
 
 /** Registration and login sessions: `/auth/*`. */
@@ -67,7 +67,7 @@ export function authRoutes(ctx: Context) {
         return reply
           .status(201)
           .header('location', `/api/v1/users/${user.username}`)
-          .send(presentMe(user));
+          .send(presentMe(user, config.publicUrl));
       },
     );
 
@@ -85,7 +85,10 @@ export function authRoutes(ctx: Context) {
         },
       },
       async (request) =>
-        presentSession(await ctx.auth.login(request.body.login, request.body.password)),
+        presentSession(
+          await ctx.auth.login(request.body.login, request.body.password),
+          config.publicUrl,
+        ),
     );
 
     app.post(
@@ -101,7 +104,8 @@ export function authRoutes(ctx: Context) {
           response: { 200: SessionResponse },
         },
       },
-      async (request) => presentSession(await ctx.auth.refresh(request.body.refresh_token)),
+      async (request) =>
+        presentSession(await ctx.auth.refresh(request.body.refresh_token), config.publicUrl),
     );
 
     app.post(

@@ -11,14 +11,15 @@ import {
   presentUser,
   PublicUser,
   SearchUsersQuery,
-  UpdateMeBody,
   UsernameParams,
 } from './accounts.schemas.ts';
+import { profileRoutes } from './profile.routes.ts';
 
 const UsersCursor = Type.Object({ u: Type.String({ pattern: NO_CONTROLS }) });
 
 /** The caller's own account (`/me`) and public profiles (`/users`). */
 export function usersRoutes(ctx: Context) {
+  const origin = ctx.config.publicUrl;
   return async (app: App) => {
     app.get(
       '/me',
@@ -26,23 +27,10 @@ export function usersRoutes(ctx: Context) {
         config: { auth: 'required' },
         schema: { tags: ['me'], summary: 'Your account', response: { 200: Me } },
       },
-      async (request) => presentMe(await ctx.users.getById(principalOf(request).userId)),
+      async (request) => presentMe(await ctx.users.getById(principalOf(request).userId), origin),
     );
 
-    app.patch(
-      '/me',
-      {
-        config: { auth: 'required' },
-        schema: {
-          tags: ['me'],
-          summary: 'Change display name or bio',
-          body: UpdateMeBody,
-          response: { 200: Me },
-        },
-      },
-      async (request) =>
-        presentMe(await ctx.users.updateProfile(principalOf(request).userId, request.body)),
-    );
+    await app.register(profileRoutes(ctx));
 
     app.post(
       '/me/password',
@@ -86,6 +74,7 @@ export function usersRoutes(ctx: Context) {
       async (request) =>
         presentUser(
           await ctx.users.getProfile(request.params.username, request.principal?.userId ?? null),
+          origin,
         ),
     );
 
@@ -106,7 +95,14 @@ export function usersRoutes(ctx: Context) {
         const after = decodeCursor(UsersCursor, cursor)?.u;
         const viewer = request.principal?.userId ?? null;
         const rows = await ctx.users.search(viewer, q.trim(), after, limit + 1);
-        return pageOf(request, reply, rows, limit, presentUser, (u) => ({ u: u.username }));
+        return pageOf(
+          request,
+          reply,
+          rows,
+          limit,
+          (u) => presentUser(u, origin),
+          (u) => ({ u: u.username }),
+        );
       },
     );
   };

@@ -2,13 +2,12 @@ import type { UserRow } from '../../infra/db/schema.ts';
 import type { Relationship as KithRelationship } from '../social/social.schemas.ts';
 import type { Static } from 'typebox';
 import { escapeHtml } from './content.ts';
+import { picturesOf } from '../media/profile-pictures.service.ts';
 
 type KithRel = Static<typeof KithRelationship>;
 
 /** Where the account's pages and default images live, relative to the public origin. */
 export const accountUrl = (origin: string, username: string) => `${origin}/@${username}`;
-export const DEFAULT_AVATAR = '/avatars/original/missing.png';
-export const DEFAULT_HEADER = '/headers/original/missing.png';
 
 const noteHtml = (bio: string) =>
   bio.trim() === ''
@@ -20,6 +19,8 @@ const noteHtml = (bio: string) =>
 
 /** A kith user as a Mastodon Account (docs entities/Account.md); counts as given. */
 export function presentAccount(origin: string, user: UserRow) {
+  // kith keeps still pictures only (an animation keeps its first frame): static = the same.
+  const { avatar, header } = picturesOf(user, origin);
   return {
     id: user.id,
     username: user.username,
@@ -28,10 +29,10 @@ export function presentAccount(origin: string, user: UserRow) {
     uri: `${origin}/users/${user.username}`,
     display_name: user.display_name,
     note: noteHtml(user.bio),
-    avatar: origin + DEFAULT_AVATAR,
-    avatar_static: origin + DEFAULT_AVATAR,
-    header: origin + DEFAULT_HEADER,
-    header_static: origin + DEFAULT_HEADER,
+    avatar,
+    avatar_static: avatar,
+    header,
+    header_static: header,
     // kith follows need no approval: friend requests are what appears as follow requests.
     locked: false,
     fields: [],

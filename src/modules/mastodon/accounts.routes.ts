@@ -7,6 +7,8 @@ import { LIMITS, originOf, pageParams, readPage, setLinks } from './paging.ts';
 import { listParam, recordNotFound, viewerOf, visibleAccount } from './lookup.ts';
 import { StatusPresenter } from './statuses.presenter.ts';
 import { relationshipsOf } from './relationships.ts';
+import { changeProfile } from '../accounts/profile.service.ts';
+import { PICTURE_KINDS } from '../media/profile-pictures.service.ts';
 
 type Query = Record<string, unknown>;
 type IdParams = { id: string };
@@ -48,12 +50,28 @@ export function mastodonAccountRoutes(ctx: Context) {
         const body = (request.body ?? {}) as Record<string, unknown>;
         refuseUnsupported(body);
         const text = (v: unknown) => (typeof v === 'string' ? v : undefined);
+        const file = (v: unknown) => (Buffer.isBuffer(v) ? v : undefined);
         const patch = { display_name: text(body.display_name), bio: text(body.note) };
-        if (patch.display_name !== undefined || patch.bio !== undefined)
-          await ctx.users.updateProfile(userId, patch);
+        await changeProfile(ctx, userId, patch, {
+          avatar: file(body.avatar),
+          header: file(body.header),
+        });
         return credentials(userId, originOf(request));
       },
     );
+
+    // Mastodon 4.2+: back to the default picture; answers with the CredentialAccount.
+    for (const kind of PICTURE_KINDS) {
+      app.delete(
+        `/v1/profile/${kind}`,
+        { config: { auth: 'required', scope: 'write:accounts' } },
+        async (request) => {
+          const { userId } = principalOf(request);
+          await ctx.profilePictures.apply(userId, { [kind]: null });
+          return credentials(userId, originOf(request));
+        },
+      );
+    }
 
     app.get('/v1/accounts/lookup', { config: optional }, async (request) => {
       const acct = listParam((request.query as Query).acct)[0] ?? '';
@@ -98,16 +116,17 @@ export function mastodonAccountRoutes(ctx: Context) {
         const query = request.query as Query;
         const account = await visibleAccount(ctx, request.params.id, viewer);
         const params = pageParams(query, 'statuses');
-        // kith has no pins, media or hashtags; its posts are never replies.
-        const empty = ['pinned', 'only_media', 'tagged'].some(
-          (k) => listParam(query[k])[0] && listParam(query[k])[0] !== 'false',
-        );
-        const posts = empty
+        const asked = (k: string) => listParam(query[k])[0] && listParam(query[k])[0] !== 'false';
+        // kith has no pins or per-account hashtag filters; its posts are never replies.
+        const empty = ['pinned', 'tagged'].some(asked);
+        const page = empty
           ? []
           : await readPage(params, (before, limit) =>
               ctx.posts.byAuthor(viewer, account.username, before, limit),
             );
-        setLinks(request, reply, posts, params);
+        // only_media filters the page (a page may come back short; its links still go on).
+        const posts = asked('only_media') ? page.filter((p) => p.media.length > 0) : page;
+        setLinks(request, reply, page, params);
         return new StatusPresenter(db, originOf(request)).present(posts);
       },
     );

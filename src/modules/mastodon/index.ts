@@ -9,12 +9,13 @@ import { mastodonTransport } from './transport.ts';
 import { registerFlavour } from './flavour.ts';
 import { mastodonNotificationRoutes } from './notifications.routes.ts';
 import { mastodonMarkerRoutes } from './markers.routes.ts';
+import { mastodonMediaRoutes } from './media.routes.ts';
 import { mastodonStreamingRoutes } from './streaming.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
   registerFlavour(app);
-  await mastodonTransport(app);
+  await mastodonTransport(app, ctx.config.mediaMaxBytes);
   for (const routes of [
     mastodonAccountRoutes(ctx),
     mastodonGraphRoutes(ctx),
@@ -22,6 +23,7 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonTimelineRoutes(ctx),
     mastodonNotificationRoutes(ctx),
     mastodonMarkerRoutes(ctx),
+    mastodonMediaRoutes(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);

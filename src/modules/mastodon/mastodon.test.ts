@@ -87,7 +87,7 @@ describe('Mastodon statuses and paging', () => {
     for (const [body, code] of [
       [{ visibility: 'unlisted' }, 'unsupported'],
       [{ visibility: 'direct' }, 'unsupported'],
-      [{ media_ids: ['1'] }, 'unsupported'],
+      [{ media_ids: ['1'] }, 'validation_failed'],
       [{ spoiler_text: 'cw' }, 'unsupported'],
       [{ poll: { options: ['a', 'b'] } }, 'unsupported'],
     ] as const) {

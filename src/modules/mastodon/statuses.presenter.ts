@@ -6,6 +6,7 @@ import type { HydratedPost } from '../posts/posts.repository.ts';
 import { AppError } from '../../errors.ts';
 import { accountUrl, presentAccount } from './accounts.presenter.ts';
 import { toHtml } from './content.ts';
+import { presentMastodonMedia } from '../media/media.schemas.ts';
 
 export type MastodonVisibility = 'public' | 'unlisted' | 'private' | 'direct';
 
@@ -82,7 +83,7 @@ export class StatusPresenter {
       visibility: toMastodonVisibility(post.visibility),
       sensitive: false,
       spoiler_text: '',
-      media_attachments: [],
+      media_attachments: post.media.map(presentMastodonMedia),
       mentions: mentioned.map((u) => ({
         id: u.id,
         username: u.username,

@@ -1,5 +1,5 @@
 import type { Context } from '../../app/context.ts';
-import { AppError, NotFoundError } from '../../errors.ts';
+import { AppError, NotFoundError, ValidationError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
 import { idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
 import { decodeCursor, encodeCursor, TimeCursor } from '../../http/pagination.ts';
@@ -16,8 +16,8 @@ const write = { auth: 'required' as const, scope: 'write:statuses' };
 const writeFavourites = { auth: 'required' as const, scope: 'write:favourites' };
 const optional = { auth: 'optional' as const };
 
-/** kith has no media, polls, content warnings, scheduling or quotes: refused, never dropped. */
-const UNSUPPORTED = ['media_ids', 'poll', 'spoiler_text', 'scheduled_at', 'quoted_status_id'];
+/** kith has no polls, content warnings, scheduling or quotes: refused, never dropped. */
+const UNSUPPORTED = ['poll', 'spoiler_text', 'scheduled_at', 'quoted_status_id'];
 function refuseUnsupported(body: Body): void {
   for (const field of UNSUPPORTED) {
     const value = body[field];
@@ -40,6 +40,24 @@ function refuseUnsupported(body: Body): void {
 /** `status` is the text; kith's rules (length, trimming) apply in the posts service. */
 const statusText = (body: Body) => (typeof body.status === 'string' ? body.status : '');
 
+/**
+ * `media_ids[]` as kith's `media_ids` (its rules apply: the caller's own uploads, free or
+ * already on this post, at most MEDIA_MAX_PER_POST); undefined when not sent at all. A form's
+ * `media_ids[]=` (empty) is an empty list: on an edit, it removes the pictures.
+ */
+function mediaIdsOf(body: Body): string[] | undefined {
+  const value = body.media_ids;
+  if (value === undefined || value === null) return undefined;
+  const ids = [value].flat().filter((v) => v !== '');
+  const bad = ids.flatMap((v, i) =>
+    isId(v)
+      ? []
+      : [{ path: `/media_ids/${i}`, message: 'no such media of yours', code: 'media_unusable' }],
+  );
+  if (bad.length > 0) throw new ValidationError(bad, 'Some media cannot be attached.');
+  return (ids as string[]).map((v) => v.toLowerCase());
+}
+
 /** A post the viewer may see, or Mastodon's 404 for anything else (malformed ids too). */
 const toRecordNotFound = (err: unknown): never => {
   throw err instanceof NotFoundError ? recordNotFound() : err;
@@ -60,7 +78,7 @@ export function mastodonStatusRoutes(ctx: Context) {
       const visibility = fromMastodonVisibility(body.visibility);
       const { post: created, replayed } = await ctx.posts.create(
         principalOf(request).userId,
-        { text: statusText(body), visibility },
+        { text: statusText(body), visibility, media_ids: mediaIdsOf(body) },
         idempotencyKeyOf(request),
       );
       markReplay(reply, replayed);
@@ -79,7 +97,10 @@ export function mastodonStatusRoutes(ctx: Context) {
       refuseUnsupported(body);
       await post(userId, request.params.id);
       const updated = await ctx.posts
-        .update(userId, request.params.id.toLowerCase(), { text: statusText(body) })
+        .update(userId, request.params.id.toLowerCase(), {
+          text: statusText(body),
+          media_ids: mediaIdsOf(body),
+        })
         .catch(toRecordNotFound);
       return new StatusPresenter(db, originOf(request)).one(updated);
     });

@@ -43,6 +43,9 @@ export function toMastodonError(error: FastifyError | AppError): MastodonError {
     const message = `Validation failed: ${error.message}`;
     return { status: 422, body: { error: message, code: 'validation_failed' } };
   }
+  if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
+    return { status: 413, body: { error: 'File is too large', code: 'media_too_large' } };
+  }
   const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
   if (status === 500) return { status, body: { error: 'Internal server error' } };
   return { status, body: { error: MESSAGES[status] ?? error.message, code: error.code } };
@@ -64,7 +67,7 @@ export async function sendMastodonError(
  * their JSON-only parsers, problem+json errors and absence of CORS): form and multipart bodies
  * and queries with Rails bracket keys, `{"error"}` bodies, CORS for browser clients.
  */
-export async function mastodonTransport(app: App): Promise<void> {
+export async function mastodonTransport(app: App, maxFileBytes: number): Promise<void> {
   await app.register(cors, {
     origin: '*',
     methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
@@ -73,20 +76,23 @@ export async function mastodonTransport(app: App): Promise<void> {
     maxAge: 86_400,
   });
   await app.register(formbody, { parser: (text: string) => parseRails(text) });
-  // Text fields only: avatar and header uploads come with media support (issue 20).
+  // Files (media, avatar, header) arrive as Buffers in the body, within kith's upload limit.
   await app.register(multipart, {
     attachFieldsToBody: 'keyValues',
-    limits: { fileSize: 8 * 1024 * 1024, files: 2, fields: 100 },
+    limits: { fileSize: maxFileBytes, files: 2, fields: 100 },
   });
   app.addHook('preValidation', async (request) => {
     const search = request.url.indexOf('?');
     if (search >= 0) request.query = parseRails(request.url.slice(search + 1));
     if (request.isMultipart() && request.body && typeof request.body === 'object') {
-      // Fold `fields_attributes[0][name]`-style keys the way the form parser does.
-      const fields = Object.entries(request.body as Record<string, unknown>).filter(
-        ([, value]) => typeof value === 'string',
-      );
-      request.body = parseRails(new URLSearchParams(fields as [string, string][]).toString());
+      // Fold `fields_attributes[0][name]`-style keys the way the form parser does; files stay.
+      const entries = Object.entries(request.body as Record<string, unknown>);
+      const fields = entries.filter(([, value]) => typeof value === 'string');
+      const files = entries.filter(([, value]) => Buffer.isBuffer(value));
+      request.body = {
+        ...parseRails(new URLSearchParams(fields as [string, string][]).toString()),
+        ...Object.fromEntries(files),
+      };
     }
   });
   app.addHook('onSend', async (_request, reply, payload) => {

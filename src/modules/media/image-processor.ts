@@ -20,6 +20,13 @@ export interface Encoded {
   height: number;
 }
 
+/** A picture cropped to a fixed size (avatars, headers): one file and its blurhash. */
+export interface CroppedImage {
+  format: ImageFormat;
+  image: Encoded;
+  blurhash: string;
+}
+
 export interface ProcessedImage {
   format: ImageFormat;
   original: Encoded;
@@ -78,6 +85,24 @@ export class ImageProcessor {
     return this.#limiter.run(() => this.#process(bytes, format));
   }
 
+  /**
+   * The same checks and clean-up, then a crop to exactly `width`×`height` around the most
+   * interesting part (sharp's attention strategy). Animations keep their first frame.
+   */
+  async crop(bytes: Buffer, width: number, height: number): Promise<CroppedImage> {
+    const format = await this.sniff(bytes);
+    return this.#limiter.run(async () => {
+      const input = await this.#open(bytes, false);
+      const out = await readable(() =>
+        encoders[format](
+          input.resize(width, height, { fit: 'cover', position: sharp.strategy.attention }),
+        ).toBuffer({ resolveWithObject: true }),
+      );
+      const image = { bytes: out.data, width: out.info.width, height: out.info.height };
+      return { format, image, blurhash: await blurhashOf(out.data) };
+    });
+  }
+
   async #process(bytes: Buffer, format: ImageFormat): Promise<ProcessedImage> {
     const animated = format === 'gif' || format === 'webp';
     const input = await this.#open(bytes, animated);
@@ -121,23 +146,27 @@ export class ImageProcessor {
       .resize(side, side, { fit: 'inside', withoutEnlargement: true })
       .webp({ quality: 80 })
       .toBuffer({ resolveWithObject: true });
-    const thumb = await sharp(small.data)
-      .resize(32, 32, { fit: 'inside' })
-      .ensureAlpha()
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    const blurhash = encodeBlurhash(
-      new Uint8ClampedArray(thumb.data),
-      thumb.info.width,
-      thumb.info.height,
-      4,
-      3,
-    );
     return {
       preview: { bytes: small.data, width: small.info.width, height: small.info.height },
-      blurhash,
+      blurhash: await blurhashOf(small.data),
     };
   }
+}
+
+/** A blurred placeholder of a picture kith encoded itself. */
+async function blurhashOf(picture: Buffer): Promise<string> {
+  const thumb = await sharp(picture)
+    .resize(32, 32, { fit: 'inside' })
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  return encodeBlurhash(
+    new Uint8ClampedArray(thumb.data),
+    thumb.info.width,
+    thumb.info.height,
+    4,
+    3,
+  );
 }
 
 /** Runs a sharp call; a failure to read the input becomes 422 `media_corrupt`. */

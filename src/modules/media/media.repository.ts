@@ -1,5 +1,5 @@
 import { sql, type Insertable, type Kysely, type RawBuilder } from 'kysely';
-import type { DB, MediaRow, MediaTable } from '../../infra/db/schema.ts';
+import type { DB, MediaPurpose, MediaRow, MediaTable } from '../../infra/db/schema.ts';
 import { idIn } from '../../infra/db/sql.ts';
 
 /** A picture as every presentation of a post shows it (kept with the post in its cache). */
@@ -49,8 +49,20 @@ export class MediaRepository {
       .selectAll()
       .where('id', '=', id)
       .where('owner_id', '=', ownerId)
+      .where('purpose', '=', 'attachment')
       .where('deleted_at', 'is', null)
       .executeTakeFirst();
+  }
+
+  /** The user's current avatar or header (one at most), not yet marked deleted. */
+  profilePictures(ownerId: string, purpose: MediaPurpose): Promise<MediaRow[]> {
+    return this.#db
+      .selectFrom('media')
+      .selectAll()
+      .where('owner_id', '=', ownerId)
+      .where('purpose', '=', purpose)
+      .where('deleted_at', 'is', null)
+      .execute();
   }
 
   /** The rows of `ids`, locked until the transaction ends (attaching them races with others). */
@@ -111,6 +123,7 @@ export class MediaRepository {
       .selectFrom('media')
       .selectAll()
       .where('post_id', 'is', null)
+      .where('purpose', '=', 'attachment')
       .where('created_at', '<', cutoff)
       .orderBy('created_at')
       .limit(limit)

@@ -133,7 +133,8 @@ export class MediaService {
     await transaction(this.#db, async (trx) => {
       const repo = new MediaRepository(trx);
       const [row] = await repo.lockMany([id]);
-      if (!row || row.owner_id !== ownerId || row.deleted_at) throw mediaNotFound();
+      if (!row || row.owner_id !== ownerId || row.deleted_at || row.purpose !== 'attachment')
+        throw mediaNotFound();
       if (row.post_id) {
         throw new ConflictError('media_attached', 'Remove it from its post first (edit the post).');
       }
@@ -145,7 +146,8 @@ export class MediaService {
   /** Removes the files of media, then their rows (idempotent: run again after a failure). */
   async removeFiles(rows: readonly MediaRow[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.#storage.delete(rows.flatMap((r) => [r.original_key, r.preview_key]));
+    // An avatar's or header's one file is its own preview: each key once.
+    await this.#storage.delete([...new Set(rows.flatMap((r) => [r.original_key, r.preview_key]))]);
     await new MediaRepository(this.#db).deleteRows(rows.map((r) => r.id));
   }
 
@@ -188,6 +190,7 @@ export async function attachMedia(
     const usable =
       row &&
       row.owner_id === authorId &&
+      row.purpose === 'attachment' &&
       !row.deleted_at &&
       (!row.post_id || row.post_id === postId);
     return usable

@@ -14,6 +14,7 @@ import * as mastodon from './0016-mastodon.ts';
 import * as moderation from './0012-moderation.ts';
 import * as media from './0010-media.ts';
 import * as search from './0011-search.ts';
+import * as profilePictures from './0017-profile-pictures.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -35,4 +36,5 @@ export const migrations: Record<string, Migration> = {
   '0012-moderation': moderation,
   '0010-media': media,
   '0011-search': search,
+  '0017-profile-pictures': profilePictures,
 };
