@@ -1,6 +1,5 @@
-import { setTimeout as delay } from 'node:timers/promises';
 import type { PGlite } from '@electric-sql/pglite';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Config } from '../config.ts';
 import type { EventBus } from '../infra/bus/bus.ts';
 import { InProcessBus } from '../infra/bus/in-process-bus.ts';
@@ -41,6 +40,8 @@ import { StreamPublisher } from '../modules/realtime/publisher.service.ts';
 import { StreamLog } from '../modules/realtime/stream-log.repository.ts';
 import { purgeIdempotencyKeys } from '../infra/db/idempotency.ts';
 import { enabledModules } from './modules.ts';
+import { watchProcess } from './gauges.ts';
+import { connectRedis } from './redis.ts';
 import { FeedRepository } from '../modules/feed/feed.repository.ts';
 import { FeedService } from '../modules/feed/feed.service.ts';
 import { FeedHydrator } from '../modules/feed/hydrate.ts';
@@ -135,85 +136,8 @@ export interface ContextOverrides {
   migrate?: boolean;
 }
 
-const REDIS_COMMAND_TIMEOUT_MS = 1_000;
-const REDIS_STARTUP_WAIT_MS = 3_000;
-const REDIS_RECONNECT_MAX_MS = 250;
-
-/**
- * Connects to Redis and waits (briefly) until it is ready, so the first requests already count
- * against shared rate limits and use the cache. If Redis is down, start anyway, degraded.
- */
-async function connectRedis(url: string, log: Logger): Promise<Redis> {
-  // Fail fast while disconnected, and bound every command: callers fall back to the database
-  // instead of waiting for Redis to come back.
-  const redis = new Redis(url, {
-    // 0: a command waiting on a connection that closes is rejected at once (with 1, ioredis keeps
-    // it until the next reconnection fails too, seconds later when Redis is frozen).
-    maxRetriesPerRequest: 0,
-    enableOfflineQueue: false,
-    autoResendUnfulfilledCommands: false,
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    // Dial again at most every 250 ms (the default backs off to 2 s): a Redis that comes back is
-    // used again within about half a second (see RedisBreaker).
-    retryStrategy: (times: number) => Math.min(times * 50, REDIS_RECONNECT_MAX_MS),
-    // Commands issued in the same tick, by any request, leave in one write: under load a
-    // system call per command costs more than the commands themselves.
-    enableAutoPipelining: true,
-  });
-  let warned = false;
-  redis.on('error', (err) => {
-    if (!warned) log.warn({ err }, 'redis connection error; retrying');
-    warned = true;
-  });
-  redis.on('ready', () => {
-    if (warned) log.info('redis connection restored');
-    warned = false;
-  });
-  const ready = await Promise.race([
-    // Not `once(redis, 'ready')`: that rejects on the first connection error.
-    new Promise<boolean>((resolve) => redis.once('ready', () => resolve(true))),
-    delay(REDIS_STARTUP_WAIT_MS, undefined, { ref: false }).then(() => false),
-  ]);
-  if (!ready) log.warn('redis not ready at start; serving without it until it is');
-  return redis;
-}
-
 /** Outbox claims last this long unless their relay renews them (it does, while it lives). */
 const OUTBOX_LEASE_SECONDS = 2;
-/** How often `kith_service_up` is refreshed. */
-const SERVICE_CHECK_MS = 1_000;
-
-/**
- * Keeps `kith_service_up{service}` current for the services this process uses over the network:
- * `rabbitmq` (the bus connection is open) and `postgres` (a trivial query answers within the
- * check period).
- */
-function watchServices(metrics: Metrics, database: Database, bus: EventBus, config: Config) {
-  const up = (service: string, value: boolean) => metrics.serviceUp.set({ service }, value ? 1 : 0);
-  let checking = false;
-  const check = async () => {
-    if (config.amqpUrl) up('rabbitmq', bus.connected());
-    if (database.kind !== 'postgres' || checking) return;
-    checking = true;
-    try {
-      await Promise.race([
-        database.ping(),
-        delay(SERVICE_CHECK_MS, undefined, { ref: false }).then(() => {
-          throw new Error('no answer');
-        }),
-      ]);
-      up('postgres', true);
-    } catch {
-      up('postgres', false);
-    } finally {
-      checking = false;
-    }
-  };
-  void check();
-  const timer = setInterval(() => void check(), SERVICE_CHECK_MS).unref();
-  return { stop: () => clearInterval(timer) };
-}
-
 /** The composition root: the only place that wires adapters to services. */
 export async function createContext(
   config: Config,
@@ -281,48 +205,7 @@ export async function createContext(
   });
   // Whatever failed while the broker was away goes out as soon as it is back.
   if (bus instanceof RabbitMqBus) bus.onConnected(() => relay.wake());
-  metrics.gauge(
-    'kith_outbox_last_publish_age_seconds',
-    'Seconds since the outbox relay of this process last had an event accepted by the bus (since it started if none); grows while a backlog waits on a broken bus. Absent where no relay runs.',
-    async () => {
-      const age = relay.lastPublishAgeSeconds();
-      if (age === undefined) throw new Error('no relay in this process'); // no sample
-      return age;
-    },
-  );
-  const monitor = watchServices(metrics, database, bus, config);
-  metrics.gauge(
-    'kith_db_pool_waiting',
-    'Queries waiting for a pooled Postgres connection (see DATABASE_MAX_WAITING).',
-    async () => database.pool().waiting,
-  );
-  metrics.gauge(
-    'kith_db_slow_lane_waiting',
-    'Slow reads (feeds from SQL, search) waiting for a turn (see DATABASE_SLOW_CONNECTIONS).',
-    async () => database.slow.load.waiting,
-  );
-  metrics.gauge(
-    'kith_outbox_backlog',
-    'Events written but not yet published.',
-    async () => (await relay.backlog()).count,
-  );
-  metrics.gauge(
-    'kith_outbox_oldest_seconds',
-    'Age of the oldest unpublished event, in seconds.',
-    async () => (await relay.backlog()).oldestSeconds,
-  );
-
-  const fanoutBacklog = () => new FeedRepository(db).fanoutBacklog();
-  metrics.gauge(
-    'kith_feed_fanout_pending_posts',
-    'Posts written whose fan-out to follower timelines has not completed (readers merge them from SQL meanwhile).',
-    async () => (await fanoutBacklog()).count,
-  );
-  metrics.gauge(
-    'kith_feed_fanout_oldest_pending_seconds',
-    'Age of the oldest post whose fan-out has not completed, in seconds (0 when none).',
-    async () => (await fanoutBacklog()).oldestSeconds,
-  );
+  const monitor = watchProcess(metrics, { database, bus, config, relay });
 
   const mailer: Mailer = config.smtpUrl
     ? new SmtpMailer(config.smtpUrl, config.mailFrom)
