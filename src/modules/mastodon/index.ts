@@ -10,6 +10,8 @@ import { registerFlavour } from './flavour.ts';
 import { mastodonNotificationRoutes } from './notifications.routes.ts';
 import { mastodonMarkerRoutes } from './markers.routes.ts';
 import { mastodonStreamingRoutes } from './streaming.routes.ts';
+import { mastodonModerationRoutes } from './moderation.routes.ts';
+import { mastodonAccountActions } from './moderation-accounts.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -22,6 +24,8 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonTimelineRoutes(ctx),
     mastodonNotificationRoutes(ctx),
     mastodonMarkerRoutes(ctx),
+    mastodonModerationRoutes(ctx),
+    mastodonAccountActions(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);
