@@ -81,6 +81,22 @@ const cells: Cell[] = [
   },
   {
     method: 'POST',
+    route: '/admin/reports/:id/unassign',
+    make: async () => ({ path: `/admin/reports/${await openReport()}/unassign` }),
+    expect: STAFF,
+  },
+  {
+    method: 'POST',
+    route: '/admin/reports/:id/reopen',
+    make: async () => {
+      const id = await openReport();
+      await ctx.reports.resolve(admin.id, id, 'dismiss', '');
+      return { path: `/admin/reports/${id}/reopen` };
+    },
+    expect: STAFF,
+  },
+  {
+    method: 'POST',
     route: '/admin/reports/:id/notes',
     make: async () => ({ path: `/admin/reports/${await openReport()}/notes`, body: { text: 'n' } }),
     expect: { ...STAFF, moderator: 201, admin: 201 },

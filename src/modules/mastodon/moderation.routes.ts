@@ -93,7 +93,7 @@ export function mastodonModerationRoutes(ctx: Context) {
       async (request, reply) => {
         const { userId } = principalOf(request);
         const query = (request.query ?? {}) as Record<string, unknown>;
-        const params = pageParams(query, 'accounts');
+        const params = pageParams(query, 'reports');
         // Mastodon lists open reports unless `resolved` is set.
         const resolved = truthy(query.resolved);
         const idFilter = (value: unknown) => {
@@ -146,10 +146,10 @@ export function mastodonModerationRoutes(ctx: Context) {
     for (const [verb, act] of Object.entries(verbs)) {
       app.post<{ Params: IdParams }>(
         `/v1/admin/reports/:id/${verb}`,
-        // kith has `/admin/reports/:id/resolve` too: the token decides there.
-        verb === 'resolve'
-          ? { config: writeReports, constraints: MASTODON_FLAVOUR }
-          : { config: writeReports },
+        // kith has `/admin/reports/:id/unassign`, `resolve` and `reopen` too: the token decides.
+        verb === 'assign_to_self'
+          ? { config: writeReports }
+          : { config: writeReports, constraints: MASTODON_FLAVOUR },
         async (request) => {
           const id = reportId(request);
           const { report } = await asStaff(() => act(principalOf(request).userId, id));
