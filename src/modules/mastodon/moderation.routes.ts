@@ -57,7 +57,9 @@ export function mastodonModerationRoutes(ctx: Context) {
         const { userId } = principalOf(request);
         const body = (request.body ?? {}) as Body;
         const target = await visibleAccount(ctx, textParam(body.account_id), userId);
-        const category = kithCategory(textParam(body.category, 'other'));
+        // As Mastodon: with rules cited and no category, the report is about a violation.
+        const cited = listParam(body.rule_ids).length > 0;
+        const category = kithCategory(textParam(body.category, cited ? 'violation' : 'other'));
         const statusIds = listParam(body.status_ids);
         const errors = [];
         if (!category)
@@ -75,7 +77,7 @@ export function mastodonModerationRoutes(ctx: Context) {
         if (body.comment !== undefined && body.comment !== null && typeof body.comment !== 'string')
           errors.push({ path: '/comment', code: 'invalid', message: 'must be text' });
         if (errors.length > 0) throw new ValidationError(errors);
-        // `forward` (federation) and `rule_ids` (kith has no server rules) are ignored.
+        // `forward` (federation) is ignored; kith has no server rules to keep `rule_ids` against.
         const report = await reports.create(userId, {
           account: target.username,
           category: category!,

@@ -91,6 +91,7 @@ describe('POST /api/v1/reports (Mastodon)', () => {
     assert.equal(v.category, 'violation');
     assert.equal((await ownReports(ana))[0]!.category, 'abuse');
     assert.equal((await fileReport(ana, bad)).category, 'other');
+    assert.equal((await fileReport(ana, bad, { rule_ids: ['1'] })).category, 'violation');
   });
 
   it('takes a form body with Rails arrays', async () => {
