@@ -43,6 +43,8 @@ type Cell = {
   make: () => Promise<{ path: string; body?: object }>;
   /** Status each role gets; the first role allowed in order sets the bar for the others. */
   expect: Record<Role, number | string>;
+  /** Mastodon's presentation (`Kith-Flavour: mastodon`): `{"error"}` bodies, not problems. */
+  mastodon?: true;
 };
 
 const STAFF = { anon: 401, user: 'moderator_only', moderator: 200, admin: 200 };
@@ -75,6 +77,22 @@ const cells: Cell[] = [
     method: 'POST',
     route: '/admin/reports/:id/assign',
     make: async () => ({ path: `/admin/reports/${await openReport()}/assign`, body: {} }),
+    expect: STAFF,
+  },
+  {
+    method: 'POST',
+    route: '/admin/reports/:id/unassign',
+    make: async () => ({ path: `/admin/reports/${await openReport()}/unassign` }),
+    expect: STAFF,
+  },
+  {
+    method: 'POST',
+    route: '/admin/reports/:id/reopen',
+    make: async () => {
+      const id = await openReport();
+      await ctx.reports.resolve(admin.id, id, 'dismiss', '');
+      return { path: `/admin/reports/${id}/reopen` };
+    },
     expect: STAFF,
   },
   {
@@ -121,17 +139,87 @@ const cells: Cell[] = [
   },
 ];
 
+/** A fresh account, suspended or limited first when the action needs it. */
+const accountIn = async (state: 'suspend' | 'limit' | null) => {
+  const who = await account('t');
+  if (state) await ctx.moderation.act(admin.id, who.username, state, '');
+  return who;
+};
+const resolvedReport = async () => {
+  const id = await openReport();
+  await ctx.reports.resolve(admin.id, id, 'dismiss', '');
+  return id;
+};
+const mastodonCells: Cell[] = [
+  {
+    method: 'POST',
+    route: '/reports',
+    make: async () => ({ path: '/reports', body: { account_id: target.id } }),
+    expect: { anon: 401, user: 200, moderator: 200, admin: 200 },
+  },
+  { method: 'GET', route: '/admin/reports', make: async () => ({ path: '/admin/reports' }) },
+  {
+    method: 'GET',
+    route: '/admin/reports/:id',
+    make: async () => ({ path: `/admin/reports/${await openReport()}` }),
+  },
+  ...['assign_to_self', 'unassign', 'resolve'].map((verb) => ({
+    method: 'POST' as const,
+    route: `/admin/reports/:id/${verb}`,
+    make: async () => ({ path: `/admin/reports/${await openReport()}/${verb}` }),
+  })),
+  {
+    method: 'POST',
+    route: '/admin/reports/:id/reopen',
+    make: async () => ({ path: `/admin/reports/${await resolvedReport()}/reopen` }),
+  },
+  {
+    method: 'GET',
+    route: '/admin/accounts/:id',
+    make: async () => ({ path: `/admin/accounts/${target.id}` }),
+  },
+  {
+    method: 'POST',
+    route: '/admin/accounts/:id/action',
+    make: async () => ({
+      path: `/admin/accounts/${(await accountIn(null)).id}/action`,
+      body: { type: 'silence', text: 'r' },
+    }),
+  },
+  ...(
+    [
+      ['unsuspend', 'suspend'],
+      ['unsilence', 'limit'],
+    ] as const
+  ).map(([verb, state]) => ({
+    method: 'POST' as const,
+    route: `/admin/accounts/:id/${verb}`,
+    make: async () => ({ path: `/admin/accounts/${(await accountIn(state)).id}/${verb}` }),
+  })),
+].map((cell) => ({ expect: STAFF, ...cell, mastodon: true }));
+cells.push(...mastodonCells);
+
 const callers: Record<Role, Account | null> = { anon: null, user, moderator: mod, admin };
 
 describe('moderation routes by role', () => {
   for (const cell of cells) {
     for (const role of Object.keys(callers) as Role[]) {
       const expected = cell.expect[role];
-      it(`${cell.method} ${cell.route} as ${role}: ${expected}`, async () => {
+      const flavour = cell.mastodon ? ' (Mastodon)' : '';
+      it(`${cell.method} ${cell.route}${flavour} as ${role}: ${expected}`, async () => {
         const { path, body } = await cell.make();
-        const res = await call(callers[role], cell.method, path, body);
+        const headers: Record<string, string> = cell.mastodon ? { 'kith-flavour': 'mastodon' } : {};
+        const res = await call(callers[role], cell.method, path, body, headers);
         if (typeof expected === 'number') assert.equal(res.statusCode, expected, res.body);
-        else assertProblem(res, 403, expected);
+        else if (!cell.mastodon) assertProblem(res, 403, expected);
+        else {
+          assert.equal(res.statusCode, 403, res.body);
+          assert.deepEqual(
+            [res.json().error, res.json().code],
+            ['This action is not allowed', expected],
+          );
+        }
+        if (cell.mastodon) assert.match(String(res.headers['content-type']), /^application\/json/);
       });
     }
   }

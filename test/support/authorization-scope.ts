@@ -95,20 +95,21 @@ export const routeKey = (r: Route) => `${r.method} ${r.url}`;
  * the concatenation of the segments on its path (`/follow` + `ers`).
  */
 export function registeredRoutes(app: App): Route[] {
+  const documented = new Set(app.routeTable.map(routeKey));
   const stack: string[] = [];
   const routes: Route[] = [];
   for (const line of app.printRoutes({ commonPrefix: false }).split('\n')) {
-    // A route with constraints (the Mastodon flavour) ends with them as JSON.
-    // A second handler set of the same node (other constraints) follows on a line of its own,
-    // indented where the branch would be.
-    const node = /^((?:[│ ] {3})*)(?:[├└]── | {4})(\S+)(?: \(([^)]*)\))?(?: \{.*\})?$/.exec(line);
+    // A route with constraints (the Mastodon flavour) ends with them as JSON; another handler of
+    // the same node (other constraints) follows on a line of its own, without a branch.
+    const node = /^((?:[│ ] {3})*)(?:([├└])── )?(\S+)(?: \(([^)]*)\))?( \{.*\})?$/.exec(line);
     if (!node) continue;
-    const depth = node[1]!.length / 4;
+    const depth = node[1]!.length / 4 - (node[2] ? 0 : 1);
+    if (!node[2] && stack[depth] !== node[3]) continue;
     stack.length = depth;
-    stack.push(node[2]!);
-    const url = stack.join('');
-    for (const method of (node[3] ?? '').split(', ').filter(Boolean)) {
-      if (method !== 'HEAD') routes.push({ method, url });
+    stack.push(node[3]!);
+    for (const method of (node[4] ?? '').split(', ').filter(Boolean)) {
+      if (method !== 'HEAD')
+        routes.push({ method, url: urlOf(stack, method, documented, !!node[5]) });
     }
   }
   // The parser still understands Fastify's output: it finds every documented route.
@@ -119,6 +120,38 @@ export function registeredRoutes(app: App): Route[] {
     'printRoutes parsed',
   );
   return routes;
+}
+
+/**
+ * The url of the node at the top of `stack`. Routes that name one parameter differently share
+ * a node printed `:id|:username`: a documented route (kith's, without constraints) takes the
+ * name its url has; any other the name no documented route uses there (Mastodon's `:id`).
+ */
+function urlOf(stack: string[], method: string, documented: Set<string>, constrained: boolean) {
+  // Each candidate url, with the prefixes that end in a parameter named one of several ways.
+  let urls: { url: string; named: string[] }[] = [{ url: '', named: [] }];
+  for (const segment of stack) {
+    const [first, ...others] = segment.split('|');
+    const base = first!.slice(0, first!.lastIndexOf(':'));
+    const variants = [first!, ...others.map((alt) => base + alt)];
+    urls = urls.flatMap(({ url, named }) =>
+      variants.map((v) => ({
+        url: url + v,
+        named: variants.length > 1 ? [...named, url + v] : named,
+      })),
+    );
+  }
+  if (urls.length === 1) return urls[0]!.url;
+  const isDocumented = (url: string) => documented.has(`${method} ${url}`);
+  const docUrls = [...documented].map((k) => k.slice(k.indexOf(' ') + 1));
+  const usedByDocs = (prefix: string) =>
+    docUrls.some((d) => d === prefix || d.startsWith(`${prefix}/`));
+  if (!constrained) {
+    const doc = urls.find((u) => isDocumented(u.url));
+    if (doc) return doc.url;
+  }
+  const free = urls.filter((u) => !isDocumented(u.url));
+  return (free.find((u) => !u.named.some(usedByDocs)) ?? free[0] ?? urls[0]!).url;
 }
 
 /** The area each route belongs to (all that match: exactly one is right). */

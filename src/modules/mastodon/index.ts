@@ -11,6 +11,8 @@ import { mastodonNotificationRoutes } from './notifications.routes.ts';
 import { mastodonMarkerRoutes } from './markers.routes.ts';
 import { mastodonMediaRoutes } from './media.routes.ts';
 import { mastodonStreamingRoutes } from './streaming.routes.ts';
+import { mastodonModerationRoutes } from './moderation.routes.ts';
+import { mastodonAccountActions } from './moderation-accounts.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -24,6 +26,8 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonNotificationRoutes(ctx),
     mastodonMarkerRoutes(ctx),
     mastodonMediaRoutes(ctx),
+    mastodonModerationRoutes(ctx),
+    mastodonAccountActions(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);

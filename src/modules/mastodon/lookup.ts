@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import type { Context } from '../../app/context.ts';
-import { NotFoundError } from '../../errors.ts';
+import { ForbiddenError, NotFoundError } from '../../errors.ts';
 import type { ProfileRow } from '../accounts/users.repository.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 
@@ -35,6 +35,21 @@ export function listParam(value: unknown): string[] {
   return list.filter((v): v is string => typeof v === 'string');
 }
 
+/** A body field that should be text: the fallback when absent, '' when of another type. */
+export const textParam = (value: unknown, fallback = ''): string =>
+  typeof value === 'string' ? value : value === undefined || value === null ? fallback : '';
+
 /** A body or query flag as Rails reads it: `true`, `"true"`, `"1"`, `"on"`. */
 export const truthy = (value: unknown) =>
   value === true || value === 'true' || value === '1' || value === 'on';
+
+/** Mastodon's wording when the role is not enough (kith's code rides along). */
+export async function asStaff<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (err instanceof ForbiddenError && /_only$/.test(err.code))
+      throw new ForbiddenError(err.code, 'This action is not allowed');
+    throw err;
+  }
+}

@@ -13,6 +13,7 @@ export const LIMITS = {
   statuses: { fallback: 20, max: 40 },
   accounts: { fallback: 40, max: 80 },
   notifications: { fallback: 40, max: 80 },
+  reports: { fallback: 100, max: 200 },
 } as const;
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;

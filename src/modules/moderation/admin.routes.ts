@@ -98,6 +98,38 @@ export function adminRoutes(ctx: Context) {
     );
 
     app.post(
+      '/admin/reports/:id/unassign',
+      {
+        config: staff,
+        schema: {
+          tags,
+          summary: 'Give a report back to the queue (nobody’s)',
+          description: STAFF,
+          params: IdParams,
+          response: { 200: ReportDetail, ...forbidden },
+        },
+      },
+      async (request) =>
+        presentDetail(await reports.unassign(principalOf(request).userId, request.params.id)),
+    );
+
+    app.post(
+      '/admin/reports/:id/reopen',
+      {
+        config: staff,
+        schema: {
+          tags,
+          summary: 'Open a resolved report again',
+          description: `What its resolution did stays done (lift a suspension with \`unsuspend\`). 409 \`report_open\` when it is open. ${STAFF}`,
+          params: IdParams,
+          response: { 200: ReportDetail, ...forbidden },
+        },
+      },
+      async (request) =>
+        presentDetail(await reports.reopen(principalOf(request).userId, request.params.id)),
+    );
+
+    app.post(
       '/admin/reports/:id/notes',
       {
         config: staff,

@@ -20,7 +20,9 @@ export interface ReportView {
   post_ids: string[];
   comment_ids: string[];
   status: 'open' | 'resolved';
+  assignee_id: string | null;
   assignee_username: string | null;
+  resolved_by: string | null;
   action: ModerationAction | null;
   resolution: string | null;
   resolved_at: Date | null;
@@ -161,7 +163,20 @@ export class ModerationRepository {
     return q.execute();
   }
 
-  async assign(reportId: string, assigneeId: string): Promise<void> {
+  findUserById(id: string): Promise<UserRow | undefined> {
+    return this.#db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Clears the outcome of a resolved report: open again, as it was filed. */
+  async reopen(reportId: string): Promise<void> {
+    await this.#db
+      .updateTable('reports')
+      .set({ status: 'open', action: null, resolution: null, resolved_by: null, resolved_at: null })
+      .where('id', '=', reportId)
+      .execute();
+  }
+
+  async assign(reportId: string, assigneeId: string | null): Promise<void> {
     await this.#db
       .updateTable('reports')
       .set({ assignee_id: assigneeId })

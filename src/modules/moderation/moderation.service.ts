@@ -104,6 +104,14 @@ export class ModerationService {
     });
   }
 
+  /** The account with this id, suspended or not, for moderators (404 `user_not_found`). */
+  async accountById(actorId: string, id: string): Promise<UserRow> {
+    await this.requireRole(actorId, 'moderator');
+    const user = await new ModerationRepository(this.#db).findUserById(id);
+    if (!user) throw new NotFoundError('user_not_found', 'No such account.');
+    return user;
+  }
+
   /** An action on the account named `username`, outside any report. */
   async act(actorId: string, username: string, action: AccountAction, reason: string) {
     const actorRole = await this.requireRole(actorId, 'moderator');

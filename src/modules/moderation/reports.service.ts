@@ -138,6 +138,53 @@ export class ReportsService {
     return this.get(actorId, id);
   }
 
+  /** Gives the report back to the queue (nobody's). */
+  async unassign(actorId: string, id: string) {
+    await this.#moderation.requireRole(actorId, 'moderator');
+    await transaction(this.#db, async (trx) => {
+      const tx = new ModerationRepository(trx);
+      const report = await tx.lockReport(id);
+      if (!report) throw reportNotFound();
+      await tx.assign(id, null);
+      await this.#moderation.audit(trx, {
+        actorId,
+        action: 'report.unassigned',
+        targetId: report.account_id,
+        reason: '',
+        reportId: id,
+        details: { assignee_id: report.assignee_id },
+        notify: false,
+      });
+    });
+    return this.get(actorId, id);
+  }
+
+  /**
+   * Opens a resolved report again (409 `report_open` when it is open). What its resolution did
+   * stays done (a suspension is lifted with `unsuspend`); the audit log keeps both.
+   */
+  async reopen(actorId: string, id: string) {
+    await this.#moderation.requireRole(actorId, 'moderator');
+    await transaction(this.#db, async (trx) => {
+      const tx = new ModerationRepository(trx);
+      const report = await tx.lockReport(id);
+      if (!report) throw reportNotFound();
+      if (report.status !== 'resolved')
+        throw new ConflictError('report_open', 'This report is open.');
+      await tx.reopen(id);
+      await this.#moderation.audit(trx, {
+        actorId,
+        action: 'report.reopened',
+        targetId: report.account_id,
+        reason: '',
+        reportId: id,
+        details: { action: report.action },
+        notify: false,
+      });
+    });
+    return this.get(actorId, id);
+  }
+
   async addNote(actorId: string, id: string, rawText: string) {
     await this.#moderation.requireRole(actorId, 'moderator');
     const text = cleanText(rawText, '/text', { min: 1, max: NOTE_MAX, multiline: true });

@@ -178,6 +178,44 @@ describe('the moderators’ queue', () => {
     );
   });
 
+  it('unassigns and reopens: 409 report_open on an open report, 404 unknown, 403 users', async () => {
+    const { a, x } = await users('a', 'x');
+    const mod = await moderator();
+    const r = await fileReport(a, { account: x.username, category: 'spam' });
+    await ok(call('POST', `/admin/reports/${r.id}/assign`, mod, {}));
+    const back = await ok<Report>(call('POST', `/admin/reports/${r.id}/unassign`, mod));
+    assert.equal(back.assignee, null);
+    assertProblem(await call('POST', `/admin/reports/${r.id}/reopen`, mod), 409, 'report_open');
+    await ok(call('POST', `/admin/reports/${r.id}/resolve`, mod, { action: 'limit' }));
+    const reopened = await ok<Report>(call('POST', `/admin/reports/${r.id}/reopen`, mod));
+    assert.deepEqual([reopened.status, reopened.action], ['open', null]);
+    // What the resolution did stays done: the account is still limited.
+    assertProblem(
+      await call('POST', `/admin/accounts/${x.username}/limit`, mod, {}),
+      409,
+      'already_limited',
+    );
+    const unknown = '0190f0f0-0000-7000-8000-000000000000';
+    assertProblem(
+      await call('POST', `/admin/reports/${unknown}/reopen`, mod),
+      404,
+      'report_not_found',
+    );
+    assertProblem(
+      await call('POST', `/admin/reports/${unknown}/unassign`, mod),
+      404,
+      'report_not_found',
+    );
+    assertProblem(await call('POST', `/admin/reports/${r.id}/unassign`, a), 403, 'moderator_only');
+    const audit = await ok<Page<{ action: string }>>(
+      call('GET', `/admin/audit?target=${x.username}`, mod),
+    );
+    assert.deepEqual(
+      audit.items.map((e) => e.action),
+      ['report.reopened', 'limit', 'report.unassigned', 'report.assigned'],
+    );
+  });
+
   it('delete_content removes the reported posts and comments through their services', async () => {
     const { a, x } = await users('a', 'x');
     const mod = await moderator();
