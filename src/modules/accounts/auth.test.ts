@@ -11,7 +11,7 @@ import { assertProblem } from '../../../test/support/problems.ts';
 
 const API = '/api/v1';
 const ME_KEYS =
-  'bio created_at display_name dm_policy dob email email_verified follower_count following_count friend_count id post_count updated_at username'.split(
+  'avatar_url bio created_at display_name dm_policy dob email email_verified follower_count following_count friend_count header_url id post_count updated_at username'.split(
     ' ',
   );
 
