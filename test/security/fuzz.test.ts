@@ -150,10 +150,13 @@ async function send(op: Operation, r: Request): Promise<Res> {
 
 // ---- the operations ---------------------------------------------------------------------------------
 
-// Reads first and destructive calls last, so the seeded rows are there for most of the run.
+// Reads first and destructive calls last, so the seeded rows are there for most of the run; what
+// ends the owner's session or account (deleting it refuses their tokens at once) comes last.
 const ORDER = ['GET', 'PATCH', 'POST', 'DELETE'];
 const rank = (op: Operation) =>
-  ORDER.indexOf(op.method) + (/\/(block|password|logout)/.test(op.path) ? 10 : 0);
+  ORDER.indexOf(op.method) +
+  (/\/(block|password|logout)/.test(op.path) ? 10 : 0) +
+  (op.method === 'DELETE' && /\/me$/.test(op.path) ? 20 : 0);
 
 /**
  * The Server-Sent Events stream answers with a response that never ends, which `inject` would
