@@ -59,6 +59,8 @@ const P = {
   pageSize: 20,
 };
 const FEED_PATH = `/api/v1/feed?limit=${P.pageSize}`;
+/** The same home timeline through the Mastodon API (issue 19: within 20 % of kith's feed). */
+const MASTODON_HOME_PATH = `/api/v1/timelines/home?limit=${P.pageSize}`;
 /** Registration and login of every user come from one IP, like a loader's. */
 const KITH_ENV = { RATE_LIMIT_AUTH_PER_IP: '1000000' };
 const log = (line: string) => console.log(line);
@@ -75,16 +77,51 @@ async function baseline(): Promise<LoadResult> {
   }
 }
 
+/** Two runs of equal length as one: counts added, rates averaged, latencies the worse. */
+function joined(a: LoadResult, b: LoadResult): LoadResult {
+  return {
+    ...a,
+    requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
+    totalRequests: a.totalRequests + b.totalRequests,
+    ok: a.ok + b.ok,
+    statusCodes: Object.fromEntries(
+      [...new Set([...Object.keys(a.statusCodes), ...Object.keys(b.statusCodes)])].map((code) => [
+        code,
+        (a.statusCodes[code] ?? 0) + (b.statusCodes[code] ?? 0),
+      ]),
+    ),
+    duration: a.duration + b.duration,
+    non2xx: a.non2xx + b.non2xx,
+    errors: a.errors + b.errors,
+    timeouts: a.timeouts + b.timeouts,
+    latencyP50: Math.max(a.latencyP50, b.latencyP50),
+    latencyP99: Math.max(a.latencyP99, b.latencyP99),
+    latencyMax: Math.max(a.latencyMax, b.latencyMax),
+    bytesPerSec: (a.bytesPerSec + b.bytesPerSec) / 2,
+  };
+}
+
 async function measure(kith: KithUnderTest, tokens: string[]) {
   const load = { url: kith.url, connections: P.connections, duration: P.duration };
-  const read = await measureLoad(
-    {
-      ...load,
-      path: FEED_PATH,
-      rotateHeaders: tokens.map((t) => ({ authorization: `Bearer ${t}` })),
-    },
-    P.warmup,
-  );
+  const reads = (path: string, duration: number) =>
+    measureLoad(
+      {
+        ...load,
+        duration,
+        path,
+        rotateHeaders: tokens.map((t) => ({ authorization: `Bearer ${t}` })),
+      },
+      P.warmup,
+    );
+  // kith's feed and the Mastodon home timeline in alternating halves, so the machine's mood
+  // weighs on both alike.
+  const half = Math.max(1, P.duration / 2);
+  const read1 = await reads(FEED_PATH, half);
+  const mastodon1 = await reads(MASTODON_HOME_PATH, half);
+  const read2 = await reads(FEED_PATH, half);
+  const mastodon2 = await reads(MASTODON_HOME_PATH, half);
+  const read = joined(read1, read2);
+  const mastodon = joined(mastodon1, mastodon2);
   const requests: RequestTemplate[] = Array.from({ length: 20_000 }, (_, i) => ({
     method: 'POST',
     path: '/api/v1/posts',
@@ -94,7 +131,7 @@ async function measure(kith: KithUnderTest, tokens: string[]) {
   const compose = await measureLoad({ ...load, requests, tokens }, P.warmup);
   const t = performance.now();
   await drain(kith.ctx, 600_000);
-  return { read, compose, drainSeconds: (performance.now() - t) / 1000 };
+  return { read, mastodon, compose, drainSeconds: (performance.now() - t) / 1000 };
 }
 
 async function main(): Promise<void> {
@@ -139,8 +176,16 @@ async function main(): Promise<void> {
     ];
     const readLabel = `Home feed, 20 hydrated posts, ${g} graph (every user in turn)`;
     const composeLabel = `POST /api/v1/posts, fan-out to the author's followers, ${g} graph`;
+    const mastodonLabel = `Mastodon home timeline (GET /api/v1/timelines/home, 20 statuses), ${g} graph`;
     const figures: Figure[] = [
       loadFigure(`home.${g}.read`, readLabel, runs.read, baseRps),
+      loadFigure(`home.${g}.mastodon`, mastodonLabel, runs.mastodon, baseRps),
+      {
+        id: `home.${g}.mastodonvsfeed`,
+        label: `Mastodon home timeline against kith's feed, ${g} graph (req/s, alternating halves)`,
+        value: okPerSec(runs.mastodon) / Math.max(1e-9, okPerSec(runs.read)),
+        unit: 'ratio',
+      },
       loadFigure(`home.${g}.compose`, composeLabel, runs.compose, baseRps),
       {
         id: `home.${g}.load`,
@@ -192,6 +237,7 @@ async function main(): Promise<void> {
         [
           row('node:http, fixed JSON (baseline, before)', before),
           row(readLabel, runs.read),
+          row(mastodonLabel, runs.mastodon),
           row(composeLabel, runs.compose),
           row('node:http, fixed JSON (baseline, after)', after),
         ],

@@ -215,6 +215,11 @@ export const TARGETS: readonly Target[] = [
       met: (f!.p99Ms ?? Infinity) < 50 && clean(f!),
     }),
   ),
+  target(
+    "The home timeline through the Mastodon API within 20 % of kith's own feed (issue 19)",
+    ['home.clustered.mastodonvsfeed'],
+    ([f]) => ({ measured: pct(f!.value ?? 0), met: (f!.value ?? 0) >= 0.8 }),
+  ),
   target('Tag timeline reads within 20 % of profile reads', ['search.tagvsprofile'], ([f]) => ({
     measured: pct(f!.value ?? 0),
     met: (f!.value ?? 0) >= 0.8,

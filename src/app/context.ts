@@ -318,7 +318,9 @@ export async function createContext(
     media: new MediaService(db, mediaStorage, imageProcessor, (postId) =>
       contents.invalidate(postId),
     ),
-    profilePictures: new ProfilePicturesService(db, mediaStorage, imageProcessor),
+    profilePictures: new ProfilePicturesService(db, mediaStorage, imageProcessor, (id) =>
+      users.forget(id),
+    ),
     search: createSearchServices(db, cache, database.slow),
     notifications: new NotificationsService(db),
     messages: new MessagesService(db, users, publisher),

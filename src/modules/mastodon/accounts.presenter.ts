@@ -1,4 +1,5 @@
 import type { UserRow } from '../../infra/db/schema.ts';
+import type { UserCard } from '../accounts/user-cards.cache.ts';
 import type { Relationship as KithRelationship } from '../social/social.schemas.ts';
 import type { Static } from 'typebox';
 import { escapeHtml } from './content.ts';
@@ -18,7 +19,7 @@ const noteHtml = (bio: string) =>
         .join('');
 
 /** A kith user as a Mastodon Account (docs entities/Account.md); counts as given. */
-export function presentAccount(origin: string, user: UserRow) {
+export function presentAccount(origin: string, user: UserCard) {
   // kith keeps still pictures only (an animation keeps its first frame): static = the same.
   const { avatar, header } = picturesOf(user, origin);
   return {

@@ -55,11 +55,19 @@ export class ProfilePicturesService {
   readonly #db: Kysely<DB>;
   readonly #storage: MediaStorage;
   readonly #processor: ImageProcessor;
+  /** Told after a commit changed a user's pictures (drops what caches show of them). */
+  readonly #changed: (userId: string) => Promise<void>;
 
-  constructor(db: Kysely<DB>, storage: MediaStorage, processor: ImageProcessor) {
+  constructor(
+    db: Kysely<DB>,
+    storage: MediaStorage,
+    processor: ImageProcessor,
+    changed: (userId: string) => Promise<void>,
+  ) {
     this.#db = db;
     this.#storage = storage;
     this.#processor = processor;
+    this.#changed = changed;
   }
 
   async prepare(kind: PictureKind, bytes: Buffer): Promise<PreparedPicture> {
@@ -73,6 +81,7 @@ export class ProfilePicturesService {
       if (!picture) return [];
       return [{ kind, picture, key: `${newMediaKey()}.${picture.cropped.format}` }];
     });
+    let updated: UserRow;
     try {
       await Promise.all(
         stored.map(({ key, picture }) =>
@@ -83,7 +92,7 @@ export class ProfilePicturesService {
           ),
         ),
       );
-      return await transaction(this.#db, async (trx) => {
+      updated = await transaction(this.#db, async (trx) => {
         const user = await trx
           .selectFrom('users')
           .select('id')
@@ -120,6 +129,9 @@ export class ProfilePicturesService {
       await this.#storage.delete(stored.map((s) => s.key));
       throw err;
     }
+    // After the commit: the new pictures are kept whatever happens here.
+    await this.#changed(userId);
+    return updated;
   }
 
   #insert(
