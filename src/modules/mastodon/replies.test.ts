@@ -228,6 +228,18 @@ describe('Mastodon replies (kith comments)', () => {
     assert.deepEqual(await notes(ana), []);
   });
 
+  it('reports a reply as one of the account’s statuses (kith: a comment)', async () => {
+    const { ana, ben } = await m.users('ana', 'ben');
+    const post = await publish(ben, 'p');
+    const answer = await reply(ben, post.id, 'a rude reply');
+    const report = await ok<Json>(
+      call(ana, 'POST', '/reports', { account_id: ben.id, status_ids: [post.id, answer.id] }),
+    );
+    assert.deepEqual(report.status_ids, [post.id, answer.id]);
+    const [mine] = (await m.json<{ items: Json[] }>('GET', '/reports', ana)).items;
+    assert.deepEqual([mine!.post_ids, mine!.comment_ids], [[post.id], [answer.id]]);
+  });
+
   it('lists an account’s replies among its statuses unless exclude_replies', async () => {
     const { ana, ben } = await m.users('ana', 'ben');
     const other = await publish(ana, 'theirs');

@@ -4,6 +4,7 @@ import type { IdempotencyKey } from '../../infra/db/idempotency.ts';
 import type { CommentInThread } from '../comments/comments.repository.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
 import { isId, recordNotFound } from './lookup.ts';
+import { MastodonRepository } from './mastodon.repository.ts';
 import { isComment, type Statusable } from './statuses.presenter.ts';
 
 type Body = Record<string, unknown>;
@@ -121,4 +122,14 @@ export async function accountStatuses(
     withReplies ? ctx.comments.byAuthor(viewerId, account.id, beforeId, limit) : [],
   ]);
   return [...posts, ...comments].sort((a, b) => (a.id < b.id ? 1 : -1)).slice(0, limit);
+}
+
+/** Status ids as kith's: posts' and comments' (a report names either). */
+export async function splitStatusIds(ctx: Pick<Context, 'database'>, ids: readonly string[]) {
+  const wanted = [...new Set(ids.map((id) => id.toLowerCase()))];
+  const comments = await new MastodonRepository(ctx.database.db).commentIds(wanted.filter(isId));
+  return {
+    post_ids: wanted.filter((id) => !comments.has(id)),
+    comment_ids: wanted.filter((id) => comments.has(id)),
+  };
 }
