@@ -7,7 +7,7 @@ export interface HydratedComment extends CommentRow {
   author_display_name: string;
 }
 
-/** A comment with its post's author and visibility (who may see a comment is who may see its post). */
+/** A comment with its post's author and visibility (who may see the post may see the comment). */
 export interface CommentInThread extends HydratedComment {
   post_author_id: string;
   post_visibility: Visibility;
