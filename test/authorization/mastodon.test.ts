@@ -46,6 +46,10 @@ const notificationsOf = async (who: Account | null) =>
   app.inject({ url: '/api/v1/notifications', headers: { ...who?.auth, ...MASTODON } });
 const [notification] = (await notificationsOf(O)).json<{ id: string }[]>();
 const priv = await status('private');
+// A reply (a kith comment) by the unrelated user on O's public post: seen as the post is.
+const reply = (
+  await must(users.other, 'POST', '/api/v1/statuses', { status: 're', in_reply_to_id: pub })
+).id;
 
 /** Who may see O and O's public post: anyone but the two sides of a block. */
 const SEES: Record<Viewer, number> = { anon: 200, other: 200, B: 404, X: 404, O: 200 };
@@ -150,6 +154,49 @@ const cells: Cell[] = [
     body: { status: 'hi' },
   },
   { method: 'GET', route: '/v1/statuses/:id', url: st(pub), expect: SEES },
+  // Replying is commenting: whoever may see the post (a comment of theirs on it, too).
+  {
+    method: 'POST',
+    route: '/v1/statuses',
+    url: `${v1}/statuses`,
+    expect: SEES_SIGNED_IN,
+    body: { status: 'a reply', in_reply_to_id: pub },
+  },
+  {
+    method: 'POST',
+    route: '/v1/statuses',
+    url: `${v1}/statuses`,
+    expect: SEES_SIGNED_IN,
+    body: { status: 'a reply to a reply', in_reply_to_id: reply },
+  },
+  { method: 'GET', route: '/v1/statuses/:id', url: st(reply), expect: SEES },
+  {
+    method: 'GET',
+    route: '/v1/statuses/:id/context',
+    url: `${st(reply)}/context`,
+    expect: SEES,
+  },
+  {
+    method: 'GET',
+    route: '/v1/statuses/:id/source',
+    url: `${st(reply)}/source`,
+    expect: { anon: 401, other: 200, B: 404, X: 404, O: 404 },
+  },
+  // The reply's author may edit it; O (the post's author) sees it but may not.
+  {
+    method: 'PUT',
+    route: '/v1/statuses/:id',
+    url: st(reply),
+    expect: { anon: 401, other: 200, B: 404, X: 404, O: 403 },
+    body: { status: 'edited reply' },
+  },
+  // No likes on comments: refused to whoever sees it.
+  {
+    method: 'POST',
+    route: '/v1/statuses/:id/favourite',
+    url: `${st(reply)}/favourite`,
+    expect: { ...SEES_SIGNED_IN, other: 422, O: 422 },
+  },
   {
     method: 'PUT',
     route: '/v1/statuses/:id',
@@ -237,6 +284,10 @@ const cells: Cell[] = [
     expect: SIGNED_IN,
   },
   { method: 'GET', route: '/v1/timelines/home', url: `${v1}/timelines/home`, expect: SIGNED_IN },
+  // The caller's own lists.
+  { method: 'GET', route: '/v1/favourites', url: `${v1}/favourites`, expect: SIGNED_IN },
+  { method: 'GET', route: '/v1/blocks', url: `${v1}/blocks`, expect: SIGNED_IN },
+  { method: 'GET', route: '/v1/mutes', url: `${v1}/mutes`, expect: SIGNED_IN },
   { method: 'GET', route: '/v1/preferences', url: `${v1}/preferences`, expect: SIGNED_IN },
   {
     method: 'GET',
@@ -284,6 +335,18 @@ describe('Mastodon API authorization matrix', () => {
     for (const viewer of VIEWERS) {
       const res = await call(viewer === 'anon' ? null : users[viewer], 'GET', st(priv));
       assert.equal(res.statusCode, viewer === 'O' ? 200 : 404, viewer);
+    }
+  });
+
+  it('deletes a reply for its author and the post’s author only', async () => {
+    for (const viewer of VIEWERS) {
+      const mine = await must(users.other, 'POST', `${v1}/statuses`, {
+        status: 'to delete',
+        in_reply_to_id: pub,
+      });
+      const res = await call(viewer === 'anon' ? null : users[viewer], 'DELETE', st(mine.id));
+      const expected = { anon: 401, other: 200, B: 404, X: 404, O: 200 }[viewer];
+      assert.equal(res.statusCode, expected, `${viewer}: ${res.body}`);
     }
   });
 

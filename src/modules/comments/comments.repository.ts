@@ -1,10 +1,16 @@
 import type { Kysely } from 'kysely';
-import type { CommentRow, DB } from '../../infra/db/schema.ts';
-import { notBlockedWith } from '../posts/visibility.repository.ts';
+import type { CommentRow, DB, Visibility } from '../../infra/db/schema.ts';
+import { notBlockedWith, visibleTo } from '../posts/visibility.repository.ts';
 
 export interface HydratedComment extends CommentRow {
   author_username: string;
   author_display_name: string;
+}
+
+/** A comment with its post's author and visibility (who may see the post may see the comment). */
+export interface CommentInThread extends HydratedComment {
+  post_author_id: string;
+  post_visibility: Visibility;
 }
 
 /** SQL for comments. */
@@ -42,6 +48,37 @@ export class CommentsRepository {
 
   findHydrated(id: string): Promise<HydratedComment | undefined> {
     return this.#hydrated().where('c.id', '=', id).executeTakeFirst();
+  }
+
+  /**
+   * Comments with their post, only those the viewer may see: on a post they may see, by someone
+   * not in a block with them.
+   */
+  #visible(viewerId: string | null) {
+    return this.#hydrated()
+      .innerJoin('posts as p', 'p.id', 'c.post_id')
+      .select(['p.author_id as post_author_id', 'p.visibility as post_visibility'])
+      .where(visibleTo(viewerId))
+      .where(notBlockedWith(viewerId, 'c.author_id'));
+  }
+
+  findVisible(id: string, viewerId: string | null): Promise<CommentInThread | undefined> {
+    return this.#visible(viewerId).where('c.id', '=', id).executeTakeFirst();
+  }
+
+  /** The author's comments the viewer may see, newest first (ids are time-ordered). */
+  listByAuthor(
+    authorId: string,
+    viewerId: string | null,
+    beforeId: string | undefined,
+    limit: number,
+  ): Promise<CommentInThread[]> {
+    let q = this.#visible(viewerId)
+      .where('c.author_id', '=', authorId)
+      .orderBy('c.id', 'desc')
+      .limit(limit);
+    if (beforeId !== undefined) q = q.where('c.id', '<', beforeId);
+    return q.execute();
   }
 
   /** Comments on a post, oldest first, without those of users in a block with the viewer. */

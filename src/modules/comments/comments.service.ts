@@ -9,7 +9,11 @@ import { PostsRepository } from '../posts/posts.repository.ts';
 import type { PostCountersCache } from '../posts/post-counters.cache.ts';
 import { postNotFound } from '../posts/posts.service.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
-import { CommentsRepository, type HydratedComment } from './comments.repository.ts';
+import {
+  CommentsRepository,
+  type CommentInThread,
+  type HydratedComment,
+} from './comments.repository.ts';
 import { recordEvent } from '../../events/outbox.ts';
 
 export const COMMENT_MAX = 2_000;
@@ -67,6 +71,18 @@ export class CommentsService {
   async list(viewerId: string | null, postId: string, afterId: string | undefined, limit: number) {
     if (!(await new PostsRepository(this.#db).findVisible(postId, viewerId))) throw postNotFound();
     return this.#comments.listForPost(postId, viewerId, afterId, limit);
+  }
+
+  /** A comment the viewer may see (its post visible to them, its author not in a block). */
+  async get(viewerId: string | null, id: string): Promise<CommentInThread> {
+    const comment = await this.#comments.findVisible(id, viewerId);
+    if (!comment) throw commentNotFound();
+    return comment;
+  }
+
+  /** The user's comments the viewer may see, newest first. */
+  byAuthor(viewerId: string | null, authorId: string, beforeId: string | undefined, limit: number) {
+    return this.#comments.listByAuthor(authorId, viewerId, beforeId, limit);
   }
 
   async update(viewerId: string, id: string, rawText: string): Promise<HydratedComment> {

@@ -5,7 +5,8 @@ import { AppError } from '../../errors.ts';
 import { presentAccount, presentCredentialAccount } from './accounts.presenter.ts';
 import { LIMITS, originOf, pageParams, readPage, setLinks } from './paging.ts';
 import { listParam, recordNotFound, viewerOf, visibleAccount } from './lookup.ts';
-import { StatusPresenter } from './statuses.presenter.ts';
+import { isComment, StatusPresenter } from './statuses.presenter.ts';
+import { accountStatuses } from './replies.ts';
 import { relationshipsOf } from './relationships.ts';
 import { changeProfile } from '../accounts/profile.service.ts';
 import { PICTURE_KINDS } from '../media/profile-pictures.service.ts';
@@ -117,15 +118,18 @@ export function mastodonAccountRoutes(ctx: Context) {
         const account = await visibleAccount(ctx, request.params.id, viewer);
         const params = pageParams(query, 'statuses');
         const asked = (k: string) => listParam(query[k])[0] && listParam(query[k])[0] !== 'false';
-        // kith has no pins or per-account hashtag filters; its posts are never replies.
+        // kith has no pins or per-account hashtag filters. Replies are the account's comments.
         const empty = ['pinned', 'tagged'].some(asked);
+        const replies = !asked('exclude_replies') && !asked('only_media');
         const page = empty
           ? []
           : await readPage(params, (before, limit) =>
-              ctx.posts.byAuthor(viewer, account.username, before, limit),
+              accountStatuses(ctx, viewer, account, replies, before, limit),
             );
         // only_media filters the page (a page may come back short; its links still go on).
-        const posts = asked('only_media') ? page.filter((p) => p.media.length > 0) : page;
+        const posts = asked('only_media')
+          ? page.filter((p) => !isComment(p) && p.media.length > 0)
+          : page;
         setLinks(request, reply, page, params);
         return new StatusPresenter(db, originOf(request)).present(posts);
       },

@@ -2,26 +2,15 @@ import type { Context } from '../../app/context.ts';
 import { AppError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
 import type { App } from '../../http/types.ts';
-import { encodeCursor, decodeCursor, TimeCursor } from '../../http/pagination.ts';
 import { FriendRequestsRepository } from '../social/friend-requests.repository.ts';
 import { presentAccount } from './accounts.presenter.ts';
 import { recordNotFound, viewerOf, visibleAccount } from './lookup.ts';
-import { originOf, pageParams, setLinks } from './paging.ts';
+import { edgeCursor, edgeLinks, originOf, pageParams, setLinks } from './paging.ts';
 import { relationshipOf } from './relationships.ts';
 
 type IdParams = { id: string };
 type Query = Record<string, unknown>;
 const write = (scope: string) => ({ auth: 'required' as const, scope: `write:${scope}` });
-
-/** An opaque cursor as `max_id` / `min_id`: these lists are ordered by when the edge was made. */
-function edgeCursor(value: unknown) {
-  if (typeof value !== 'string' || value === '') return undefined;
-  try {
-    return decodeCursor(TimeCursor, value);
-  } catch {
-    return null; // not a cursor of ours: an empty page
-  }
-}
 
 /** Follow, block and mute by account id; followers and following; follow requests. */
 export function mastodonGraphRoutes(ctx: Context) {
@@ -71,13 +60,7 @@ export function mastodonGraphRoutes(ctx: Context) {
             after === null
               ? []
               : await ctx.social.list(viewer, kind, account.username, after, params.limit);
-          const cursors = new Map(
-            rows.map((r) => [
-              r.id,
-              encodeCursor({ t: new Date(r.edge_at).toISOString(), id: r.id }),
-            ]),
-          );
-          setLinks(request, reply, rows, params, (r) => cursors.get(r.id)!);
+          edgeLinks(request, reply, rows, params, (r) => r.edge_at);
           return rows.map((u) => presentAccount(originOf(request), u));
         },
       );

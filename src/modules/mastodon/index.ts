@@ -13,6 +13,7 @@ import { mastodonMediaRoutes } from './media.routes.ts';
 import { mastodonStreamingRoutes } from './streaming.routes.ts';
 import { mastodonModerationRoutes } from './moderation.routes.ts';
 import { mastodonAccountActions } from './moderation-accounts.routes.ts';
+import { mastodonListRoutes } from './lists.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -25,6 +26,7 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonTimelineRoutes(ctx),
     mastodonNotificationRoutes(ctx),
     mastodonMarkerRoutes(ctx),
+    mastodonListRoutes(ctx),
     mastodonMediaRoutes(ctx),
     mastodonModerationRoutes(ctx),
     mastodonAccountActions(ctx),

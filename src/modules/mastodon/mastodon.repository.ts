@@ -27,6 +27,17 @@ export class MastodonRepository {
     return q.execute();
   }
 
+  /** Which of these ids are comments' (a status id is a post's or a comment's). */
+  async commentIds(ids: readonly string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const rows = await this.#db
+      .selectFrom('comments')
+      .select('id')
+      .where('id', 'in', ids)
+      .execute();
+    return new Set(rows.map((r) => r.id));
+  }
+
   /** Removes the user's notifications (all, or those with these ids); how many went. */
   async dismissNotifications(userId: string, ids?: readonly string[]): Promise<number> {
     let q = this.#db.deleteFrom('notifications').where('user_id', '=', userId);

@@ -1,10 +1,9 @@
 import type { Context } from '../../app/context.ts';
 import type { ReportCategory, UserRole, UserRow } from '../../infra/db/schema.ts';
-import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { ReportView } from '../moderation/moderation.repository.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import { presentAccount } from './accounts.presenter.ts';
-import { StatusPresenter } from './statuses.presenter.ts';
+import { StatusPresenter, type Statusable } from './statuses.presenter.ts';
 
 /**
  * Mastodon's report categories and kith's (docs/MASTODON.md, "Mapping decisions"): `legal` is
@@ -89,7 +88,7 @@ export function presentReport(origin: string, report: ReportView, target: UserRo
     comment: report.comment,
     forwarded: false,
     created_at: report.created_at.toISOString(),
-    status_ids: report.post_ids,
+    status_ids: [...report.post_ids, ...report.comment_ids],
     rule_ids: [],
     target_account: presentAccount(origin, target),
   };
@@ -119,10 +118,14 @@ export async function presentAdminReports(
   const statuses = new StatusPresenter(ctx.database.db, origin);
   return Promise.all(
     reports.map(async (r) => {
-      const posts: HydratedPost[] = [];
+      const posts: Statusable[] = [];
       for (const id of r.post_ids) {
         const post = await ctx.posts.get(moderatorId, id).catch(() => undefined);
         if (post) posts.push(post);
+      }
+      for (const id of r.comment_ids) {
+        const comment = await ctx.comments.get(moderatorId, id).catch(() => undefined);
+        if (comment) posts.push(comment);
       }
       return {
         id: r.id,

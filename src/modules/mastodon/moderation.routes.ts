@@ -22,6 +22,7 @@ import {
   presentReport,
 } from './moderation.presenter.ts';
 import { originOf, pageParams, readPage, setLinks } from './paging.ts';
+import { splitStatusIds } from './replies.ts';
 
 type IdParams = { id: string };
 type Body = Record<string, unknown>;
@@ -82,7 +83,7 @@ export function mastodonModerationRoutes(ctx: Context) {
           account: target.username,
           category: category!,
           comment: typeof body.comment === 'string' ? body.comment : '',
-          post_ids: statusIds.map((id) => id.toLowerCase()),
+          ...(await splitStatusIds(ctx, statusIds)),
         });
         const user = await new UsersRepository(ctx.database.db).findById(target.id);
         return presentReport(originOf(request), report, user!);

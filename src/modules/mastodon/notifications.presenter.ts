@@ -3,17 +3,18 @@ import { UsersRepository } from '../accounts/users.repository.ts';
 import { NotificationsRepository } from '../notifications/notifications.repository.ts';
 import type { NotificationView } from '../notifications/notifications.repository.ts';
 import { presentAccount } from './accounts.presenter.ts';
-import { StatusPresenter } from './statuses.presenter.ts';
+import { StatusPresenter, type Statusable } from './statuses.presenter.ts';
 
 /**
- * kith's notification types as Mastodon's. `comment` has no Mastodon form until comments are
- * served as replies: such notifications are not listed here (kith's own API lists them).
+ * kith's notification types as Mastodon's. A `comment` on your post is a reply to it: Mastodon
+ * tells of replies as `mention`, with the reply as the status.
  */
 export const TYPES: Record<string, string> = {
   follow: 'follow',
   friend_accepted: 'follow',
   friend_request: 'follow_request',
   like: 'favourite',
+  comment: 'mention',
   mention: 'mention',
 };
 export const kithTypes = (mastodon: readonly string[]) =>
@@ -21,7 +22,7 @@ export const kithTypes = (mastodon: readonly string[]) =>
 
 /** Mastodon Notifications of these kith rows, as the viewer may see them, in row order. */
 export async function presentNotifications(
-  ctx: Pick<Context, 'database' | 'posts'>,
+  ctx: Pick<Context, 'database' | 'posts' | 'comments'>,
   viewerId: string,
   origin: string,
   ids: readonly string[],
@@ -38,20 +39,27 @@ export async function presentNotifications(
   const actors = new Map(
     (await new UsersRepository(db).findManyByIds(actorIds)).map((u) => [u.id, u]),
   );
-  const posts = new Map<string, Awaited<ReturnType<typeof ctx.posts.get>>>();
-  for (const postId of new Set(rows.flatMap((n) => (n.post_id ? [n.post_id] : [])))) {
-    const post = await ctx.posts.get(viewerId, postId).catch(() => undefined);
-    if (post) posts.set(postId, post);
+  // A notification about a comment (on your post, or mentioning you) shows the comment.
+  const subjectOf = (n: NotificationView) => n.comment_id ?? n.post_id;
+  const subjects = new Map<string, Statusable>();
+  for (const n of rows) {
+    const id = subjectOf(n);
+    if (id === null || subjects.has(id)) continue;
+    const found = await (
+      n.comment_id ? ctx.comments.get(viewerId, n.comment_id) : ctx.posts.get(viewerId, id)
+    ).catch(() => undefined);
+    if (found) subjects.set(id, found);
   }
   const statuses = new Map(
-    (await new StatusPresenter(db, origin).present([...posts.values()])).map((s) => [s.id, s]),
+    (await new StatusPresenter(db, origin).present([...subjects.values()])).map((s) => [s.id, s]),
   );
   return rows.flatMap((n: NotificationView) => {
     const type = TYPES[n.type];
     const actor = actors.get(n.actors[0]!.id);
-    const status = n.post_id ? statuses.get(n.post_id) : undefined;
-    // A notification about a post the viewer can no longer see is left out.
-    if (!type || !actor || (n.post_id && !status)) return [];
+    const subject = subjectOf(n);
+    const status = subject ? statuses.get(subject) : undefined;
+    // A notification about a post or comment the viewer can no longer see is left out.
+    if (!type || !actor || (subject && !status)) return [];
     return [
       {
         id: n.id,

@@ -1,4 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { decodeCursor, encodeCursor, TimeCursor } from '../../http/pagination.ts';
 
 /** Mastodon's page parameters: `max_id`, `since_id` and `min_id` are exclusive bounds. */
 export interface PageParams {
@@ -102,4 +103,31 @@ export function setLinks(
     links.push(`<${link('max_id', cursorOf(page.at(-1)!))}>; rel="next"`);
   links.push(`<${link('min_id', cursorOf(page[0]!))}>; rel="prev"`);
   void reply.header('link', links.join(', '));
+}
+
+/**
+ * An opaque cursor as `max_id`, for lists ordered by when an edge was made (a follow, a like, a
+ * block): undefined when absent, null when not a cursor of ours (an empty page).
+ */
+export function edgeCursor(value: unknown) {
+  if (typeof value !== 'string' || value === '') return undefined;
+  try {
+    return decodeCursor(TimeCursor, value);
+  } catch {
+    return null;
+  }
+}
+
+/** `Link` for such a list: each item's cursor is its edge time and id. */
+export function edgeLinks<T extends { id: string }>(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  page: readonly T[],
+  params: PageParams,
+  edgeAt: (item: T) => Date,
+): void {
+  const cursors = new Map(
+    page.map((r) => [r.id, encodeCursor({ t: new Date(edgeAt(r)).toISOString(), id: r.id })]),
+  );
+  setLinks(request, reply, page, params, (r) => cursors.get(r.id)!);
 }

@@ -3,6 +3,7 @@ import type { DB, UserRow, Visibility } from '../../infra/db/schema.ts';
 import { mentionedUsernames } from '../../text.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
+import type { CommentInThread } from '../comments/comments.repository.ts';
 import { AppError } from '../../errors.ts';
 import { accountUrl, presentAccount } from './accounts.presenter.ts';
 import { toHtml } from './content.ts';
@@ -36,9 +37,43 @@ export function fromMastodonVisibility(value: unknown): Visibility | undefined {
   throw unsupported('visibility', 'visibility must be public, private or friends');
 }
 
+/** What is shown as a Status: a post, or a comment (a reply to its post). */
+export type Statusable = HydratedPost | CommentInThread;
+export const isComment = (item: Statusable): item is CommentInThread => 'post_id' in item;
+
+/** What differs between a post and a comment, which is a reply to its post. */
+function own(item: Statusable) {
+  if (!isComment(item))
+    return {
+      kind: 'post',
+      visibility: item.visibility,
+      favourites: item.like_count,
+      replies: item.comment_count,
+      media: item.media,
+      liked: item.liked,
+      parent: null,
+      parentAuthor: null,
+    };
+  // The post's visibility; kith comments have no likes, pictures or replies of their own.
+  return {
+    kind: 'comment',
+    visibility: item.post_visibility,
+    favourites: 0,
+    replies: 0,
+    media: [],
+    liked: false,
+    parent: item.post_id,
+    parentAuthor: item.post_author_id,
+  };
+}
+
 const EMPTY_APPROVAL = { automatic: [], manual: [], current_user: 'denied' };
 
-/** Presents kith posts as Mastodon Statuses, loading their authors and mentions in one query. */
+/**
+ * Presents kith posts and comments as Mastodon Statuses, loading their authors and mentions in
+ * one query. A comment is a reply to its post: its visibility is the post's; it has no likes,
+ * pictures or replies of its own.
+ */
 export class StatusPresenter {
   readonly #users: UsersRepository;
   readonly #origin: string;
@@ -48,7 +83,7 @@ export class StatusPresenter {
     this.#origin = origin;
   }
 
-  async present(posts: readonly HydratedPost[]) {
+  async present(posts: readonly Statusable[]) {
     const names = new Set<string>();
     for (const post of posts) {
       names.add(post.author_username);
@@ -60,11 +95,11 @@ export class StatusPresenter {
     return posts.map((post) => this.#status(post, users));
   }
 
-  async one(post: HydratedPost) {
+  async one(post: Statusable) {
     return (await this.present([post]))[0]!;
   }
 
-  #status(post: HydratedPost, users: Map<string, UserRow>) {
+  #status(post: Statusable, users: Map<string, UserRow>) {
     const origin = this.#origin;
     const author = users.get(post.author_username)!;
     const mentioned = mentionedUsernames(post.text).flatMap((name) => users.get(name) ?? []);
@@ -72,6 +107,7 @@ export class StatusPresenter {
     const content = toHtml(post.text, (name) =>
       known.has(name) ? accountUrl(origin, name) : undefined,
     );
+    const shown = own(post);
     return {
       id: post.id,
       uri: `${origin}/users/${post.author_username}/statuses/${post.id}`,
@@ -80,10 +116,10 @@ export class StatusPresenter {
       edited_at: post.edited_at ? new Date(post.edited_at).toISOString() : null,
       account: presentAccount(origin, author),
       content,
-      visibility: toMastodonVisibility(post.visibility),
+      visibility: toMastodonVisibility(shown.visibility),
       sensitive: false,
       spoiler_text: '',
-      media_attachments: post.media.map(presentMastodonMedia),
+      media_attachments: shown.media.map(presentMastodonMedia),
       mentions: mentioned.map((u) => ({
         id: u.id,
         username: u.username,
@@ -93,25 +129,25 @@ export class StatusPresenter {
       tags: [],
       emojis: [],
       reblogs_count: 0,
-      favourites_count: post.like_count,
-      replies_count: post.comment_count,
+      favourites_count: shown.favourites,
+      replies_count: shown.replies,
       quotes_count: 0,
-      in_reply_to_id: null,
-      in_reply_to_account_id: null,
+      in_reply_to_id: shown.parent,
+      in_reply_to_account_id: shown.parentAuthor,
       reblog: null,
       poll: null,
       card: null,
       quote: null,
       language: null,
       application: null,
-      favourited: post.liked,
+      favourited: shown.liked,
       reblogged: false,
       muted: false,
       bookmarked: false,
       pinned: false,
       filtered: [],
       quote_approval: EMPTY_APPROVAL,
-      kith: { visibility: post.visibility, kind: 'post' },
+      kith: { visibility: shown.visibility, kind: shown.kind },
     };
   }
 }

@@ -1,14 +1,22 @@
 import type { Context } from '../../app/context.ts';
-import { AppError, NotFoundError, ValidationError } from '../../errors.ts';
+import { AppError, ValidationError } from '../../errors.ts';
 import { principalOf } from '../../http/auth.ts';
 import { idempotencyKeyOf, markReplay } from '../../http/idempotency.ts';
-import { decodeCursor, encodeCursor, TimeCursor } from '../../http/pagination.ts';
 import type { App } from '../../http/types.ts';
 import { presentAccount } from './accounts.presenter.ts';
 import { toHtml } from './content.ts';
 import { isId, recordNotFound, viewerOf } from './lookup.ts';
-import { originOf, pageParams, setLinks } from './paging.ts';
-import { fromMastodonVisibility, StatusPresenter } from './statuses.presenter.ts';
+import { edgeCursor, edgeLinks, originOf, pageParams } from './paging.ts';
+import { fromMastodonVisibility, isComment, StatusPresenter } from './statuses.presenter.ts';
+import {
+  createReply,
+  findPost,
+  findStatus,
+  isReply,
+  refuseCommentMedia,
+  threadOf,
+  toRecordNotFound,
+} from './replies.ts';
 
 type IdParams = { id: string };
 type Body = Record<string, unknown>;
@@ -25,16 +33,6 @@ function refuseUnsupported(body: Body): void {
     const empty = [value].flat().every((v) => v === undefined || v === null || v === '');
     if (!empty) throw new AppError(422, 'unsupported', `${field} is not supported by kith`);
   }
-  if (
-    body.in_reply_to_id !== undefined &&
-    body.in_reply_to_id !== null &&
-    body.in_reply_to_id !== ''
-  )
-    throw new AppError(
-      422,
-      'unsupported',
-      'replies are not supported yet: comment through the kith API',
-    );
 }
 
 /** `status` is the text; kith's rules (length, trimming) apply in the posts service. */
@@ -58,23 +56,29 @@ function mediaIdsOf(body: Body): string[] | undefined {
   return (ids as string[]).map((v) => v.toLowerCase());
 }
 
-/** A post the viewer may see, or Mastodon's 404 for anything else (malformed ids too). */
-const toRecordNotFound = (err: unknown): never => {
-  throw err instanceof NotFoundError ? recordNotFound() : err;
-};
-
-/** Statuses (kith posts): write, read, edit, delete, favourite, history. */
+/**
+ * Statuses (kith posts, and comments as replies to them): write, read, edit, delete, favourite,
+ * thread, history. A status id is looked up as a post, then as a comment (replies.ts).
+ */
 export function mastodonStatusRoutes(ctx: Context) {
   const { db } = ctx.database;
   return async (app: App) => {
-    const post = (viewer: string | null, id: string) => {
-      if (!isId(id)) throw recordNotFound();
-      return ctx.posts.get(viewer, id.toLowerCase()).catch(toRecordNotFound);
-    };
+    const post = (viewer: string | null, id: string) => findPost(ctx, viewer, id);
+    const lookup = (viewer: string | null, id: string) => findStatus(ctx, viewer, id);
 
     app.post('/v1/statuses', { config: write }, async (request, reply) => {
       const body = (request.body ?? {}) as Body;
       refuseUnsupported(body);
+      if (isReply(body)) {
+        const created = await createReply(
+          ctx,
+          principalOf(request).userId,
+          body,
+          idempotencyKeyOf(request),
+        );
+        markReplay(reply, created.replayed);
+        return new StatusPresenter(db, originOf(request)).one(created.reply);
+      }
       const visibility = fromMastodonVisibility(body.visibility);
       const { post: created, replayed } = await ctx.posts.create(
         principalOf(request).userId,
@@ -87,7 +91,7 @@ export function mastodonStatusRoutes(ctx: Context) {
 
     app.get<{ Params: IdParams }>('/v1/statuses/:id', { config: optional }, async (request) =>
       new StatusPresenter(db, originOf(request)).one(
-        await post(viewerOf(request), request.params.id),
+        await lookup(viewerOf(request), request.params.id),
       ),
     );
 
@@ -95,20 +99,27 @@ export function mastodonStatusRoutes(ctx: Context) {
       const { userId } = principalOf(request);
       const body = (request.body ?? {}) as Body;
       refuseUnsupported(body);
-      await post(userId, request.params.id);
+      const found = await lookup(userId, request.params.id);
+      const presenter = new StatusPresenter(db, originOf(request));
+      if (isComment(found)) {
+        refuseCommentMedia(body);
+        await ctx.comments.update(userId, found.id, statusText(body)).catch(toRecordNotFound);
+        return presenter.one(await ctx.comments.get(userId, found.id));
+      }
       const updated = await ctx.posts
-        .update(userId, request.params.id.toLowerCase(), {
-          text: statusText(body),
-          media_ids: mediaIdsOf(body),
-        })
+        .update(userId, found.id, { text: statusText(body), media_ids: mediaIdsOf(body) })
         .catch(toRecordNotFound);
-      return new StatusPresenter(db, originOf(request)).one(updated);
+      return presenter.one(updated);
     });
 
     app.delete<{ Params: IdParams }>('/v1/statuses/:id', { config: write }, async (request) => {
       const { userId } = principalOf(request);
-      const existing = await post(userId, request.params.id);
-      await ctx.posts.delete(userId, existing.id).catch(toRecordNotFound);
+      const existing = await lookup(userId, request.params.id);
+      await (
+        isComment(existing)
+          ? ctx.comments.delete(userId, existing.id)
+          : ctx.posts.delete(userId, existing.id)
+      ).catch(toRecordNotFound);
       // Mastodon answers with the deleted status and its source text ("delete and redraft").
       const status = await new StatusPresenter(db, originOf(request)).one(existing);
       return { ...status, text: existing.text };
@@ -123,7 +134,14 @@ export function mastodonStatusRoutes(ctx: Context) {
         { config: writeFavourites },
         async (request) => {
           const { userId } = principalOf(request);
-          const { id } = await post(userId, request.params.id);
+          const found = await lookup(userId, request.params.id);
+          // kith has no likes on comments: refused, never dropped (nothing to undo, though).
+          if (isComment(found)) {
+            if (like)
+              throw new AppError(422, 'unsupported', 'comments cannot be favourited in kith');
+            return new StatusPresenter(db, originOf(request)).one(found);
+          }
+          const { id } = found;
           await (like ? ctx.posts.like(userId, id) : ctx.posts.unlike(userId, id)).catch(
             toRecordNotFound,
           );
@@ -137,24 +155,15 @@ export function mastodonStatusRoutes(ctx: Context) {
       { config: optional },
       async (request, reply) => {
         const viewer = viewerOf(request);
-        const { id } = await post(viewer, request.params.id);
+        const found = await lookup(viewer, request.params.id);
+        if (isComment(found)) return []; // comments have no likes
+        const { id } = found;
         const query = request.query as Body;
         const params = pageParams(query, 'accounts');
-        let after: { t: string; id: string } | undefined;
-        try {
-          after =
-            typeof query.max_id === 'string' ? decodeCursor(TimeCursor, query.max_id) : undefined;
-        } catch {
-          return [];
-        }
+        const after = edgeCursor(query.max_id);
+        if (after === null) return [];
         const likers = await ctx.posts.likers(viewer, id, after, params.limit);
-        const cursors = new Map(
-          likers.map((u) => [
-            u.id,
-            encodeCursor({ t: new Date(u.liked_at).toISOString(), id: u.id }),
-          ]),
-        );
-        setLinks(request, reply, likers, params, (u) => cursors.get(u.id)!);
+        edgeLinks(request, reply, likers, params, (u) => u.liked_at);
         return likers.map((u) => presentAccount(originOf(request), u));
       },
     );
@@ -163,8 +172,13 @@ export function mastodonStatusRoutes(ctx: Context) {
       '/v1/statuses/:id/context',
       { config: optional },
       async (request) => {
-        await post(viewerOf(request), request.params.id);
-        return { ancestors: [], descendants: [] };
+        const viewer = viewerOf(request);
+        const thread = await threadOf(ctx, viewer, await lookup(viewer, request.params.id));
+        const presenter = new StatusPresenter(db, originOf(request));
+        return {
+          ancestors: await presenter.present(thread.ancestors),
+          descendants: await presenter.present(thread.descendants),
+        };
       },
     );
 
@@ -173,7 +187,7 @@ export function mastodonStatusRoutes(ctx: Context) {
       { config: { auth: 'required', scope: 'read:statuses' } },
       async (request) => {
         const { userId } = principalOf(request);
-        const found = await post(userId, request.params.id);
+        const found = await lookup(userId, request.params.id);
         // The source is for editing: its author's only.
         if (found.author_id !== userId) throw recordNotFound();
         return { id: found.id, text: found.text, spoiler_text: '' };
@@ -186,8 +200,11 @@ export function mastodonStatusRoutes(ctx: Context) {
       { config: optional },
       async (request) => {
         const viewer = viewerOf(request);
-        const current = await post(viewer, request.params.id);
-        const versions = await ctx.posts.history(viewer, current.id, undefined, 100);
+        const current = await lookup(viewer, request.params.id);
+        // kith keeps no earlier versions of a comment: its history is its current text.
+        const versions = isComment(current)
+          ? []
+          : await ctx.posts.history(viewer, current.id, undefined, 100);
         const [status] = await new StatusPresenter(db, originOf(request)).present([current]);
         const edit = (text: string, at: Date) => ({
           content: toHtml(text),

@@ -119,6 +119,55 @@ describe('Mastodon streaming with client libraries', () => {
     stream.close();
   });
 
+  it('masto.js replies, reads the thread and hears of a reply as a mention', async () => {
+    const { gil, hal } = await users('gil', 'hal');
+    const [g, h] = await Promise.all([signIn(gil), signIn(hal)]);
+    const before = await subscriptions('user:notification');
+    const stream = createStreamingAPIClient({
+      streamingApiUrl: base.replace(/^http/, 'ws'),
+      accessToken: g.token,
+      implementation: WebSocket,
+      retry: false,
+    });
+    closers.push(() => stream.close());
+    const notes = collect(stream.user.notification.subscribe());
+    await waitFor(
+      async () => (await subscriptions('user:notification')) === before + 1,
+      'subscribed',
+    );
+
+    const post = await g.rest.v1.statuses.create({ status: 'thread' });
+    const reply = await h.rest.v1.statuses.create({ status: 'a reply', inReplyToId: post.id });
+    assert.equal(reply.inReplyToId, post.id);
+    assert.equal(reply.inReplyToAccountId, gil.id);
+    const answer = await g.rest.v1.statuses.create({ status: 'back', inReplyToId: reply.id });
+    const thread = await g.rest.v1.statuses.$select(post.id).context.fetch();
+    assert.deepEqual(thread.ancestors, []);
+    assert.deepEqual(
+      thread.descendants.map((s) => s.id),
+      [reply.id, answer.id],
+    );
+    const around = await h.rest.v1.statuses.$select(reply.id).context.fetch();
+    assert.deepEqual(
+      around.ancestors.map((s) => s.id),
+      [post.id],
+    );
+    assert.equal((await g.rest.v1.statuses.$select(post.id).fetch()).repliesCount, 2);
+
+    await drain(ctx);
+    const note = await notes.until((e) => e.event === 'notification', 'notification');
+    const payload = note.payload as mastodon.v1.Notification;
+    assert.equal(payload.type, 'mention');
+    assert.equal(payload.status?.id, reply.id);
+    assert.equal(payload.account.id, hal.id);
+    const listed = await g.rest.v1.notifications.list({ types: ['mention'] });
+    assert.deepEqual(
+      listed.map((n) => n.status?.id),
+      [reply.id],
+    );
+    stream.close();
+  });
+
   it('masto.js with the token in the query (useInsecureAccessToken)', async () => {
     const { cy, dee } = await users('cy', 'dee');
     const [c, d] = await Promise.all([signIn(cy), signIn(dee)]);

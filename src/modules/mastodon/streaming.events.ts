@@ -42,7 +42,9 @@ const notFound = (err: unknown) => {
  * viewer may no longer see, or whose author they muted, sends nothing; so does every other kith
  * event (messages: kith's direct messages are not served as Mastodon conversations yet).
  */
-export function mastodonEvents(ctx: Pick<Context, 'database' | 'posts' | 'relations'>) {
+export function mastodonEvents(
+  ctx: Pick<Context, 'database' | 'posts' | 'comments' | 'relations'>,
+) {
   const { db } = ctx.database;
   return async (viewerId: string, origin: string, e: StreamEvent): Promise<MastodonEvent[]> => {
     if (e.type === 'feed.post' || e.type === 'post.edited') {

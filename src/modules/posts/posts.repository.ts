@@ -264,6 +264,28 @@ export class PostsRepository {
     return row !== undefined;
   }
 
+  /**
+   * The posts the user liked and may still see, newest like first, keyset-paged on (like time,
+   * post id).
+   */
+  likedBy(
+    userId: string,
+    after: { t: string; id: string } | undefined,
+    limit: number,
+  ): Promise<(HydratedPost & { liked_at: Date })[]> {
+    let q = this.#hydrated(userId)
+      .innerJoin('likes as l', (join) =>
+        join.onRef('l.post_id', '=', 'p.id').on('l.user_id', '=', userId),
+      )
+      .select('l.created_at as liked_at')
+      .orderBy('l.created_at', 'desc')
+      .orderBy('l.post_id', 'desc')
+      .limit(limit);
+    if (after)
+      q = q.where(sql<boolean>`(l.created_at, l.post_id) < (${new Date(after.t)}, ${after.id})`);
+    return q.execute();
+  }
+
   /** Who liked the post, newest first, hiding users in a block with the viewer. */
   likers(
     postId: string,

@@ -195,6 +195,11 @@ export class PostsService {
     return this.#posts.likers(id, viewerId, after, limit);
   }
 
+  /** The posts the viewer liked and may still see, newest like first. */
+  liked(viewerId: string, after: { t: string; id: string } | undefined, limit: number) {
+    return this.#posts.likedBy(viewerId, after, limit);
+  }
+
   /**
    * The profile feed: the user's posts the viewer may see, newest first. A user in a block with
    * the viewer is not found.

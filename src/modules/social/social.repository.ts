@@ -27,7 +27,11 @@ const EDGE_LISTS = {
   followers: ['follows', 'followee_id', 'follower_id'],
   following: ['follows', 'follower_id', 'followee_id'],
   friends: ['friendships', 'user_id', 'friend_id'],
+  // The user's own blocks and mutes: every user in them is listed (no block filter).
+  blocks: ['blocks', 'blocker_id', 'blocked_id'],
+  mutes: ['mutes', 'muter_id', 'muted_id'],
 } as const;
+export type EdgeList = keyof typeof EDGE_LISTS;
 
 /** SQL for the social graph: follows, friendships, friend requests, blocks and mutes. */
 export class SocialRepository {
@@ -268,10 +272,11 @@ export class SocialRepository {
   /**
    * Users on one side of an edge table, newest edge first, keyset-paged on (created_at, id).
    * `followers`: who follows `userId`; `following`: whom `userId` follows; `friends`. Users in
-   * a block with `viewerId`, either way, are left out.
+   * a block with `viewerId`, either way, are left out, except from `blocks` and `mutes` (the
+   * user's own lists: `viewerId` is the user).
    */
   async listEdgeUsers(
-    kind: 'followers' | 'following' | 'friends',
+    kind: EdgeList,
     userId: string,
     viewerId: string | null,
     after: TimeCursor | undefined,
@@ -285,7 +290,7 @@ export class SocialRepository {
       select u.*, e.created_at as edge_at
       from ${sql.table(table)} e join users u on u.id = e.${sql.ref(other)}
       where e.${sql.ref(own)} = ${userId} ${position}
-        and ${notBlockedWith(viewerId, 'u.id')}
+        and ${kind === 'blocks' || kind === 'mutes' ? sql`true` : notBlockedWith(viewerId, 'u.id')}
       order by e.created_at desc, u.id desc
       limit ${limit}`.execute(this.#db);
     return rows;

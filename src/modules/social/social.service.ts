@@ -145,6 +145,16 @@ export class SocialService {
     return new SocialRepository(this.#db).listEdgeUsers(kind, user.id, viewerId, after, limit);
   }
 
+  /** The users the viewer blocked or muted, newest first. */
+  listOwn(
+    kind: 'blocks' | 'mutes',
+    viewerId: string,
+    after: TimeCursor | undefined,
+    limit: number,
+  ) {
+    return new SocialRepository(this.#db).listEdgeUsers(kind, viewerId, viewerId, after, limit);
+  }
+
   suggestions(viewerId: string, after: { m: number; u: string } | undefined, limit: number) {
     return new SocialRepository(this.#db).suggestions(viewerId, after, limit);
   }
