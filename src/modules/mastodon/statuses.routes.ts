@@ -9,6 +9,7 @@ import { toHtml } from './content.ts';
 import { isId, recordNotFound, viewerOf } from './lookup.ts';
 import { originOf, pageParams, setLinks } from './paging.ts';
 import { fromMastodonVisibility, StatusPresenter } from './statuses.presenter.ts';
+import { directStatuses } from './direct.ts';
 
 type IdParams = { id: string };
 type Body = Record<string, unknown>;
@@ -71,9 +72,12 @@ export function mastodonStatusRoutes(ctx: Context) {
       if (!isId(id)) throw recordNotFound();
       return ctx.posts.get(viewer, id.toLowerCase()).catch(toRecordNotFound);
     };
+    // kith's messages as `direct` statuses (direct.ts): looked up after posts.
+    const direct = directStatuses(ctx, app);
 
     app.post('/v1/statuses', { config: write }, async (request, reply) => {
       const body = (request.body ?? {}) as Body;
+      if (body.visibility === 'direct') return direct.create(request, reply, body);
       refuseUnsupported(body);
       const visibility = fromMastodonVisibility(body.visibility);
       const { post: created, replayed } = await ctx.posts.create(
@@ -86,8 +90,13 @@ export function mastodonStatusRoutes(ctx: Context) {
     });
 
     app.get<{ Params: IdParams }>('/v1/statuses/:id', { config: optional }, async (request) =>
-      new StatusPresenter(db, originOf(request)).one(
-        await post(viewerOf(request), request.params.id),
+      direct.orMessage(
+        request,
+        async () =>
+          new StatusPresenter(db, originOf(request)).one(
+            await post(viewerOf(request), request.params.id),
+          ),
+        (item) => direct.status(request, item),
       ),
     );
 
@@ -95,7 +104,11 @@ export function mastodonStatusRoutes(ctx: Context) {
       const { userId } = principalOf(request);
       const body = (request.body ?? {}) as Body;
       refuseUnsupported(body);
-      await post(userId, request.params.id);
+      await direct.orMessage(
+        request,
+        () => post(userId, request.params.id),
+        direct.refuse('edited'),
+      );
       const updated = await ctx.posts
         .update(userId, request.params.id.toLowerCase(), {
           text: statusText(body),
@@ -107,7 +120,11 @@ export function mastodonStatusRoutes(ctx: Context) {
 
     app.delete<{ Params: IdParams }>('/v1/statuses/:id', { config: write }, async (request) => {
       const { userId } = principalOf(request);
-      const existing = await post(userId, request.params.id);
+      const existing = await direct.orMessage(
+        request,
+        () => post(userId, request.params.id),
+        direct.refuse('deleted'),
+      );
       await ctx.posts.delete(userId, existing.id).catch(toRecordNotFound);
       // Mastodon answers with the deleted status and its source text ("delete and redraft").
       const status = await new StatusPresenter(db, originOf(request)).one(existing);
@@ -123,7 +140,11 @@ export function mastodonStatusRoutes(ctx: Context) {
         { config: writeFavourites },
         async (request) => {
           const { userId } = principalOf(request);
-          const { id } = await post(userId, request.params.id);
+          const { id } = await direct.orMessage(
+            request,
+            () => post(userId, request.params.id),
+            direct.refuse('favourited'),
+          );
           await (like ? ctx.posts.like(userId, id) : ctx.posts.unlike(userId, id)).catch(
             toRecordNotFound,
           );
@@ -162,10 +183,15 @@ export function mastodonStatusRoutes(ctx: Context) {
     app.get<{ Params: IdParams }>(
       '/v1/statuses/:id/context',
       { config: optional },
-      async (request) => {
-        await post(viewerOf(request), request.params.id);
-        return { ancestors: [], descendants: [] };
-      },
+      async (request) =>
+        direct.orMessage(
+          request,
+          async () => {
+            await post(viewerOf(request), request.params.id);
+            return { ancestors: [], descendants: [] };
+          },
+          (item) => direct.context(request, item),
+        ),
     );
 
     app.get<{ Params: IdParams }>(
