@@ -287,32 +287,26 @@ const cells: Cell[] = [
   })),
   // O's direct message to P: a status to its two members only; kith cannot favourite, edit or
   // delete a message (422 for O).
-  { method: 'GET', route: '/v1/statuses/:id', url: st(dm), expect: { ...NOBODY, O: 200 } },
-  {
+  ...(['', '/context'] as const).map((path): Cell => ({
     method: 'GET',
-    route: '/v1/statuses/:id/context',
-    url: `${st(dm)}/context`,
+    route: `/v1/statuses/:id${path}`,
+    url: `${st(dm)}${path}`,
     expect: { ...NOBODY, O: 200 },
-  },
-  ...(['favourite', 'unfavourite'] as const).map((verb): Cell => ({
-    method: 'POST',
-    route: `/v1/statuses/:id/${verb}`,
-    url: `${st(dm)}/${verb}`,
-    expect: { ...NOBODY, anon: 401, O: 422 },
   })),
-  {
-    method: 'PUT',
-    route: '/v1/statuses/:id',
-    url: st(dm),
+  ...(
+    [
+      ['POST', '/favourite'],
+      ['POST', '/unfavourite'],
+      ['PUT', ''],
+      ['DELETE', ''],
+    ] as const
+  ).map(([method, path]): Cell => ({
+    method,
+    route: `/v1/statuses/:id${path}`,
+    url: `${st(dm)}${path}`,
     expect: { ...NOBODY, anon: 401, O: 422 },
     body: { status: 'edited' },
-  },
-  {
-    method: 'DELETE',
-    route: '/v1/statuses/:id',
-    url: st(dm),
-    expect: { ...NOBODY, anon: 401, O: 422 },
-  },
+  })),
   // Conversations share kith's paths (the token decides; here the flavour header).
   {
     method: 'GET',

@@ -3,37 +3,18 @@
  * status, and the `conversation` event on the `direct` stream of both members.
  */
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
-import { createRestAPIClient, createStreamingAPIClient, type mastodon } from 'masto';
+import { describe, it } from 'node:test';
+import { createStreamingAPIClient, type mastodon } from 'masto';
 import generator, { type Entity } from 'megalodon';
 import WebSocket from 'ws';
-import type { Account } from '../../../test/support/factories.ts';
 import { api } from '../../../test/support/api.ts';
-import { createTestAppWithWorker } from '../../../test/support/harness.ts';
-import { registerApp, userToken } from '../../../test/support/oauth-apps.ts';
+import { clientLibrariesApp } from '../../../test/support/mastodon-clients.ts';
 import { waitFor } from '../../../test/support/wait.ts';
 
-const { app, ctx, worker } = await createTestAppWithWorker('mastodon-conversations-streaming');
-const base = (await app.listen({ port: 0, host: '127.0.0.1' })).replace('localhost', '127.0.0.1');
-const closers: (() => void)[] = [];
-after(async () => {
-  for (const close of closers) close();
-  await worker.stop();
-});
-
+const { app, base, closers, subscriptions, signIn } = await clientLibrariesApp(
+  'mastodon-conversations-streaming',
+);
 const { users } = api(app);
-const client = await registerApp(app);
-
-/** Subscriptions of `stream` open on this node now (the gauge the route keeps). */
-const subscriptions = async (stream: string) =>
-  (await ctx.metrics.mastodonStreamSubscriptions.get()).values.find(
-    (v) => v.labels.stream === stream,
-  )?.value ?? 0;
-
-async function signIn(who: Account) {
-  const token = await userToken(app, client, who, 'read write follow');
-  return { token, rest: createRestAPIClient({ url: base, accessToken: token }) };
-}
 
 describe('Mastodon direct messages with client libraries', () => {
   it('masto.js: a direct status reaches both members as a conversation on direct, not on user', async () => {
