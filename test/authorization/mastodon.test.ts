@@ -22,8 +22,19 @@ type Viewer = (typeof VIEWERS)[number];
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 const account = (name: string) => createAccount(app, { username: uniqueUsername(name) });
-const call = (as: Account | null, method: Method, url: string, body?: object) =>
-  app.inject({ method, url, headers: { ...as?.auth }, ...(body ? { payload: body } : {}) });
+const call = (
+  as: Account | null,
+  method: Method,
+  url: string,
+  body?: object,
+  headers: Record<string, string> = {},
+) =>
+  app.inject({
+    method,
+    url,
+    headers: { ...as?.auth, ...headers },
+    ...(body ? { payload: body } : {}),
+  });
 async function must(as: Account, method: Method, url: string, body?: object) {
   const res = await call(as, method, url, body);
   assert.equal(res.statusCode, 200, `setup: ${method} ${url}: ${res.body}`);
@@ -50,6 +61,14 @@ const priv = await status('private');
 const reply = (
   await must(users.other, 'POST', '/api/v1/statuses', { status: 're', in_reply_to_id: pub })
 ).id;
+// O's direct message to P (a kith message): the two of them only.
+const P = await account('p');
+const dm = (
+  await must(O, 'POST', '/api/v1/statuses', { status: `@${P.username} hi`, visibility: 'direct' })
+).id;
+const withP = (
+  await app.inject({ url: '/api/v1/conversations', headers: { ...O.auth, ...MASTODON } })
+).json<{ id: string }[]>()[0]!.id;
 
 /** Who may see O and O's public post: anyone but the two sides of a block. */
 const SEES: Record<Viewer, number> = { anon: 200, other: 200, B: 404, X: 404, O: 200 };
@@ -57,6 +76,7 @@ const SIGNED_IN: Record<Viewer, number> = { anon: 401, other: 200, B: 200, X: 20
 const SEES_SIGNED_IN: Record<Viewer, number> = { ...SEES, anon: 401 };
 const only = (status: number): Record<Viewer, number> => ({ ...SIGNED_IN, O: status });
 const allBut = (o: number): Record<Viewer, number> => ({ ...SEES_SIGNED_IN, O: o });
+const NOBODY: Record<Viewer, number> = { anon: 404, other: 404, B: 404, X: 404, O: 404 };
 
 interface Cell {
   method: Method;
@@ -64,6 +84,8 @@ interface Cell {
   url: string | ((viewer: Viewer) => Promise<string> | string);
   expect: Record<Viewer, number>;
   body?: object;
+  /** Mastodon's flavour of a path kith shares (its area is kith's: not in this matrix's scope). */
+  shared?: true;
   /** Puts the viewer's standing towards O back after a request that changed it. */
   restore?: (viewer: Viewer) => Promise<unknown>;
 }
@@ -314,6 +336,43 @@ const cells: Cell[] = [
     url: `/api${route.replace(':hashtag', 'kith')}`,
     expect: SIGNED_IN,
   })),
+  // O's direct message to P: a status to its two members only; kith cannot favourite, edit or
+  // delete a message (422 for O).
+  ...(['', '/context'] as const).map((path): Cell => ({
+    method: 'GET',
+    route: `/v1/statuses/:id${path}`,
+    url: `${st(dm)}${path}`,
+    expect: { ...NOBODY, O: 200 },
+  })),
+  ...(
+    [
+      ['POST', '/favourite'],
+      ['POST', '/unfavourite'],
+      ['PUT', ''],
+      ['DELETE', ''],
+    ] as const
+  ).map(([method, path]): Cell => ({
+    method,
+    route: `/v1/statuses/:id${path}`,
+    url: `${st(dm)}${path}`,
+    expect: { ...NOBODY, anon: 401, O: 422 },
+    body: { status: 'edited' },
+  })),
+  // Conversations share kith's paths (the token decides; here the flavour header).
+  {
+    method: 'GET',
+    route: '/v1/conversations',
+    url: `${v1}/conversations`,
+    expect: SIGNED_IN,
+    shared: true,
+  },
+  {
+    method: 'POST',
+    route: '/v1/conversations/:id/read',
+    url: `${v1}/conversations/${withP}/read`,
+    expect: { ...NOBODY, anon: 401, O: 200 },
+    shared: true,
+  },
 ];
 
 describe('Mastodon API authorization matrix', () => {
@@ -322,7 +381,7 @@ describe('Mastodon API authorization matrix', () => {
       for (const viewer of VIEWERS) {
         const url = typeof cell.url === 'string' ? cell.url : await cell.url(viewer);
         const as = viewer === 'anon' ? null : users[viewer];
-        const res = await call(as, cell.method, url, cell.body);
+        const res = await call(as, cell.method, url, cell.body, cell.shared ? MASTODON : {});
         assert.equal(res.statusCode, cell.expect[viewer], `${viewer}: ${res.body}`);
         assert.match(String(res.headers['content-type']), /^application\/json; charset=utf-8$/);
         if (res.statusCode >= 400) assert.equal(typeof res.json().error, 'string', res.body);
@@ -359,6 +418,17 @@ describe('Mastodon API authorization matrix', () => {
     }
   });
 
+  it('lists Mastodon conversations to their members only', async () => {
+    const list = async (who: Account) =>
+      (await call(who, 'GET', `${v1}/conversations`, undefined, MASTODON)).json<{ id: string }[]>();
+    assert.deepEqual(
+      (await list(O)).map((c) => c.id),
+      [withP],
+    );
+    for (const viewer of ['other', 'B', 'X'] as const)
+      assert.deepEqual(await list(users[viewer]), [], viewer);
+  });
+
   it('serves Mastodon notifications to their owner only, and anonymous a JSON 401', async () => {
     const anonymous = await notificationsOf(null);
     assert.equal(anonymous.statusCode, 401);
@@ -378,7 +448,7 @@ describe('Mastodon API authorization matrix', () => {
   });
 
   it('covers every route of the Mastodon API', () => {
-    const keys = cells.map((c) => `${c.method} /api${c.route}`);
+    const keys = cells.filter((c) => !c.shared).map((c) => `${c.method} /api${c.route}`);
     assertAreaCovered(app, 'mastodon', new Set([...keys, 'OPTIONS *']));
   });
 });

@@ -26,7 +26,7 @@ const { app, ctx, worker } = await createTestAppWithWorker('authz', {
   env: { SHED_MAX_EVENT_LOOP_DELAY_MS: '0' },
 });
 
-type Method = 'GET' | 'POST';
+type Method = 'GET' | 'POST' | 'DELETE';
 const VIEWERS = ['anon', 'other', 'B', 'X', 'O'] as const;
 type Viewer = (typeof VIEWERS)[number];
 type Who = Viewer | 'P';
@@ -220,6 +220,19 @@ row('POST /conversations', (who) => ({
   }),
 }));
 
+// Mastodon's only conversation route without a kith twin (its others share kith's paths: their
+// matrix is in test/authorization/mastodon.test.ts). kith cannot hide a conversation: O, a
+// member, is told so (422); nobody else learns it exists ({"error"} bodies, Mastodon's).
+row('DELETE /conversations/:id', (who) => ({
+  expect: { anon: '401', other: '404', B: '404', X: '404', O: '422' }[who],
+  async run(me) {
+    const res = await call(me, 'DELETE', `/conversations/${withP}`);
+    const status = { anon: 401, other: 404, B: 404, X: 404, O: 422 }[who];
+    assert.equal(res.statusCode, status, res.body);
+    assert.equal(typeof res.json<Body>().error, 'string');
+  },
+}));
+
 // Where B and X take part: the block closes the conversation to both sides, whoever blocked.
 // Its history is kept (for an unblock), but nobody may open, read, mark or add to it meanwhile.
 const extra: Cell[] = [];
@@ -249,6 +262,24 @@ for (const [who, id] of [
       ...BLOCKED,
     });
   }
+}
+
+for (const [who, id] of [
+  ['B', withB],
+  ['X', withX],
+] as const) {
+  for (const me of [who, 'O'] as const)
+    extra.push({
+      who: me,
+      method: 'DELETE',
+      route: '/conversations/:id',
+      on: `conversation of O and ${who} from before the block`,
+      expect: '404',
+      async run(u) {
+        const res = await call(u, 'DELETE', `/conversations/${id}`);
+        assert.equal(res.statusCode, 404, res.body);
+      },
+    });
 }
 
 // Notifications: each sees and marks only their own.

@@ -232,8 +232,13 @@ describe('streams: authorization matrix', () => {
 
   // Mastodon's streaming API: who gets what is in src/modules/mastodon/streaming.test.ts
   // (own events only, muted authors, suspension); here, nothing opens without a token.
-  const MASTODON = ['/streaming', '/streaming/user', '/streaming/user/notification'];
-  it('anon GET /api/v1/streaming, …/user, …/user/notification → 401, not upgraded', async () => {
+  const MASTODON = [
+    '/streaming',
+    '/streaming/user',
+    '/streaming/user/notification',
+    '/streaming/direct',
+  ];
+  it('anon GET /api/v1/streaming, …/user, …/user/notification, …/direct → 401, not upgraded', async () => {
     for (const path of MASTODON) {
       const res = await fetch(`${base}${API}${path}`);
       assert.equal(res.status, 401, path);

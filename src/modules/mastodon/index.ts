@@ -14,6 +14,7 @@ import { mastodonStreamingRoutes } from './streaming.routes.ts';
 import { mastodonModerationRoutes } from './moderation.routes.ts';
 import { mastodonAccountActions } from './moderation-accounts.routes.ts';
 import { mastodonListRoutes } from './lists.routes.ts';
+import { mastodonConversationRoutes } from './conversations.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -30,6 +31,7 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonMediaRoutes(ctx),
     mastodonModerationRoutes(ctx),
     mastodonAccountActions(ctx),
+    mastodonConversationRoutes(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);

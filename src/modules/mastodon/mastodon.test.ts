@@ -86,7 +86,7 @@ describe('Mastodon statuses and paging', () => {
     assert.equal((await postAs(ana, 'a', { visibility: 'friends' })).visibility, 'private');
     for (const [body, code] of [
       [{ visibility: 'unlisted' }, 'unsupported'],
-      [{ visibility: 'direct' }, 'unsupported'],
+      [{ visibility: 'direct' }, 'one_to_one_only'], // a message needs its one recipient
       [{ media_ids: ['1'] }, 'validation_failed'],
       [{ spoiler_text: 'cw' }, 'unsupported'],
       [{ poll: { options: ['a', 'b'] } }, 'unsupported'],

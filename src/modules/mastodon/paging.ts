@@ -14,6 +14,7 @@ export const LIMITS = {
   statuses: { fallback: 20, max: 40 },
   accounts: { fallback: 40, max: 80 },
   notifications: { fallback: 40, max: 80 },
+  conversations: { fallback: 20, max: 40 },
   reports: { fallback: 100, max: 200 },
 } as const;
 

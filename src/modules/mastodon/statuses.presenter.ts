@@ -23,7 +23,8 @@ const unsupported = (field: string, message: string) =>
 /**
  * A Mastodon visibility as kith's: `private` → `followers`; `friends` (and GoToSocial's
  * `mutuals_only`) → `friends`. `unlisted` has no kith equivalent (public would leak into
- * timelines, followers would narrow it silently) and `direct` statuses are not yet served: 422.
+ * timelines, followers would narrow it silently): 422. A `direct` status is a kith message
+ * (direct.ts), never a post: 422 here.
  */
 export function fromMastodonVisibility(value: unknown): Visibility | undefined {
   if (value === undefined || value === null || value === '') return undefined;
@@ -33,7 +34,7 @@ export function fromMastodonVisibility(value: unknown): Visibility | undefined {
   if (value === 'unlisted')
     throw unsupported('visibility', 'unlisted is not supported: use public or private');
   if (value === 'direct')
-    throw unsupported('visibility', 'direct statuses are not supported yet: use kith messages');
+    throw unsupported('visibility', 'a direct status is a message: it cannot be a post');
   throw unsupported('visibility', 'visibility must be public, private or friends');
 }
 

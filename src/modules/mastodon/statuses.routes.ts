@@ -17,6 +17,7 @@ import {
   threadOf,
   toRecordNotFound,
 } from './replies.ts';
+import { directStatuses } from './direct.ts';
 
 type IdParams = { id: string };
 type Body = Record<string, unknown>;
@@ -65,9 +66,12 @@ export function mastodonStatusRoutes(ctx: Context) {
   return async (app: App) => {
     const post = (viewer: string | null, id: string) => findPost(ctx, viewer, id);
     const lookup = (viewer: string | null, id: string) => findStatus(ctx, viewer, id);
+    // kith's messages as `direct` statuses (direct.ts): looked up after posts and comments.
+    const direct = directStatuses(ctx, app);
 
     app.post('/v1/statuses', { config: write }, async (request, reply) => {
       const body = (request.body ?? {}) as Body;
+      if (body.visibility === 'direct') return direct.create(request, reply, body);
       refuseUnsupported(body);
       if (isReply(body)) {
         const created = await createReply(
@@ -90,8 +94,13 @@ export function mastodonStatusRoutes(ctx: Context) {
     });
 
     app.get<{ Params: IdParams }>('/v1/statuses/:id', { config: optional }, async (request) =>
-      new StatusPresenter(db, originOf(request)).one(
-        await lookup(viewerOf(request), request.params.id),
+      direct.orMessage(
+        request,
+        async () =>
+          new StatusPresenter(db, originOf(request)).one(
+            await lookup(viewerOf(request), request.params.id),
+          ),
+        (item) => direct.status(request, item),
       ),
     );
 
@@ -99,7 +108,11 @@ export function mastodonStatusRoutes(ctx: Context) {
       const { userId } = principalOf(request);
       const body = (request.body ?? {}) as Body;
       refuseUnsupported(body);
-      const found = await lookup(userId, request.params.id);
+      const found = await direct.orMessage(
+        request,
+        () => lookup(userId, request.params.id),
+        direct.refuse('edited'),
+      );
       const presenter = new StatusPresenter(db, originOf(request));
       if (isComment(found)) {
         refuseCommentMedia(body);
@@ -114,7 +127,11 @@ export function mastodonStatusRoutes(ctx: Context) {
 
     app.delete<{ Params: IdParams }>('/v1/statuses/:id', { config: write }, async (request) => {
       const { userId } = principalOf(request);
-      const existing = await lookup(userId, request.params.id);
+      const existing = await direct.orMessage(
+        request,
+        () => lookup(userId, request.params.id),
+        direct.refuse('deleted'),
+      );
       await (
         isComment(existing)
           ? ctx.comments.delete(userId, existing.id)
@@ -134,7 +151,11 @@ export function mastodonStatusRoutes(ctx: Context) {
         { config: writeFavourites },
         async (request) => {
           const { userId } = principalOf(request);
-          const found = await lookup(userId, request.params.id);
+          const found = await direct.orMessage(
+            request,
+            () => lookup(userId, request.params.id),
+            direct.refuse('favourited'),
+          );
           // kith has no likes on comments: refused, never dropped (nothing to undo, though).
           if (isComment(found)) {
             if (like)
@@ -171,15 +192,20 @@ export function mastodonStatusRoutes(ctx: Context) {
     app.get<{ Params: IdParams }>(
       '/v1/statuses/:id/context',
       { config: optional },
-      async (request) => {
-        const viewer = viewerOf(request);
-        const thread = await threadOf(ctx, viewer, await lookup(viewer, request.params.id));
-        const presenter = new StatusPresenter(db, originOf(request));
-        return {
-          ancestors: await presenter.present(thread.ancestors),
-          descendants: await presenter.present(thread.descendants),
-        };
-      },
+      async (request) =>
+        direct.orMessage(
+          request,
+          async () => {
+            const viewer = viewerOf(request);
+            const thread = await threadOf(ctx, viewer, await lookup(viewer, request.params.id));
+            const presenter = new StatusPresenter(db, originOf(request));
+            return {
+              ancestors: await presenter.present(thread.ancestors),
+              descendants: await presenter.present(thread.descendants),
+            };
+          },
+          (item) => direct.context(request, item),
+        ),
     );
 
     app.get<{ Params: IdParams }>(

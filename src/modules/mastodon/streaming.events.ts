@@ -3,6 +3,7 @@ import { AppError } from '../../errors.ts';
 import type { StreamEvent } from '../realtime/stream-log.repository.ts';
 import { presentNotifications } from './notifications.presenter.ts';
 import { StatusPresenter } from './statuses.presenter.ts';
+import { conversationEvents } from './direct.ts';
 
 /** The streams a Mastodon client may subscribe to (docs methods/streaming.md). */
 export const STREAMS = new Set([
@@ -22,10 +23,10 @@ export const STREAMS = new Set([
 
 /** One Mastodon event and the streams it belongs to (before the client's subscriptions). */
 export interface MastodonEvent {
-  event: 'update' | 'status.update' | 'delete' | 'notification';
+  event: 'update' | 'status.update' | 'delete' | 'notification' | 'conversation';
   /** A JSON string (a Status, a Notification), or the bare status id for `delete`. */
   payload: string;
-  streams: readonly ('user' | 'user:notification')[];
+  streams: readonly ('user' | 'user:notification' | 'direct')[];
 }
 
 type PostData = { post_id: string; author_id: string };
@@ -38,12 +39,12 @@ const notFound = (err: unknown) => {
 /**
  * Turns the events of kith's stream log into Mastodon's, read as `viewerId` sees them now:
  * `feed.post` → `update`, `post.edited` → `status.update`, `post.deleted` → `delete` (on
- * `user`), `notification` → `notification` (on `user` and `user:notification`). A post the
- * viewer may no longer see, or whose author they muted, sends nothing; so does every other kith
- * event (messages: kith's direct messages are not served as Mastodon conversations yet).
+ * `user`), `notification` → `notification` (on `user` and `user:notification`), `message` →
+ * `conversation` (on `direct` only, as Mastodon). A post the viewer may no longer see, or whose
+ * author they muted, sends nothing; so does every other kith event.
  */
 export function mastodonEvents(
-  ctx: Pick<Context, 'database' | 'posts' | 'comments' | 'relations'>,
+  ctx: Pick<Context, 'database' | 'posts' | 'comments' | 'relations' | 'messages'>,
 ) {
   const { db } = ctx.database;
   return async (viewerId: string, origin: string, e: StreamEvent): Promise<MastodonEvent[]> => {
@@ -72,6 +73,7 @@ export function mastodonEvents(
         },
       ];
     }
+    if (e.type === 'message') return conversationEvents(ctx, viewerId, origin, e.data);
     return [];
   };
 }

@@ -142,7 +142,7 @@ export function mastodonStreamingRoutes(ctx: Context) {
     });
 
     /** Server-Sent Events: `event: <name>` and `data: <payload>`, for one stream. */
-    const sse = (url: string, stream: 'user' | 'user:notification') =>
+    const sse = (url: string, stream: 'user' | 'user:notification' | 'direct') =>
       app.get(
         url,
         { exposeHeadRoute: false, config: streamingConfig, preHandler: admit },
@@ -179,5 +179,6 @@ export function mastodonStreamingRoutes(ctx: Context) {
       );
     sse('/v1/streaming/user', 'user');
     sse('/v1/streaming/user/notification', 'user:notification');
+    sse('/v1/streaming/direct', 'direct');
   };
 }

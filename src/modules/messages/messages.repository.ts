@@ -149,6 +149,39 @@ export class MessagesRepository {
     return q.execute();
   }
 
+  /** Messages of the conversation after `afterId`, oldest first. */
+  messagesAfter(conversationId: string, afterId: string, limit: number) {
+    return this.#db
+      .selectFrom('messages')
+      .selectAll()
+      .where('conversation_id', '=', conversationId)
+      .where('id', '>', afterId)
+      .orderBy('id', 'asc')
+      .limit(limit)
+      .execute();
+  }
+  /** For each message, the one before it in its conversation and its sender (none: absent). */
+  async previous(ids: readonly string[]): Promise<Map<string, { id: string; sender_id: string }>> {
+    if (ids.length === 0) return new Map();
+    const rows = await this.#db
+      .selectFrom('messages as m')
+      .innerJoinLateral(
+        (eb) =>
+          eb
+            .selectFrom('messages as p')
+            .select(['p.id', 'p.sender_id'])
+            .whereRef('p.conversation_id', '=', 'm.conversation_id')
+            .whereRef('p.id', '<', 'm.id')
+            .orderBy('p.id', 'desc')
+            .limit(1)
+            .as('prev'),
+        (join) => join.onTrue(),
+      )
+      .select(['m.id', 'prev.id as prev_id', 'prev.sender_id as prev_sender_id'])
+      .where('m.id', 'in', ids)
+      .execute();
+    return new Map(rows.map((r) => [r.id, { id: r.prev_id, sender_id: r.prev_sender_id }]));
+  }
   findMessages(ids: readonly string[]) {
     if (ids.length === 0) return Promise.resolve([]);
     return this.#db.selectFrom('messages').selectAll().where('id', 'in', ids).execute();

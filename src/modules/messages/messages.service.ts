@@ -21,6 +21,7 @@ export const MESSAGE_MAX = 5_000;
 
 export const conversationNotFound = () =>
   new NotFoundError('conversation_not_found', 'No such conversation.');
+const messageNotFound = () => new NotFoundError('message_not_found', 'No such message.');
 const notAllowed = () =>
   new ForbiddenError('messages_not_allowed', 'This user does not accept messages from you.');
 
@@ -154,6 +155,45 @@ export class MessagesService {
     return { message: view(row, sender), replayed: created.replayed };
   }
 
+  /**
+   * Sends `text` to `username`, opening the pair's conversation first if needed (the text is
+   * checked before, so a refused message opens nothing).
+   */
+  async sendTo(viewerId: string, username: string, rawText: string, idem?: IdempotencyKey) {
+    cleanText(rawText, '/text', { min: 1, max: MESSAGE_MAX, multiline: true });
+    const { conversation } = await this.open(viewerId, username);
+    return this.send(viewerId, conversation.id, rawText, idem);
+  }
+  /** One message, to the participants of its conversation only (404, or 403 across a block). */
+  async message(viewerId: string, id: string) {
+    const row = await new MessagesRepository(this.#db).findMessage(id);
+    if (!row) throw messageNotFound();
+    const conversation = await this.#readable(this.#db, viewerId, row.conversation_id);
+    const senders = await this.#users.refsById([row.sender_id]);
+    const sender = senders.get(row.sender_id);
+    if (!sender) throw messageNotFound();
+    return { message: view(row, sender), other: otherSide(conversation, viewerId) };
+  }
+  /** The messages around one: up to `before` older ones and `after` newer ones, oldest first. */
+  async around(viewerId: string, id: string, before: number, after: number) {
+    const { message } = await this.message(viewerId, id);
+    const repo = new MessagesRepository(this.#db);
+    const [older, newer] = await Promise.all([
+      repo.messages(message.conversation_id, id, before),
+      repo.messagesAfter(message.conversation_id, id, after),
+    ]);
+    const senders = await this.#users.refsById([...older, ...newer].map((r) => r.sender_id));
+    const views = (rows: typeof older) =>
+      rows.flatMap((r) => {
+        const sender = senders.get(r.sender_id);
+        return sender ? [view(r, sender)] : [];
+      });
+    return { before: views(older.reverse()), after: views(newer) };
+  }
+  /** The message before each of these in its conversation (for threads): id and sender. */
+  previous(ids: readonly string[]) {
+    return new MessagesRepository(this.#db).previous(ids);
+  }
   /** Marks the conversation read up to its last message; the other side learns it. */
   async markRead(viewerId: string, id: string): Promise<{ last_read_id: string | null }> {
     const deliveries: Delivery[] = [];
