@@ -31,7 +31,6 @@ function refuseUnsupported(body: Record<string, unknown>): void {
 
 /** Accounts: the signed-in user, look-ups, profiles and their statuses. */
 export function mastodonAccountRoutes(ctx: Context) {
-  const { db } = ctx.database;
   return async (app: App) => {
     const credentials = async (userId: string, origin: string) => {
       const user = await ctx.users.getById(userId);
@@ -131,7 +130,7 @@ export function mastodonAccountRoutes(ctx: Context) {
           ? page.filter((p) => !isComment(p) && p.media.length > 0)
           : page;
         setLinks(request, reply, page, params);
-        return new StatusPresenter(db, originOf(request)).present(posts);
+        return new StatusPresenter(ctx.users, originOf(request)).present(posts);
       },
     );
   };

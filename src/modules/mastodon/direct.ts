@@ -25,7 +25,7 @@ import { StatusPresenter } from './statuses.presenter.ts';
 export const ANCESTORS = 40;
 export const DESCENDANTS = 60;
 
-type Ctx = Pick<Context, 'database' | 'messages'>;
+type Ctx = Pick<Context, 'database' | 'messages' | 'users'>;
 type Body = Record<string, unknown>;
 
 /** A message and the other member of its conversation, as the viewer sees it. */
@@ -46,6 +46,7 @@ export const hiddenAsNotFound = (err: unknown): never => {
 const asPost = (m: MessageView) =>
   ({
     id: m.id,
+    author_id: m.sender.id,
     author_username: m.sender.username,
     text: m.text,
     created_at: new Date(m.created_at),
@@ -79,7 +80,7 @@ export async function presentMessages(
   const [previous, members, statuses] = await Promise.all([
     ctx.messages.previous(ids),
     new UsersRepository(ctx.database.db).findManyByIds([viewerId, ...items.map((i) => i.other)]),
-    new StatusPresenter(ctx.database.db, origin).present(items.map((i) => asPost(i.message))),
+    new StatusPresenter(ctx.users, origin).present(items.map((i) => asPost(i.message))),
   ]);
   const byId = new Map(members.map((u) => [u.id, u]));
   return items.map(({ message, other }, i) => {

@@ -21,7 +21,7 @@ export function mastodonListRoutes(ctx: Context) {
       const after = edgeCursor(query.max_id);
       const posts = after === null ? [] : await ctx.posts.liked(userId, after, params.limit);
       edgeLinks(request, reply, posts, params, (p) => p.liked_at);
-      return new StatusPresenter(ctx.database.db, originOf(request)).present(posts);
+      return new StatusPresenter(ctx.users, originOf(request)).present(posts);
     });
 
     for (const kind of ['blocks', 'mutes'] as const) {

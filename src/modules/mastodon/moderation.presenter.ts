@@ -115,7 +115,7 @@ export async function presentAdminReports(
     const user = id ? users.get(id) : undefined;
     return user ? presentAdminAccount(origin, user) : null;
   };
-  const statuses = new StatusPresenter(ctx.database.db, origin);
+  const statuses = new StatusPresenter(ctx.users, origin);
   return Promise.all(
     reports.map(async (r) => {
       const posts: Statusable[] = [];

@@ -22,7 +22,7 @@ export const kithTypes = (mastodon: readonly string[]) =>
 
 /** Mastodon Notifications of these kith rows, as the viewer may see them, in row order. */
 export async function presentNotifications(
-  ctx: Pick<Context, 'database' | 'posts' | 'comments'>,
+  ctx: Pick<Context, 'database' | 'posts' | 'comments' | 'users'>,
   viewerId: string,
   origin: string,
   ids: readonly string[],
@@ -51,7 +51,10 @@ export async function presentNotifications(
     if (found) subjects.set(id, found);
   }
   const statuses = new Map(
-    (await new StatusPresenter(db, origin).present([...subjects.values()])).map((s) => [s.id, s]),
+    (await new StatusPresenter(ctx.users, origin).present([...subjects.values()])).map((s) => [
+      s.id,
+      s,
+    ]),
   );
   return rows.flatMap((n: NotificationView) => {
     const type = TYPES[n.type];

@@ -1,13 +1,17 @@
-import type { Kysely } from 'kysely';
-import type { DB, UserRow, Visibility } from '../../infra/db/schema.ts';
+import type { Visibility } from '../../infra/db/schema.ts';
 import { mentionedUsernames } from '../../text.ts';
-import { UsersRepository } from '../accounts/users.repository.ts';
+import type { UserCard } from '../accounts/user-cards.cache.ts';
+import type { UsersService } from '../accounts/users.service.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
 import type { CommentInThread } from '../comments/comments.repository.ts';
 import { AppError } from '../../errors.ts';
 import { accountUrl, presentAccount } from './accounts.presenter.ts';
 import { toHtml } from './content.ts';
 import { presentMastodonMedia } from '../media/media.schemas.ts';
+import { recordNotFound } from './lookup.ts';
+
+/** Where the presenter finds the people a status shows. */
+export type StatusUsers = Pick<UsersService, 'cards' | 'refsByUsernames'>;
 
 export type MastodonVisibility = 'public' | 'unlisted' | 'private' | 'direct';
 
@@ -76,31 +80,39 @@ const EMPTY_APPROVAL = { automatic: [], manual: [], current_user: 'denied' };
  * pictures or replies of its own.
  */
 export class StatusPresenter {
-  readonly #users: UsersRepository;
+  readonly #users: StatusUsers;
   readonly #origin: string;
 
-  constructor(db: Kysely<DB>, origin: string) {
-    this.#users = new UsersRepository(db);
+  constructor(users: StatusUsers, origin: string) {
+    this.#users = users;
     this.#origin = origin;
   }
 
+  /**
+   * The statuses, with their authors and the people they mention from the user cards (no SQL
+   * when cached). A status whose author is not shown (suspended meanwhile) is left out.
+   */
   async present(posts: readonly Statusable[]) {
     const names = new Set<string>();
-    for (const post of posts) {
-      names.add(post.author_username);
-      for (const name of mentionedUsernames(post.text)) names.add(name);
-    }
-    const users = new Map(
-      (await this.#users.findManyByUsernames([...names])).map((u) => [u.username, u]),
+    for (const post of posts) for (const name of mentionedUsernames(post.text)) names.add(name);
+    const mentioned = await this.#users.refsByUsernames([...names]);
+    const cards = await this.#users.cards.byIds([
+      ...posts.map((p) => p.author_id),
+      ...[...mentioned.values()].map((u) => u.id),
+    ]);
+    const users = new Map([...cards.values()].map((u) => [u.username, u]));
+    return posts.flatMap((post) =>
+      users.has(post.author_username) ? [this.#status(post, users)] : [],
     );
-    return posts.map((post) => this.#status(post, users));
   }
 
   async one(post: Statusable) {
-    return (await this.present([post]))[0]!;
+    const [status] = await this.present([post]);
+    if (!status) throw recordNotFound();
+    return status;
   }
 
-  #status(post: Statusable, users: Map<string, UserRow>) {
+  #status(post: Statusable, users: Map<string, UserCard>) {
     const origin = this.#origin;
     const author = users.get(post.author_username)!;
     const mentioned = mentionedUsernames(post.text).flatMap((name) => users.get(name) ?? []);

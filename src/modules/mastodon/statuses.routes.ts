@@ -62,7 +62,6 @@ function mediaIdsOf(body: Body): string[] | undefined {
  * thread, history. A status id is looked up as a post, then as a comment (replies.ts).
  */
 export function mastodonStatusRoutes(ctx: Context) {
-  const { db } = ctx.database;
   return async (app: App) => {
     const post = (viewer: string | null, id: string) => findPost(ctx, viewer, id);
     const lookup = (viewer: string | null, id: string) => findStatus(ctx, viewer, id);
@@ -81,7 +80,7 @@ export function mastodonStatusRoutes(ctx: Context) {
           idempotencyKeyOf(request),
         );
         markReplay(reply, created.replayed);
-        return new StatusPresenter(db, originOf(request)).one(created.reply);
+        return new StatusPresenter(ctx.users, originOf(request)).one(created.reply);
       }
       const visibility = fromMastodonVisibility(body.visibility);
       const { post: created, replayed } = await ctx.posts.create(
@@ -90,14 +89,14 @@ export function mastodonStatusRoutes(ctx: Context) {
         idempotencyKeyOf(request),
       );
       markReplay(reply, replayed);
-      return new StatusPresenter(db, originOf(request)).one(created);
+      return new StatusPresenter(ctx.users, originOf(request)).one(created);
     });
 
     app.get<{ Params: IdParams }>('/v1/statuses/:id', { config: optional }, async (request) =>
       direct.orMessage(
         request,
         async () =>
-          new StatusPresenter(db, originOf(request)).one(
+          new StatusPresenter(ctx.users, originOf(request)).one(
             await lookup(viewerOf(request), request.params.id),
           ),
         (item) => direct.status(request, item),
@@ -113,7 +112,7 @@ export function mastodonStatusRoutes(ctx: Context) {
         () => lookup(userId, request.params.id),
         direct.refuse('edited'),
       );
-      const presenter = new StatusPresenter(db, originOf(request));
+      const presenter = new StatusPresenter(ctx.users, originOf(request));
       if (isComment(found)) {
         refuseCommentMedia(body);
         await ctx.comments.update(userId, found.id, statusText(body)).catch(toRecordNotFound);
@@ -138,7 +137,7 @@ export function mastodonStatusRoutes(ctx: Context) {
           : ctx.posts.delete(userId, existing.id)
       ).catch(toRecordNotFound);
       // Mastodon answers with the deleted status and its source text ("delete and redraft").
-      const status = await new StatusPresenter(db, originOf(request)).one(existing);
+      const status = await new StatusPresenter(ctx.users, originOf(request)).one(existing);
       return { ...status, text: existing.text };
     });
 
@@ -160,13 +159,13 @@ export function mastodonStatusRoutes(ctx: Context) {
           if (isComment(found)) {
             if (like)
               throw new AppError(422, 'unsupported', 'comments cannot be favourited in kith');
-            return new StatusPresenter(db, originOf(request)).one(found);
+            return new StatusPresenter(ctx.users, originOf(request)).one(found);
           }
           const { id } = found;
           await (like ? ctx.posts.like(userId, id) : ctx.posts.unlike(userId, id)).catch(
             toRecordNotFound,
           );
-          return new StatusPresenter(db, originOf(request)).one(await post(userId, id));
+          return new StatusPresenter(ctx.users, originOf(request)).one(await post(userId, id));
         },
       );
     }
@@ -198,7 +197,7 @@ export function mastodonStatusRoutes(ctx: Context) {
           async () => {
             const viewer = viewerOf(request);
             const thread = await threadOf(ctx, viewer, await lookup(viewer, request.params.id));
-            const presenter = new StatusPresenter(db, originOf(request));
+            const presenter = new StatusPresenter(ctx.users, originOf(request));
             return {
               ancestors: await presenter.present(thread.ancestors),
               descendants: await presenter.present(thread.descendants),
@@ -231,7 +230,7 @@ export function mastodonStatusRoutes(ctx: Context) {
         const versions = isComment(current)
           ? []
           : await ctx.posts.history(viewer, current.id, undefined, 100);
-        const [status] = await new StatusPresenter(db, originOf(request)).present([current]);
+        const [status] = await new StatusPresenter(ctx.users, originOf(request)).present([current]);
         const edit = (text: string, at: Date) => ({
           content: toHtml(text),
           spoiler_text: '',

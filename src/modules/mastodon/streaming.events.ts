@@ -44,16 +44,15 @@ const notFound = (err: unknown) => {
  * author they muted, sends nothing; so does every other kith event.
  */
 export function mastodonEvents(
-  ctx: Pick<Context, 'database' | 'posts' | 'comments' | 'relations' | 'messages'>,
+  ctx: Pick<Context, 'database' | 'posts' | 'comments' | 'relations' | 'messages' | 'users'>,
 ) {
-  const { db } = ctx.database;
   return async (viewerId: string, origin: string, e: StreamEvent): Promise<MastodonEvent[]> => {
     if (e.type === 'feed.post' || e.type === 'post.edited') {
       const { post_id, author_id } = e.data as PostData;
       if ((await ctx.relations.of(viewerId)).muted.has(author_id)) return [];
       const post = await ctx.posts.get(viewerId, post_id).catch(notFound);
       if (!post) return [];
-      const status = await new StatusPresenter(db, origin).one(post);
+      const status = await new StatusPresenter(ctx.users, origin).one(post);
       const event = e.type === 'feed.post' ? 'update' : 'status.update';
       return [{ event, payload: JSON.stringify(status), streams: ['user'] }];
     }

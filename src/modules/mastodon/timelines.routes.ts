@@ -17,7 +17,7 @@ export function mastodonTimelineRoutes(ctx: Context) {
           ctx.feed.page(userId, before, limit),
         );
         setLinks(request, reply, posts, params);
-        return new StatusPresenter(ctx.database.db, originOf(request)).present(posts);
+        return new StatusPresenter(ctx.users, originOf(request)).present(posts);
       },
     );
   };
