@@ -13,6 +13,9 @@ import { mastodonMediaRoutes } from './media.routes.ts';
 import { mastodonStreamingRoutes } from './streaming.routes.ts';
 import { mastodonModerationRoutes } from './moderation.routes.ts';
 import { mastodonAccountActions } from './moderation-accounts.routes.ts';
+import { mastodonDiscoveryRoutes } from './discovery.routes.ts';
+import { mastodonTagRoutes } from './tags.routes.ts';
+import { mastodonSearchRoutes } from './search.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -28,6 +31,9 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonMediaRoutes(ctx),
     mastodonModerationRoutes(ctx),
     mastodonAccountActions(ctx),
+    mastodonDiscoveryRoutes(ctx),
+    mastodonTagRoutes(ctx),
+    mastodonSearchRoutes(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);

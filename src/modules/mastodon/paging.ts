@@ -103,3 +103,10 @@ export function setLinks(
   links.push(`<${link('min_id', cursorOf(page[0]!))}>; rel="prev"`);
   void reply.header('link', links.join(', '));
 }
+
+/** An integer query parameter, `fallback` when absent or not a number, clamped to [min, max]. */
+export function clamp(value: unknown, fallback: number, min: number, max: number): number {
+  const first: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
+  const n = typeof first === 'string' ? Number.parseInt(first, 10) : Number.NaN;
+  return Number.isFinite(n) ? Math.min(Math.max(n, min), max) : fallback;
+}

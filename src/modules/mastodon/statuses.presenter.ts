@@ -1,12 +1,13 @@
 import type { Kysely } from 'kysely';
 import type { DB, UserRow, Visibility } from '../../infra/db/schema.ts';
-import { mentionedUsernames } from '../../text.ts';
+import { hashtagsOf, mentionedUsernames } from '../../text.ts';
 import { UsersRepository } from '../accounts/users.repository.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
 import { AppError } from '../../errors.ts';
 import { accountUrl, presentAccount } from './accounts.presenter.ts';
 import { toHtml } from './content.ts';
 import { presentMastodonMedia } from '../media/media.schemas.ts';
+import { tagUrl } from './tags.presenter.ts';
 
 export type MastodonVisibility = 'public' | 'unlisted' | 'private' | 'direct';
 
@@ -90,7 +91,7 @@ export class StatusPresenter {
         acct: u.username,
         url: accountUrl(origin, u.username),
       })),
-      tags: [],
+      tags: hashtagsOf(post.text).map((name) => ({ name, url: tagUrl(origin, name) })),
       emojis: [],
       reblogs_count: 0,
       favourites_count: post.like_count,
