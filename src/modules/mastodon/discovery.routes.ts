@@ -11,27 +11,6 @@ import { presentTags } from './tags.presenter.ts';
 
 type Query = Record<string, unknown>;
 
-/** How far `only_media` reads looking for a page (chunks of MEDIA_CHUNK posts). */
-const MEDIA_CHUNKS = 5;
-const MEDIA_CHUNK = 40;
-
-/**
- * Keeps the posts with media of a newest-first list, reading at most MEDIA_CHUNKS ×
- * MEDIA_CHUNK posts for one page (a page can then come short: the `next` link stops there).
- */
-export function withMedia(read: ReadBefore<HydratedPost>): ReadBefore<HydratedPost> {
-  return async (before, limit) => {
-    const found: HydratedPost[] = [];
-    for (let chunk = 0; chunk < MEDIA_CHUNKS && found.length < limit; chunk++) {
-      const posts = await read(before, MEDIA_CHUNK);
-      found.push(...posts.filter((p) => p.media.length > 0));
-      if (posts.length < MEDIA_CHUNK) break;
-      before = posts.at(-1)!.id;
-    }
-    return found.slice(0, limit);
-  };
-}
-
 /**
  * The public and tag timelines (kith's, with its visibility, block, mute and limit rules) and
  * trending tags, as Mastodon presents them. `/v1/timelines/public` and `/v1/trends/tags` are
@@ -52,8 +31,10 @@ export function mastodonDiscoveryRoutes(ctx: Context) {
       const params = pageParams(query, 'statuses');
       // kith has no federation: every post is local, nothing is remote.
       if (truthy(query.remote)) return [];
-      const posts = await readPage(params, truthy(query.only_media) ? withMedia(read) : read);
-      setLinks(request, reply, posts, params);
+      const page = await readPage(params, read);
+      // only_media filters the page, as for an account's statuses (its links still go on).
+      const posts = truthy(query.only_media) ? page.filter((p) => p.media.length > 0) : page;
+      setLinks(request, reply, page, params);
       return new StatusPresenter(db, originOf(request)).present(posts);
     }
 

@@ -9,6 +9,7 @@ import { before, describe, it } from 'node:test';
 import { api, type Res } from '../../../test/support/api.ts';
 import type { Account } from '../../../test/support/factories.ts';
 import { createTestApp } from '../../../test/support/harness.ts';
+import { testImage, uploadMedia } from '../../../test/support/media.ts';
 import { bearer, registerApp, userToken } from '../../../test/support/oauth-apps.ts';
 import type { App } from '../../http/types.ts';
 
@@ -111,8 +112,21 @@ describe('Mastodon public and tag timelines', () => {
     assert.deepEqual(await get(null, `/api/v1/timelines/public?remote=true`), []);
     const local = await get<Status[]>(null, `/api/v1/timelines/public?local=true&limit=40`);
     assert.ok(ids(local).includes(mine[3]!), 'every kith post is local');
-    const media = await get<Status[]>(null, `${base}?only_media=true`);
-    assert.deepEqual(media, [], 'no post here has media');
+    assert.deepEqual(await get(null, `${base}?only_media=true`), [], 'no post with media yet');
+    const upload = await uploadMedia(app, ana, await testImage('png', 40, 30), {}, 'a.png');
+    assert.equal(upload.statusCode, 201, upload.body);
+    const pictured = await ok<Status>(
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/statuses',
+        headers: ana.auth,
+        payload: { status: `#${tag} picture`, media_ids: [upload.json<Json>().id] },
+      }),
+    );
+    assert.deepEqual(ids(await get(null, `${base}?only_media=true`)), [pictured.id]);
+    const pub = await get<Status[]>(null, '/api/v1/timelines/public?only_media=1&limit=40');
+    assert.ok(pub.every((s) => (s.media_attachments as unknown[]).length > 0));
+    assert.ok(ids(pub).includes(pictured.id));
   });
 
   it('leaves out posts of users in a block with the viewer, either way, and of muted users', async () => {
