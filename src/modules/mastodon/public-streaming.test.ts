@@ -131,6 +131,17 @@ describe('Mastodon public and hashtag streams', () => {
     assert.deepEqual(updates(frames).at(-1)!.stream, ['public:local']);
   });
 
+  it('withdraws a post from public streams when an edit narrows its audience', async () => {
+    const { ana, ben } = await users('ana', 'ben');
+    const socket = await connect(ben, 'stream=public');
+    const shown = await post(ana, { text: 'for everyone, for now' });
+    await socket.until((f) => updates(f).some((x) => statusOf(x).id === shown.id), 'update');
+    await json('PATCH', `/posts/${shown.id}`, ana, { visibility: 'followers' });
+    const gone = await socket.until((f) => updates(f, 'delete')[0], 'delete');
+    assert.equal(gone.payload, shown.id);
+    assert.deepEqual(updates(socket.events, 'status.update'), [], 'no update of what is hidden');
+  });
+
   it('routes a post to the streams it belongs to (media, tags, never remote)', () => {
     const subs = new Map([
       ['public', ['public']],
