@@ -97,6 +97,11 @@ describe('Mastodon public and tag timelines', () => {
     assert.equal((statuses[0]!.account as Json).username, ana.username);
     assert.equal(typeof statuses[0]!.content, 'string');
     assert.deepEqual(statuses[0]!.tags, [{ name: tag, url: `http://localhost:80/tags/${tag}` }]);
+    const linked = await get<Status>(ben, `/api/v1/statuses/${mine[0]}`);
+    assert.equal(
+      linked.content,
+      `<p>public 0 <a href="http://localhost:80/tags/${tag}" class="mention hashtag" rel="tag">#<span>${tag}</span></a></p>`,
+    );
   });
 
   it('answers since_id, max_id and limit as Mastodon does, and nothing for remote', async () => {

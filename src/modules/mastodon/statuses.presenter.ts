@@ -70,8 +70,12 @@ export class StatusPresenter {
     const author = users.get(post.author_username)!;
     const mentioned = mentionedUsernames(post.text).flatMap((name) => users.get(name) ?? []);
     const known = new Set(mentioned.map((u) => u.username));
-    const content = toHtml(post.text, (name) =>
-      known.has(name) ? accountUrl(origin, name) : undefined,
+    // The post's tags (at most MAX_HASHTAGS): linked in the text and listed.
+    const tags = hashtagsOf(post.text);
+    const content = toHtml(
+      post.text,
+      (name) => (known.has(name) ? accountUrl(origin, name) : undefined),
+      (name) => (tags.includes(name) ? tagUrl(origin, name) : undefined),
     );
     return {
       id: post.id,
@@ -91,7 +95,7 @@ export class StatusPresenter {
         acct: u.username,
         url: accountUrl(origin, u.username),
       })),
-      tags: hashtagsOf(post.text).map((name) => ({ name, url: tagUrl(origin, name) })),
+      tags: tags.map((name) => ({ name, url: tagUrl(origin, name) })),
       emojis: [],
       reblogs_count: 0,
       favourites_count: post.like_count,
