@@ -44,8 +44,9 @@ export async function findAccounts(
     undefined,
     opts.offset + opts.limit + 1,
   );
+  // No such user, or no username at all (a display name searched): no exact match.
   const exact = await ctx.users.resolveVisible(name, viewer).catch((err: unknown) => {
-    if (err instanceof NotFoundError || err instanceof AppError) return undefined;
+    if (err instanceof AppError && err.status < 500) return undefined;
     throw err;
   });
   let ids = [...new Set([...(exact ? [exact.id] : []), ...found.map((u) => u.id)])];
