@@ -125,9 +125,7 @@ describe('Mastodon discovery with client libraries', () => {
     );
     const status = await e.rest.v1.statuses.create({ status: `live #${tag}` });
     const streams = await waitFor(() => {
-      const got = events.filter(
-        (x) => x.event === 'update' && x.payload.id === status.id,
-      );
+      const got = events.filter((x) => x.event === 'update' && x.payload.id === status.id);
       return got.length === 2 && got.map((x) => x.stream[0]).sort();
     }, 'update on both streams');
     assert.deepEqual(streams, ['hashtag', 'public']);
