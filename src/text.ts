@@ -99,12 +99,21 @@ export function tagName(raw: string): string | undefined {
   return TAG_NAME.test(name) && [...name].length <= TAG_MAX ? name : undefined;
 }
 
+/** Each `#hashtag` of a text as written: where it starts, what it reads and its tag name. */
+export function* hashtagMatches(
+  text: string,
+): Generator<{ index: number; written: string; name: string }> {
+  for (const match of text.matchAll(HASHTAG)) {
+    const name = normalizeTag(match[1]!);
+    if (TAG_NAME.test(name) && [...name].length <= TAG_MAX)
+      yield { index: match.index, written: match[0], name };
+  }
+}
+
 /** The `#hashtags` of a text, normalised, each once, in order of appearance. */
 export function hashtagsOf(text: string): string[] {
   const names = new Set<string>();
-  for (const match of text.matchAll(HASHTAG)) {
-    const name = normalizeTag(match[1]!);
-    if (!TAG_NAME.test(name) || [...name].length > TAG_MAX) continue;
+  for (const { name } of hashtagMatches(text)) {
     names.add(name);
     if (names.size === MAX_HASHTAGS) break;
   }

@@ -74,6 +74,7 @@ const withP = (
 const SEES: Record<Viewer, number> = { anon: 200, other: 200, B: 404, X: 404, O: 200 };
 const SIGNED_IN: Record<Viewer, number> = { anon: 401, other: 200, B: 200, X: 200, O: 200 };
 const SEES_SIGNED_IN: Record<Viewer, number> = { ...SEES, anon: 401 };
+const ANYONE: Record<Viewer, number> = { anon: 200, other: 200, B: 200, X: 200, O: 200 };
 const only = (status: number): Record<Viewer, number> => ({ ...SIGNED_IN, O: status });
 const allBut = (o: number): Record<Viewer, number> => ({ ...SEES_SIGNED_IN, O: o });
 const NOBODY: Record<Viewer, number> = { anon: 404, other: 404, B: 404, X: 404, O: 404 };
@@ -86,6 +87,8 @@ interface Cell {
   body?: object;
   /** Mastodon's flavour of a path kith shares (its area is kith's: not in this matrix's scope). */
   shared?: true;
+  /** Extra headers (`Kith-Flavour: mastodon` where kith's own route shares the path). */
+  headers?: Record<string, string>;
   /** Puts the viewer's standing towards O back after a request that changed it. */
   restore?: (viewer: Viewer) => Promise<unknown>;
 }
@@ -317,6 +320,29 @@ const cells: Cell[] = [
     url: `${v1}/push/subscription`,
     expect: { ...SIGNED_IN, other: 404, B: 404, X: 404, O: 404 },
   },
+  // Tags and search are anyone's to read (what they find is test/authorization/search.test.ts);
+  // following a tag needs a token. kith's own POST /v1/tags/:tag/follow shares the path.
+  {
+    method: 'GET',
+    route: '/v1/timelines/tag/:hashtag',
+    url: `${v1}/timelines/tag/kith`,
+    expect: ANYONE,
+  },
+  { method: 'GET', route: '/v1/tags/:name', url: `${v1}/tags/kith`, expect: ANYONE },
+  {
+    method: 'POST',
+    route: '/v1/tags/:name/follow',
+    url: `${v1}/tags/kith/follow`,
+    expect: SIGNED_IN,
+    headers: MASTODON,
+  },
+  {
+    method: 'POST',
+    route: '/v1/tags/:name/unfollow',
+    url: `${v1}/tags/kith/unfollow`,
+    expect: SIGNED_IN,
+  },
+  { method: 'GET', route: '/v2/search', url: `/api/v2/search?q=${O.username}`, expect: ANYONE },
   ...[
     '/v1/lists',
     '/v1/filters',
@@ -329,7 +355,6 @@ const cells: Cell[] = [
     '/v1/trends/links',
     '/v1/bookmarks',
     '/v1/scheduled_statuses',
-    '/v1/timelines/tag/:hashtag',
   ].map((route): Cell => ({
     method: 'GET',
     route,
@@ -381,7 +406,8 @@ describe('Mastodon API authorization matrix', () => {
       for (const viewer of VIEWERS) {
         const url = typeof cell.url === 'string' ? cell.url : await cell.url(viewer);
         const as = viewer === 'anon' ? null : users[viewer];
-        const res = await call(as, cell.method, url, cell.body, cell.shared ? MASTODON : {});
+        const headers = { ...(cell.shared ? MASTODON : {}), ...cell.headers };
+        const res = await call(as, cell.method, url, cell.body, headers);
         assert.equal(res.statusCode, cell.expect[viewer], `${viewer}: ${res.body}`);
         assert.match(String(res.headers['content-type']), /^application\/json; charset=utf-8$/);
         if (res.statusCode >= 400) assert.equal(typeof res.json().error, 'string', res.body);
@@ -413,6 +439,8 @@ describe('Mastodon API authorization matrix', () => {
     for (const viewer of ['B', 'X'] as const) {
       const found = await call(users[viewer], 'GET', `${v1}/accounts/search?q=${O.username}`);
       assert.deepEqual(found.json(), [], viewer);
+      const v2 = await call(users[viewer], 'GET', `/api/v2/search?q=${O.username}`);
+      assert.deepEqual(v2.json(), { accounts: [], statuses: [], hashtags: [] }, viewer);
       const statuses = await call(users[viewer], 'GET', `${acc}/statuses`);
       assert.equal(statuses.statusCode, 404);
     }

@@ -56,6 +56,7 @@ after(async () => {
       'moderation',
       'media',
       'followed-tags',
+      'public-posts',
     ]);
 });
 

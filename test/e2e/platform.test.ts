@@ -214,6 +214,7 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
       'moderation',
       'media',
       'followed-tags',
+      'public-posts',
     ]); // the registry's order
     assert.match(info.metrics ?? '', /^http:\/\/.+:\d+\/metrics$/, 'the worker serves its metrics');
     const { a, entries } = await followWithTimeline(api.url, timeline);

@@ -254,5 +254,62 @@ describe(
       assert.equal((JSON.parse(note.payload) as { type: string }).type, 'follow');
       await stream.close();
     });
+
+    it("Mastodon's public and hashtag streams on both nodes get a public post made through one", async () => {
+      const [one, two] = nodes;
+      const [a, b, c, blocked] = [
+        await signUp(two.url),
+        await signUp(one.url),
+        await signUp(two.url),
+        await signUp(one.url),
+      ];
+      const blocking = await call(
+        one.url,
+        'POST',
+        `${API}/users/${a.username}/block`,
+        undefined,
+        blocked.token,
+      );
+      assert.equal(blocking.status, 200, blocking.text);
+      const tag = `nodes${Date.now().toString(36)}`;
+      type Frame = { stream: string[]; event: string; payload: string };
+      const gauge = async (url: string, name: string) => {
+        const text = await (await fetch(`${url}/metrics`)).text();
+        const line = new RegExp(`kith_mastodon_stream_subscriptions\\{stream="${name}"\\} (\\d+)`);
+        return Number(line.exec(text)?.[1] ?? 0);
+      };
+      /** A socket of `who` on `url` subscribed to `query`, once the node counts it. */
+      const open = async (url: string, who: User, query: string, name: string) => {
+        const before = await gauge(url, name);
+        const socket = await openStream<Frame>(
+          new URL(`/api/v1/streaming?${query}`, url.replace(/^http/, 'ws')),
+          { authorization: `Bearer ${who.token}` },
+        );
+        await waitFor(async () => (await gauge(url, name)) === before + 1, `${name} on ${url}`);
+        return socket;
+      };
+      const onOne = await open(one.url, b, 'stream=public', 'public');
+      const onTwo = await open(two.url, c, `stream=hashtag&tag=${tag}`, 'hashtag');
+      const hidden = await open(one.url, blocked, 'stream=public', 'public');
+      const posted = await call(two.url, 'POST', `${API}/posts`, { text: `#${tag}` }, a.token);
+      assert.equal(posted.status, 201, posted.text);
+      const id = posted.json().id as string;
+      const update = (f: Frame[]) =>
+        f.find((e) => e.event === 'update' && (JSON.parse(e.payload) as { id: string }).id === id);
+      assert.deepEqual((await onOne.until(update, 'public update on node 1')).stream, ['public']);
+      assert.deepEqual((await onTwo.until(update, 'hashtag update on node 2')).stream, [
+        'hashtag',
+        tag,
+      ]);
+      // A later post by someone else reaches the blocked user; a's never did.
+      const later = await call(one.url, 'POST', `${API}/posts`, { text: 'later' }, b.token);
+      assert.equal(later.status, 201, later.text);
+      const frames = await hidden.until(
+        (f) => f.some((e) => (JSON.parse(e.payload) as { id: string }).id === later.json().id) && f,
+        'the later post',
+      );
+      assert.ok(!frames.some((e) => e.payload.includes(id)), 'the blocked side saw nothing');
+      for (const s of [onOne, onTwo, hidden]) await s.close();
+    });
   },
 );

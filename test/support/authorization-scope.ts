@@ -58,7 +58,7 @@ export const AREAS: Record<Area, { file: string; routes: RegExp }> = {
     file: 'test/authorization/mastodon.test.ts',
     routes:
       // (Paths kith's own search module serves too belong to its matrix.)
-      /^(?!\/api\/v1\/(followed_tags|trends\/tags|timelines\/public)$)(\*|\/api\/(\*|v2\/(filters|media)|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers|profile|favourites|blocks|mutes)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
+      /^(?!\/api\/v1\/(followed_tags|trends\/tags|timelines\/public)$)(\*|\/api\/(\*|v2\/(filters|media|search)|v1\/tags\/:name(\/(follow|unfollow))?|v1\/(accounts|statuses|timelines|follow_requests|lists|filters|custom_emojis|announcements|followed_tags|trends|bookmarks|scheduled_statuses|preferences|push|markers|profile|favourites|blocks|mutes)(\/.*)?|v1\/notifications\/(unread_count|clear|:id(\/dismiss)?)))$/,
   },
   moderation: {
     file: 'test/authorization/moderation.test.ts',

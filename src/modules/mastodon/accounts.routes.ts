@@ -3,8 +3,9 @@ import { principalOf } from '../../http/auth.ts';
 import type { App } from '../../http/types.ts';
 import { AppError } from '../../errors.ts';
 import { presentAccount, presentCredentialAccount } from './accounts.presenter.ts';
-import { LIMITS, originOf, pageParams, readPage, setLinks } from './paging.ts';
-import { listParam, recordNotFound, viewerOf, visibleAccount } from './lookup.ts';
+import { clamp, LIMITS, originOf, pageParams, readPage, setLinks } from './paging.ts';
+import { listParam, recordNotFound, truthy, viewerOf, visibleAccount } from './lookup.ts';
+import { findAccounts } from './search.routes.ts';
 import { isComment, StatusPresenter } from './statuses.presenter.ts';
 import { accountStatuses } from './replies.ts';
 import { relationshipsOf } from './relationships.ts';
@@ -89,11 +90,10 @@ export function mastodonAccountRoutes(ctx: Context) {
 
     app.get('/v1/accounts/search', { config: read('accounts') }, async (request) => {
       const query = request.query as Query;
-      const q = (listParam(query.q)[0] ?? '').trim().replace(/^@/, '').split('@')[0]!;
+      const q = listParam(query.q)[0] ?? '';
       const { limit } = pageParams(query, 'accounts');
-      if (q === '') return [];
-      const rows = await ctx.users.search(viewerOf(request), q, undefined, limit);
-      return rows.map((u) => presentAccount(originOf(request), u));
+      const offset = clamp(query.offset, 0, 0, Number.MAX_SAFE_INTEGER);
+      return findAccounts(ctx, request, q, { limit, offset, following: truthy(query.following) });
     });
 
     app.get('/v1/accounts/relationships', { config: read('follows') }, async (request) => {

@@ -15,6 +15,9 @@ import { mastodonModerationRoutes } from './moderation.routes.ts';
 import { mastodonAccountActions } from './moderation-accounts.routes.ts';
 import { mastodonListRoutes } from './lists.routes.ts';
 import { mastodonConversationRoutes } from './conversations.routes.ts';
+import { mastodonDiscoveryRoutes } from './discovery.routes.ts';
+import { mastodonTagRoutes } from './tags.routes.ts';
+import { mastodonSearchRoutes } from './search.routes.ts';
 
 /** Every Mastodon route shares one transport (bodies, errors, CORS), kith's stays untouched. */
 const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
@@ -32,6 +35,9 @@ const mastodonRoutes: RoutesOf = (ctx) => async (app: App) => {
     mastodonModerationRoutes(ctx),
     mastodonAccountActions(ctx),
     mastodonConversationRoutes(ctx),
+    mastodonDiscoveryRoutes(ctx),
+    mastodonTagRoutes(ctx),
+    mastodonSearchRoutes(ctx),
     mastodonPlaceholderRoutes(),
   ]) {
     await routes(app);

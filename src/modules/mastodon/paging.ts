@@ -132,3 +132,10 @@ export function edgeLinks<T extends { id: string }>(
   );
   setLinks(request, reply, page, params, (r) => cursors.get(r.id)!);
 }
+
+/** An integer query parameter, `fallback` when absent or not a number, clamped to [min, max]. */
+export function clamp(value: unknown, fallback: number, min: number, max: number): number {
+  const first: unknown = Array.isArray(value) ? (value as unknown[])[0] : value;
+  const n = typeof first === 'string' ? Number.parseInt(first, 10) : Number.NaN;
+  return Number.isFinite(n) ? Math.min(Math.max(n, min), max) : fallback;
+}

@@ -1,11 +1,10 @@
 import { NotFoundError } from '../../errors.ts';
 import type { App } from '../../http/types.ts';
-import { MASTODON_FLAVOUR } from './flavour.ts';
 
 /**
  * What web clients call on login for features kith does not have (lists, filters, emojis,
- * hashtags, trends, bookmarks, scheduled posts; the public timelines come with issue 21): an
- * empty answer of the right shape, so they render instead of failing.
+ * trending posts and links, bookmarks, scheduled posts): an empty answer of the right shape, so
+ * they render instead of failing.
  */
 const EMPTY_LISTS = [
   '/v1/lists',
@@ -17,16 +16,8 @@ const EMPTY_LISTS = [
   '/v1/trends/links',
   '/v1/bookmarks',
   '/v1/scheduled_statuses',
-  '/v1/timelines/tag/:hashtag',
   '/v1/accounts/:id/lists',
 ];
-
-/**
- * Paths kith's own API also serves (search module, with kith's shapes): Mastodon's empty answer
- * is given only to Mastodon clients (see flavour.ts); the Mastodon presentation of kith's
- * public timeline, followed tags and trends is still to come.
- */
-const SHARED_WITH_KITH = ['/v1/followed_tags', '/v1/trends/tags', '/v1/timelines/public'];
 
 /** The posting defaults kith applies (Mastodon's preference keys). */
 const PREFERENCES = {
@@ -41,9 +32,6 @@ export function mastodonPlaceholderRoutes() {
   return async (app: App) => {
     const auth = { auth: 'required' as const, scope: 'read' };
     for (const url of EMPTY_LISTS) app.get(url, { config: auth }, async () => []);
-    for (const url of SHARED_WITH_KITH) {
-      app.get(url, { config: auth, constraints: MASTODON_FLAVOUR }, async () => []);
-    }
     app.get(
       '/v1/preferences',
       { config: { auth: 'required', scope: 'read:accounts' } },

@@ -1,5 +1,5 @@
 import type { Visibility } from '../../infra/db/schema.ts';
-import { mentionedUsernames } from '../../text.ts';
+import { hashtagsOf, mentionedUsernames } from '../../text.ts';
 import type { UserCard } from '../accounts/user-cards.cache.ts';
 import type { UsersService } from '../accounts/users.service.ts';
 import type { HydratedPost } from '../posts/posts.repository.ts';
@@ -12,6 +12,7 @@ import { recordNotFound } from './lookup.ts';
 
 /** Where the presenter finds the people a status shows. */
 export type StatusUsers = Pick<UsersService, 'cards' | 'refsByUsernames'>;
+import { tagUrl } from './tags.presenter.ts';
 
 export type MastodonVisibility = 'public' | 'unlisted' | 'private' | 'direct';
 
@@ -117,8 +118,12 @@ export class StatusPresenter {
     const author = users.get(post.author_username)!;
     const mentioned = mentionedUsernames(post.text).flatMap((name) => users.get(name) ?? []);
     const known = new Set(mentioned.map((u) => u.username));
-    const content = toHtml(post.text, (name) =>
-      known.has(name) ? accountUrl(origin, name) : undefined,
+    // The post's tags (at most MAX_HASHTAGS): linked in the text and listed.
+    const tags = hashtagsOf(post.text);
+    const content = toHtml(
+      post.text,
+      (name) => (known.has(name) ? accountUrl(origin, name) : undefined),
+      (name) => (tags.includes(name) ? tagUrl(origin, name) : undefined),
     );
     const shown = own(post);
     return {
@@ -139,7 +144,7 @@ export class StatusPresenter {
         acct: u.username,
         url: accountUrl(origin, u.username),
       })),
-      tags: [],
+      tags: tags.map((name) => ({ name, url: tagUrl(origin, name) })),
       emojis: [],
       reblogs_count: 0,
       favourites_count: shown.favourites,

@@ -85,8 +85,8 @@ export interface Subscription {
 
 /**
  * Reads a subscription (`stream` plus `tag` or `list`), or answers why it is refused, as
- * Mastodon does. Public and hashtag streams are accepted and stay silent (kith has no public
- * stream); a list is never found (kith has no lists).
+ * Mastodon does. Public and hashtag streams are served by public-streams.ts (`public:remote*`
+ * stay silent: no federation); a list is never found (kith has no lists).
  */
 export function parseSubscription(
   params: Record<string, unknown>,

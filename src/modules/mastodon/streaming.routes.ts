@@ -8,6 +8,7 @@ import type { StreamEnd } from '../realtime/stream-sessions.service.ts';
 import type { StreamEvent } from '../realtime/stream-log.repository.ts';
 import { originOf } from './paging.ts';
 import { mastodonEvents, parseSubscription, type MastodonEvent } from './streaming.events.ts';
+import { PublicStreams } from './public-streams.ts';
 
 /** Close codes: as kith's own stream (token expired, account suspended or deactivated). */
 const CLOSE: Record<StreamEnd, [number, string]> = {
@@ -29,6 +30,7 @@ export function mastodonStreamingRoutes(ctx: Context) {
   const heartbeatMs = config.streamHeartbeatSeconds * 1000;
   const translate = mastodonEvents(ctx);
   const gauge = ctx.metrics.mastodonStreamSubscriptions;
+  const publicStreams = new PublicStreams(ctx);
 
   /** A read scope for the user's streams, and room under STREAMS_PER_USER. */
   const admit = async (request: FastifyRequest) => {
@@ -77,6 +79,7 @@ export function mastodonStreamingRoutes(ctx: Context) {
         request.headers.authorization = `Bearer ${protocol.split(',')[0]!.trim()}`;
     });
     app.addHook('preClose', async () => sessions.closeAll());
+    app.addHook('onClose', await publicStreams.start());
 
     app.get('/v1/streaming/health', async (_request, reply) =>
       reply.type('text/plain; charset=utf-8').send('OK'),
@@ -114,6 +117,12 @@ export function mastodonStreamingRoutes(ctx: Context) {
           (reason) => socket.close(...CLOSE[reason]),
         );
         if (!close) return void socket.close(POLICY_VIOLATION, 'too_many_streams');
+        const unlisten = publicStreams.listen({
+          viewerId: principalOf(request).userId,
+          origin: originOf(request),
+          subscribed,
+          send: (stream, event, payload) => frame({ stream, event, payload }),
+        });
         const query = request.query as Record<string, unknown>;
         if (query.stream !== undefined) subscribe(query, true);
         socket.on('message', (raw: Buffer) => {
@@ -136,6 +145,7 @@ export function mastodonStreamingRoutes(ctx: Context) {
         socket.on('close', () => {
           clearInterval(ping);
           for (const [, stream] of subscribed) gauge.dec({ stream: stream[0] });
+          unlisten();
           close();
         });
       },

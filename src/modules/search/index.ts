@@ -1,5 +1,6 @@
 import type { FeatureModule } from '../../app/feature.ts';
 import { followedTagsConsumer } from './followed-tags.consumer.ts';
+import { publicPostsConsumer } from './public-posts.consumer.ts';
 import { searchRoutes } from './search.routes.ts';
 import { tagsRoutes } from './tags.routes.ts';
 
@@ -12,5 +13,6 @@ export const searchModule: FeatureModule = {
       cap: ctx.config.feedTimelineCap,
       batch: ctx.config.feedFanoutBatch,
     }),
+    publicPostsConsumer(ctx.database.db, ctx.bus, ctx.log),
   ],
 };

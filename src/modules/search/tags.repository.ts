@@ -51,6 +51,14 @@ export class TagsRepository {
     return rows.length > 0;
   }
 
+  /** Which of `tags` the user follows. */
+  async followedAmong(userId: string, tags: readonly string[]): Promise<Set<string>> {
+    if (tags.length === 0) return new Set();
+    const { rows } = await sql<{ tag: string }>`select tag from tag_follows
+      where user_id = ${userId} and tag = any(${tagList(tags)})`.execute(this.#db);
+    return new Set(rows.map((r) => r.tag));
+  }
+
   /** The user's followed tags by name, after `afterName`. */
   async followed(userId: string, afterName: string | undefined, limit: number) {
     const after = afterName === undefined ? sql`true` : sql`tag > ${afterName}`;

@@ -44,6 +44,11 @@ export class TagsService {
     return { name, following: false, changed };
   }
 
+  /** Which of `tags` (normalised names) the user follows. */
+  followedAmong(userId: string, tags: readonly string[]): Promise<Set<string>> {
+    return this.#tags.followedAmong(userId, tags);
+  }
+
   /** The user's followed tags in name order, after `afterName`. */
   followed(userId: string, afterName: string | undefined, limit: number) {
     return this.#tags.followed(userId, afterName, limit);

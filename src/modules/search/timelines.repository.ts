@@ -25,6 +25,16 @@ export class TimelinesRepository {
     return q.execute();
   }
 
+  /** One post, if it is on the public timeline as the viewer reads it (the same rule). */
+  publicPost(viewerId: string | null, postId: string): Promise<HydratedPost | undefined> {
+    return this.#posts
+      .selectHydrated(viewerId)
+      .where('p.id', '=', postId)
+      .where('p.visibility', '=', 'public')
+      .where(discoverableTo(viewerId))
+      .executeTakeFirst();
+  }
+
   tagPosts(
     viewerId: string | null,
     tag: string,

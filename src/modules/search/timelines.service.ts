@@ -18,6 +18,11 @@ export class TimelinesService {
     return this.#repo.publicPosts(viewerId, beforeId, limit);
   }
 
+  /** The post as the viewer's public timeline would show it, or undefined (the same rule). */
+  publicPost(viewerId: string | null, postId: string): Promise<HydratedPost | undefined> {
+    return this.#repo.publicPost(viewerId, postId);
+  }
+
   tagPosts(
     viewerId: string | null,
     rawTag: string,

@@ -9,13 +9,23 @@ export interface TagUse {
   accounts: number;
 }
 
-// Uses of tags in public posts during the last 24 hours, by author and hour; limited and
-// suspended authors do not count (trends are the same for everyone).
+/** Uses of tags in one day (UTC, its start as seconds since the epoch). */
+export interface DailyUse {
+  tag: string;
+  day: number;
+  uses: number;
+  accounts: number;
+}
+
+// What counts as a use: a tag in a public post by an author who is neither limited nor
+// suspended (trends are the same for everyone).
+const counted = sql`p.visibility = 'public' and ${reachesPublic('pt.author_id')}`;
+
+// Uses of tags during the last 24 hours, by author and hour.
 const recent = (authors?: readonly string[]) => sql`
   select pt.tag, pt.author_id, date_trunc('hour', pt.created_at) as hour
   from post_tags pt join posts p on p.id = pt.post_id
-  where pt.created_at > now() - interval '24 hours' and p.visibility = 'public'
-    and ${reachesPublic('pt.author_id')}
+  where pt.created_at > now() - interval '24 hours' and ${counted}
     ${authors ? sql`and pt.author_id = any(${[...authors]}::uuid[])` : sql``}`;
 
 /** SQL for trends: distinct authors per tag, per hour and over the last 24 hours. */
@@ -49,6 +59,29 @@ export class TrendsRepository {
       select tag, hour, count(distinct author_id)::int from recent group by tag, hour`.execute(
       this.#db,
     );
+    return rows;
+  }
+
+  /**
+   * Uses and distinct authors of `tags` per UTC day over the last `days` days (today included),
+   * leaving out the `hidden` authors; days without a use are absent.
+   */
+  async daily(
+    tags: readonly string[],
+    days: number,
+    hidden: readonly string[],
+  ): Promise<DailyUse[]> {
+    if (tags.length === 0) return [];
+    const day = sql`date_trunc('day', pt.created_at at time zone 'UTC')`;
+    const { rows } = await sql<DailyUse>`
+      select pt.tag, extract(epoch from ${day})::int as day, count(*)::int as uses,
+        count(distinct pt.author_id)::int as accounts
+      from post_tags pt join posts p on p.id = pt.post_id
+      where pt.tag = any(${[...tags]}::text[]) and ${counted}
+        and pt.created_at >= date_trunc('day', now() at time zone 'UTC') at time zone 'UTC'
+          - make_interval(days => ${days - 1})
+        and pt.author_id <> all(${[...hidden]}::uuid[])
+      group by pt.tag, ${day}`.execute(this.#db);
     return rows;
   }
 

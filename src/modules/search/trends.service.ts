@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Cache } from '../../infra/cache/cache.ts';
 import type { DB } from '../../infra/db/schema.ts';
-import { TrendsRepository, type TagUse } from './trends.repository.ts';
+import { TrendsRepository, type DailyUse, type TagUse } from './trends.repository.ts';
 
 /** Tags ranked and kept in the cache; a viewer's blocks can only lower their counts. */
 const CANDIDATES = 50;
@@ -51,6 +51,16 @@ export class TrendsService {
       .map((t) => ({ ...t, history: t.history.sort((a, b) => b.hour.localeCompare(a.hour)) }))
       .sort((a, b) => b.accounts - a.accounts || (a.name < b.name ? -1 : 1))
       .slice(0, limit);
+  }
+
+  /**
+   * Daily uses of `tags` over the last `days` days (UTC), counted as trends count them: public
+   * posts by authors who reach the public, none by users in a block with the viewer.
+   */
+  async daily(viewerId: string | null, tags: readonly string[], days = 7): Promise<DailyUse[]> {
+    if (tags.length === 0) return [];
+    const hidden = viewerId === null ? [] : await this.#repo.blockedWith(viewerId);
+    return this.#repo.daily(tags, days, hidden);
   }
 
   async #candidates(): Promise<{ tag: string; hour: string | null; accounts: number }[]> {
