@@ -50,10 +50,16 @@ export function notificationsConsumer(db: Kysely<DB>, publisher: StreamPublisher
       const planned = (await plan(trx)).sort((a, b) =>
         a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0,
       );
+      // Nobody is notified of their own actions, nor by someone in a block with them or muted:
+      // asked once per actor (an event has one) for all its recipients.
+      const silenced = new Set<string>();
+      for (const actor of new Set(planned.map((n) => n.actor_id))) {
+        const users = planned.filter((n) => n.actor_id === actor).map((n) => n.user_id);
+        for (const id of await social.silencedAmong(users, actor)) silenced.add(`${id}:${actor}`);
+      }
       const items: StreamItem[] = [];
       for (const n of planned) {
-        // Nobody is notified of their own actions, nor by someone in a block with them or muted.
-        if (n.user_id === n.actor_id || (await social.silences(n.user_id, n.actor_id))) continue;
+        if (n.user_id === n.actor_id || silenced.has(`${n.user_id}:${n.actor_id}`)) continue;
         const id = await repo.add(n);
         if (!id) continue;
         const [view] = await repo.list(n.user_id, { ids: [id], limit: 1 });
