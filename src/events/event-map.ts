@@ -14,8 +14,11 @@ export interface EventMap {
   'friend_request.accepted': { request_id: string; sender_id: string; recipient_id: string };
   'friendship.removed': { user_id: string; friend_id: string };
   'block.created': { blocker_id: string; blocked_id: string };
-  /** `mentions` false: the text names nobody (absent in older events: look). */
-  'post.created': { post_id: string; author_id: string; mentions?: boolean };
+  /**
+   * `mentions` false: the text names nobody; `tags` false: it has no hashtags (either absent in
+   * older events: look).
+   */
+  'post.created': { post_id: string; author_id: string; mentions?: boolean; tags?: boolean };
   'post.edited': { post_id: string; author_id: string };
   /**
    * `fan_out` false: the post never went into followers' timelines. `visibility`: whom the post

@@ -227,7 +227,12 @@ describe('on Postgres, Redis and RabbitMQ', realServices, () => {
     const published = () =>
       outbox().where('type', '=', 'post.created').where('published_at', 'is not', null);
     const row = await waitFor(() => published().executeTakeFirst(), 'outbox row marked published');
-    assert.deepEqual(row.data, { post_id: postId, author_id: a.id, mentions: false });
+    assert.deepEqual(row.data, {
+      post_id: postId,
+      author_id: a.id,
+      mentions: false,
+      tags: false,
+    });
     const metrics = await waitFor(async () => {
       const text = (await call(api.url, 'GET', '/metrics')).text;
       return sample(text, 'kith_outbox_backlog') === 0 && text;

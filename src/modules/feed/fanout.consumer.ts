@@ -1,3 +1,4 @@
+import type { Visibility } from '../../infra/db/schema.ts';
 import type { Metrics } from '../../infra/metrics.ts';
 import type { TimelineStore } from '../../infra/timeline/timeline.ts';
 import { defineConsumer, type Consumer } from '../../events/consumer.ts';
@@ -7,6 +8,7 @@ import type { FeedRepository } from './feed.repository.ts';
 import { entryOf } from '../../infra/timeline/timeline.ts';
 import { homeTimeline } from './feed.service.ts';
 import { authorTimeline, PENDING, pendingEntry } from './merge-sources.ts';
+import type { Announcement } from '../realtime/publisher.service.ts';
 
 export interface FanoutOptions {
   /** Entries kept per home timeline. */
@@ -21,13 +23,11 @@ export interface FanoutOptions {
 
 const DAY_MS = 86_400_000;
 
-/** Appends one event to the streams of some users, once per (event, batch); see realtime. */
-export type Announce = (
-  eventId: string,
-  userIds: string[],
-  type: 'feed.post' | 'post.edited' | 'post.deleted',
-  data: Record<string, unknown>,
-) => Promise<void>;
+/**
+ * Appends one event to the streams of some users, once per (event, batch); see realtime. Calls
+ * made while one is being applied are gathered into the next (see index.ts and coalesce).
+ */
+export type Announce = (announcement: Announcement) => Promise<void>;
 
 /**
  * The feed consumer keeps home timelines in step with posts and the graph. Every effect is
@@ -45,22 +45,25 @@ export function feedConsumer(
   forgetRelations: (userIds: string[]) => Promise<void>,
 ): Consumer {
   /**
-   * Applies a change to every follower, batch by batch: active ones (ids) and idle ones. One
-   * batch at a time, so a worker stopped mid-way has applied a prefix of the followers.
+   * Applies a change to every follower, batch by batch: active ones (ids) and idle ones, and
+   * (with `visibility`) those who may see such a post of the author now. One batch at a time, so
+   * a worker stopped mid-way has applied a prefix of the followers.
    */
   async function fanOut(
     authorId: string,
-    apply: (active: string[], idle: string[]) => Promise<unknown>,
+    apply: (active: string[], idle: string[], may: Set<string>) => Promise<unknown>,
     /** Whether the batches count as fan-out (kith_feed_fanout_batch_size). */
     counted = true,
+    visibility?: Visibility,
   ) {
     const activeSince = new Date(Date.now() - opts.inactiveDays * DAY_MS);
     let after: string | undefined;
     for (;;) {
-      const batch = await repo.followerBatch(authorId, after, opts.batch, activeSince);
+      const batch = await repo.followerBatch(authorId, after, opts.batch, activeSince, visibility);
       if (batch.length === 0) return;
       const ids = (active: boolean) => batch.filter((f) => f.active === active).map((f) => f.id);
-      await apply(ids(true), ids(false));
+      const may = new Set(batch.filter((f) => f.may).map((f) => f.id));
+      await apply(ids(true), ids(false), may);
       if (counted) metrics.feedFanoutBatch.observe(batch.length);
       if (batch.length < opts.batch) return;
       after = batch.at(-1)!.id;
@@ -117,23 +120,25 @@ export function feedConsumer(
     entry: ReturnType<typeof entryOf>[],
   ) {
     const data = { post_id: post.id, author_id: post.author_id };
-    await fanOut(post.author_id, async (active, idle) => {
-      const [written] = await Promise.all([
-        timelines.pushMany(active.map(homeTimeline), entry, { cap: opts.cap, onlyIfExists: true }),
-        timelines.delete(...idle.map(homeTimeline)),
-      ]);
-      // Streams hear of it where a timeline took it (users who read their feed lately), and
-      // only those who may see it: the timeline holds every followee's post (reads filter it),
-      // but an announcement is itself a read of the post's id and author.
-      const took = active.filter((_, i) => written[i]);
-      const may = await repo.mayView(post.author_id, post.visibility, took);
-      await announce(
-        eventId,
-        took.filter((id) => may.has(id)),
-        'feed.post',
-        data,
-      );
-    });
+    await fanOut(
+      post.author_id,
+      async (active, idle, may) => {
+        const [written] = await Promise.all([
+          timelines.pushMany(active.map(homeTimeline), entry, {
+            cap: opts.cap,
+            onlyIfExists: true,
+          }),
+          timelines.delete(...idle.map(homeTimeline)),
+        ]);
+        // Streams hear of it where a timeline took it (users who read their feed lately), and
+        // only those who may see it: the timeline holds every followee's post (reads filter it),
+        // but an announcement is itself a read of the post's id and author.
+        const userIds = active.filter((id, i) => written[i] && may.has(id));
+        await announce({ eventId, userIds, type: 'feed.post', data });
+      },
+      true,
+      post.visibility,
+    );
   }
 
   /**
@@ -144,15 +149,19 @@ export function feedConsumer(
   async function edited(eventId: string, { post_id }: EventMap['post.edited']) {
     const post = await repo.findPost(post_id);
     if (!post?.fan_out) return;
-    await fanOut(post.author_id, async (active) => {
-      const may = await repo.mayView(post.author_id, post.visibility, active);
-      await announce(
-        eventId,
-        active.filter((id) => may.has(id)),
-        'post.edited',
-        { post_id, author_id: post.author_id },
-      );
-    });
+    const data = { post_id, author_id: post.author_id };
+    await fanOut(
+      post.author_id,
+      (active, _idle, may) =>
+        announce({
+          eventId,
+          userIds: active.filter((id) => may.has(id)),
+          type: 'post.edited',
+          data,
+        }),
+      true,
+      post.visibility,
+    );
   }
 
   async function deleted(
@@ -161,18 +170,22 @@ export function feedConsumer(
   ) {
     await timelines.remove(authorTimeline(author_id), [post_id]);
     if (fan_out === false) return;
-    await fanOut(author_id, async (active, idle) => {
-      await timelines.removeMany([...active, ...idle].map(homeTimeline), [post_id]);
-      // Told only to those who may see such a post now. An older event without the visibility
-      // is taken as `friends`, the narrowest: friends may see every post of the author.
-      const may = await repo.mayView(author_id, visibility ?? 'friends', active);
-      await announce(
-        eventId,
-        active.filter((id) => may.has(id)),
-        'post.deleted',
-        { post_id, author_id },
-      );
-    });
+    // Told only to those who may see such a post now. An older event without the visibility
+    // is taken as `friends`, the narrowest: friends may see every post of the author.
+    await fanOut(
+      author_id,
+      async (active, idle, may) => {
+        await timelines.removeMany([...active, ...idle].map(homeTimeline), [post_id]);
+        await announce({
+          eventId,
+          userIds: active.filter((id) => may.has(id)),
+          type: 'post.deleted',
+          data: { post_id, author_id },
+        });
+      },
+      true,
+      visibility ?? 'friends',
+    );
   }
 
   /**

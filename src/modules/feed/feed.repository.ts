@@ -176,17 +176,30 @@ export class FeedRepository {
     return { count: rows[0]?.count ?? 0, oldestSeconds: Math.max(0, rows[0]?.oldest ?? 0) };
   }
 
-  /** A batch of the author's followers in id order, each with whether they count as active. */
+  /**
+   * A batch of the author's followers in id order, each with whether they count as active and,
+   * when `visibility` is given, whether they may see a post of the author with it now (the rule
+   * of `mayView`, asked in the same statement: one round trip per batch).
+   */
   followerBatch(
     authorId: string,
     afterId: string | undefined,
     size: number,
     activeSince: Date,
-  ): Promise<{ id: string; active: boolean }[]> {
+    visibility?: Visibility,
+  ): Promise<{ id: string; active: boolean; may: boolean }[]> {
+    const may =
+      visibility === undefined
+        ? sql<boolean>`false`
+        : mayView(sql.ref('f.follower_id'), sql`${authorId}::uuid`, sql`${visibility}::text`);
     let q = this.#db
       .selectFrom('follows as f')
       .innerJoin('users as u', 'u.id', 'f.follower_id')
-      .select(['f.follower_id as id', sql<boolean>`u.last_active_at > ${activeSince}`.as('active')])
+      .select([
+        'f.follower_id as id',
+        sql<boolean>`u.last_active_at > ${activeSince}`.as('active'),
+        may.as('may'),
+      ])
       .where('f.followee_id', '=', authorId)
       .orderBy('f.follower_id')
       .limit(size);
@@ -205,19 +218,5 @@ export class FeedRepository {
       .select(['id', 'author_id', 'visibility', 'fan_out', 'created_at'])
       .where('id', '=', id)
       .executeTakeFirst();
-  }
-
-  /**
-   * Those of `userIds` who may see a post of `authorId` with `visibility` now (the read rule:
-   * blocks either way, followers, friends): whom a stream event about the post may reach.
-   */
-  async mayView(authorId: string, visibility: Visibility, userIds: readonly string[]) {
-    if (userIds.length === 0) return new Set<string>();
-    const { rows } = await sql<{ id: string }>`
-      select v.id from unnest(${[...userIds]}::uuid[]) as v(id)
-      where ${mayView(sql.ref('v.id'), sql`${authorId}::uuid`, sql`${visibility}::text`)}`.execute(
-      this.#db,
-    );
-    return new Set(rows.map((r) => r.id));
   }
 }

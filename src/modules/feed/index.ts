@@ -1,5 +1,6 @@
 import type { FeatureModule } from '../../app/feature.ts';
 import { streamAnnouncer } from '../realtime/publisher.service.ts';
+import { coalesce } from './coalesce.ts';
 import { feedConsumer } from './fanout.consumer.ts';
 import { FeedRepository } from './feed.repository.ts';
 import { feedRoutes } from './feed.routes.ts';
@@ -13,7 +14,8 @@ export const feedModule: FeatureModule = {
       new FeedRepository(ctx.database.db),
       ctx.timelines,
       ctx.metrics,
-      streamAnnouncer(ctx.database.db, ctx.streams),
+      // Announcements of events handled at once share one transaction (one lock per user).
+      coalesce(streamAnnouncer(ctx.database.db, ctx.streams)),
       {
         cap: ctx.config.feedTimelineCap,
         batch: ctx.config.feedFanoutBatch,

@@ -8,7 +8,7 @@ import { UsersRepository } from '../accounts/users.repository.ts';
 import { CommentsRepository } from '../comments/comments.repository.ts';
 import { PostsRepository } from '../posts/posts.repository.ts';
 import type { StreamPublisher } from '../realtime/publisher.service.ts';
-import { StreamLog, type Delivery } from '../realtime/stream-log.repository.ts';
+import { StreamLog, type Delivery, type StreamItem } from '../realtime/stream-log.repository.ts';
 import { SocialRepository } from '../social/social.repository.ts';
 import { NotificationsRepository, type NotificationType } from './notifications.repository.ts';
 
@@ -46,24 +46,29 @@ export function notificationsConsumer(db: Kysely<DB>, publisher: StreamPublisher
       deliveries.length = 0; // a retried transaction starts again
       const repo = new NotificationsRepository(trx);
       const social = new SocialRepository(trx);
-      // In user id order: each recipient's stream counter (their users row) is locked until
-      // commit, and counters are always locked in id order (see UsersRepository.adjustCounts).
+      // In user id order (each recipient's stream counter is locked in id order anyway).
       const planned = (await plan(trx)).sort((a, b) =>
         a.user_id < b.user_id ? -1 : a.user_id > b.user_id ? 1 : 0,
       );
+      // Nobody is notified of their own actions, nor by someone in a block with them or muted:
+      // asked once per actor (an event has one) for all its recipients.
+      const silenced = new Set<string>();
+      for (const actor of new Set(planned.map((n) => n.actor_id))) {
+        const users = planned.filter((n) => n.actor_id === actor).map((n) => n.user_id);
+        for (const id of await social.silencedAmong(users, actor)) silenced.add(`${id}:${actor}`);
+      }
+      const items: StreamItem[] = [];
       for (const n of planned) {
-        // Nobody is notified of their own actions, nor by someone in a block with them or muted.
-        if (n.user_id === n.actor_id || (await social.silences(n.user_id, n.actor_id))) continue;
+        if (n.user_id === n.actor_id || silenced.has(`${n.user_id}:${n.actor_id}`)) continue;
         const id = await repo.add(n);
         if (!id) continue;
         const [view] = await repo.list(n.user_id, { ids: [id], limit: 1 });
         if (!view) continue; // every actor hidden from the recipient by a block
-        deliveries.push(
-          ...(await new StreamLog(trx).append([
-            { userId: n.user_id, type: 'notification', data: { ...view } },
-          ])),
-        );
+        items.push({ userId: n.user_id, type: 'notification', data: { ...view } });
       }
+      // All at the end, in one statement: the recipients' counters are locked from there to the
+      // commit only, not across the statements above.
+      deliveries.push(...(await new StreamLog(trx).append(items)));
     });
     await publisher.publish(deliveries);
   }

@@ -81,7 +81,8 @@ export class PostsService {
         if (input.media_ids?.length) {
           await attachMedia(trx, authorId, id, input.media_ids, this.#opts.maxMediaPerPost);
         }
-        await new TagsRepository(trx).setForPost(id, authorId, hashtagsOf(text));
+        const tags = hashtagsOf(text);
+        await new TagsRepository(trx).setForPost(id, authorId, tags);
         await new UsersRepository(trx).adjustCounts([
           { userId: authorId, column: 'post_count', delta: 1 },
         ]);
@@ -89,6 +90,7 @@ export class PostsService {
           post_id: id,
           author_id: authorId,
           mentions: mentionedUsernames(text).length > 0,
+          tags: tags.length > 0,
         });
         return id;
       }),

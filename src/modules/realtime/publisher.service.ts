@@ -2,7 +2,8 @@ import type { Kysely } from 'kysely';
 import type { EventBus } from '../../infra/bus/bus.ts';
 import type { DB } from '../../infra/db/schema.ts';
 import type { Logger } from '../../logger.ts';
-import { applyOnce } from '../../events/apply-once.ts';
+import { sql } from 'kysely';
+import { transaction } from '../../infra/db/transaction.ts';
 import { StreamLog, type Delivery } from './stream-log.repository.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 
@@ -45,24 +46,38 @@ export class StreamPublisher {
   }
 }
 
+/** One event for some users' streams, from one batch of a source event's fan-out. */
+export interface Announcement {
+  eventId: string;
+  userIds: string[];
+  type: string;
+  data: Record<string, unknown>;
+}
+
 /**
- * Appends the same event to many users' streams (a fan-out batch) and announces it. Applied once
- * per source event and batch (its first user), so a redelivered event adds nothing twice.
+ * Appends announcements to users' streams and broadcasts them. Each is applied once per source
+ * event and batch (its first user, as `stream:<id>` in processed_events), so a redelivered
+ * event adds nothing twice. Any number of them share one transaction: callers that gather
+ * several (the feed's fan-out, see coalesce) lock each user's counter once for all.
  */
 export function streamAnnouncer(db: Kysely<DB>, publisher: StreamPublisher) {
-  return async (
-    eventId: string,
-    userIds: string[],
-    type: string,
-    data: Record<string, unknown>,
-  ): Promise<void> => {
-    if (userIds.length === 0) return;
-    const deliveries: Delivery[] = [];
-    await applyOnce(db, `stream:${userIds[0]}`, eventId, async (trx) => {
-      deliveries.splice(
-        0,
-        deliveries.length,
-        ...(await new StreamLog(trx).appendToMany(userIds, type, data)),
+  return async (announcements: readonly Announcement[]): Promise<void> => {
+    const wanted = new Map<string, Announcement>();
+    for (const a of announcements) {
+      if (a.userIds.length > 0) wanted.set(`stream:${a.userIds[0]}\n${a.eventId}`, a);
+    }
+    if (wanted.size === 0) return;
+    const keys = [...wanted.values()];
+    const deliveries = await transaction(db, async (trx) => {
+      const { rows } = await sql<{ consumer: string; event_id: string }>`
+        insert into processed_events (consumer, event_id)
+        select * from unnest(${keys.map((a) => `stream:${a.userIds[0]}`)}::text[],
+          ${keys.map((a) => a.eventId)}::uuid[])
+        on conflict do nothing
+        returning consumer, event_id`.execute(trx);
+      const fresh = rows.map((r) => wanted.get(`${r.consumer}\n${r.event_id}`)!);
+      return new StreamLog(trx).append(
+        fresh.flatMap((a) => a.userIds.map((userId) => ({ userId, type: a.type, data: a.data }))),
       );
     });
     await publisher.publish(deliveries);

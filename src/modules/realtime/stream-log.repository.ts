@@ -30,48 +30,42 @@ export class StreamLog {
     this.#db = db;
   }
 
-  /** Appends events (inside the caller's transaction); returns them numbered. */
+  /**
+   * Appends events (inside the caller's transaction); returns them numbered, each user's in the
+   * order given. However many events and users: the counters are locked in user id order (as
+   * every writer of user rows does, see UsersRepository.adjustCounts), each bumped once by its
+   * number of events, and the events inserted in one statement. Users that are gone are skipped.
+   */
   async append(items: readonly StreamItem[]): Promise<Delivery[]> {
+    if (items.length === 0) return [];
+    const users = [...new Set(items.map((i) => i.userId))].sort();
+    const counts = new Map<string, number>();
+    for (const i of items) counts.set(i.userId, (counts.get(i.userId) ?? 0) + 1);
+    await sql`select 1 from users where ${idIn('id', users)} order by id for no key update`.execute(
+      this.#db,
+    );
+    const { rows } = await sql<{ id: string; seq: string | number }>`
+      update users u set stream_seq = u.stream_seq + c.n
+      from unnest(${users}::uuid[], ${users.map((u) => counts.get(u)!)}::int[]) as c(id, n)
+      where u.id = c.id
+      returning u.id, u.stream_seq as seq`.execute(this.#db);
+    // Each user's events take the numbers just below their new counter, in the order given.
+    const next = new Map(rows.map((r) => [r.id, Number(r.seq) - counts.get(r.id)! + 1]));
     const out: Delivery[] = [];
     for (const item of items) {
-      const row = await this.#db
-        .updateTable('users')
-        .set((eb) => ({ stream_seq: eb('stream_seq', '+', 1) }))
-        .where('id', '=', item.userId)
-        .returning('stream_seq')
-        .executeTakeFirst();
-      if (!row) continue; // the account is gone
-      await this.#db
-        .insertInto('stream_events')
-        .values({
-          user_id: item.userId,
-          seq: row.stream_seq,
-          type: item.type,
-          data: JSON.stringify(item.data),
-        })
-        .execute();
-      out.push({ user_id: item.userId, seq: row.stream_seq, type: item.type, data: item.data });
+      const seq = next.get(item.userId);
+      if (seq === undefined) continue; // the account is gone
+      next.set(item.userId, seq + 1);
+      out.push({ user_id: item.userId, seq, type: item.type, data: item.data });
     }
-    return out;
-  }
-
-  /** The same event for many users at once (a fan-out batch), in one statement. */
-  async appendToMany(
-    userIds: readonly string[],
-    type: string,
-    data: Record<string, unknown>,
-  ): Promise<Delivery[]> {
-    if (userIds.length === 0) return [];
-    const { rows } = await sql<{ user_id: string; seq: number }>`
-      with bumped as (
-        update users set stream_seq = stream_seq + 1
-        where ${idIn('id', userIds)}
-        returning id, stream_seq
-      )
+    if (out.length === 0) return out;
+    await sql`
       insert into stream_events (user_id, seq, type, data)
-      select id, stream_seq, ${type}, ${JSON.stringify(data)}::jsonb from bumped
-      returning user_id, seq`.execute(this.#db);
-    return rows.map((r) => ({ user_id: r.user_id, seq: Number(r.seq), type, data }));
+      select * from unnest(${out.map((d) => d.user_id)}::uuid[], ${out.map((d) => d.seq)}::bigint[],
+        ${out.map((d) => d.type)}::text[], ${out.map((d) => JSON.stringify(d.data))}::jsonb[])`.execute(
+      this.#db,
+    );
+    return out;
   }
 
   /** Events after `afterSeq`, up to `limit`, in order. */

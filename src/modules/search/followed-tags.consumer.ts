@@ -51,7 +51,10 @@ export function followedTagsConsumer(
   }
 
   return defineConsumer('followed-tags', {
-    'post.created': (d) => deliver(d.post_id, d.author_id),
+    // Most posts have no hashtag: nothing to read (an older event without the flag is looked at).
+    'post.created': async (d) => {
+      if (d.tags !== false) await deliver(d.post_id, d.author_id);
+    },
     // An edit may add a tag, or make the post public.
     'post.edited': (d) => deliver(d.post_id, d.author_id),
   });

@@ -182,16 +182,21 @@ export class SocialRepository {
     return row !== undefined;
   }
 
-  /** Whether `userId` hears nothing from `actorId`: a block either way, or a mute by `userId`. */
-  async silences(userId: string, actorId: string): Promise<boolean> {
-    if (await this.blockedEitherWay(userId, actorId)) return true;
-    const mute = await this.#db
-      .selectFrom('mutes')
-      .select('muter_id')
-      .where('muter_id', '=', userId)
-      .where('muted_id', '=', actorId)
-      .executeTakeFirst();
-    return mute !== undefined;
+  /**
+   * Those of `userIds` who hear nothing from `actorId`: a block either way, or a mute by the user.
+   * One statement for all.
+   */
+  async silencedAmong(userIds: readonly string[], actorId: string): Promise<Set<string>> {
+    if (userIds.length === 0) return new Set();
+    const { rows } = await sql<{ id: string }>`
+      select v.id from unnest(${[...userIds]}::uuid[]) as v(id)
+      where exists (select 1 from blocks b
+          where (b.blocker_id = v.id and b.blocked_id = ${actorId})
+             or (b.blocker_id = ${actorId} and b.blocked_id = v.id))
+        or exists (select 1 from mutes m where m.muter_id = v.id and m.muted_id = ${actorId})`.execute(
+      this.#db,
+    );
+    return new Set(rows.map((r) => r.id));
   }
 
   async areFriends(a: string, b: string): Promise<boolean> {
