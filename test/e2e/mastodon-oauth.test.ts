@@ -14,7 +14,13 @@ import { authorizeInBrowser, Browser, fetchTransport, pkcePair } from '../suppor
 import { signUpOn, type ServerUser } from '../support/api.ts';
 import { newUser } from '../support/factories.ts';
 import { createTestDatabase, postgresUrl } from '../support/test-databases.ts';
-import { amqpUrl, deleteAmqpTopology, redisUrl, testPrefix } from '../support/services.ts';
+import {
+  amqpUrl,
+  CONSUMER_GROUPS,
+  deleteAmqpTopology,
+  redisUrl,
+  testPrefix,
+} from '../support/services.ts';
 
 const REDIRECT = 'http://127.0.0.1:1/callback';
 const REAL = Boolean(postgresUrl() && redisUrl() && amqpUrl());
@@ -47,17 +53,7 @@ after(async () => {
   kith?.child.kill('SIGTERM');
   await kith?.exited;
   await dropDatabase();
-  if (REAL)
-    await deleteAmqpTopology(amqpUrl()!, AMQP_PREFIX, [
-      'feed',
-      'notifications',
-      'mail',
-      'lifecycle',
-      'moderation',
-      'media',
-      'followed-tags',
-      'public-posts',
-    ]);
+  if (REAL) await deleteAmqpTopology(amqpUrl()!, AMQP_PREFIX, CONSUMER_GROUPS);
 });
 
 describe('masto 8', () => {

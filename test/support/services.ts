@@ -38,6 +38,18 @@ export async function testRedis(): Promise<Redis> {
   return redis;
 }
 
+/** The worker's consumer groups, in the registry's order (src/app/modules.ts). */
+export const CONSUMER_GROUPS = [
+  'feed',
+  'notifications',
+  'mail',
+  'lifecycle',
+  'moderation',
+  'media',
+  'followed-tags',
+  'public-posts',
+];
+
 /** Deletes every queue and exchange the bus declared under `prefix` for these consumer groups. */
 export async function deleteAmqpTopology(
   url: string,
