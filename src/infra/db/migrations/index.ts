@@ -15,6 +15,7 @@ import * as moderation from './0012-moderation.ts';
 import * as media from './0010-media.ts';
 import * as search from './0011-search.ts';
 import * as profilePictures from './0017-profile-pictures.ts';
+import * as searchSpeed from './0022-search-speed.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -37,4 +38,5 @@ export const migrations: Record<string, Migration> = {
   '0010-media': media,
   '0011-search': search,
   '0017-profile-pictures': profilePictures,
+  '0022-search-speed': searchSpeed,
 };
