@@ -77,11 +77,12 @@ export class SearchRepository {
       .where(discoverableInBulkTo(viewerId))
       .orderBy('p.id', 'desc');
     // A later page ranks the first page's matches and any newer one: nothing leaves the set
-    // between pages, so the keyset (rank, id) neither skips nor repeats a post.
+    // between pages, so the keyset (rank, id) neither skips nor repeats a post. Still bounded
+    // (twice the first page's set), so a cursor made up with an old `f` costs no more.
     const matches =
       after?.f === undefined
         ? newest.limit(this.#rankedMatches)
-        : newest.where('p.id', '>=', after.f);
+        : newest.where('p.id', '>=', after.f).limit(2 * this.#rankedMatches);
     const ranked = this.#db
       .selectFrom(matches.as('m'))
       .select([
