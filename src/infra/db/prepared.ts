@@ -10,13 +10,22 @@ const PREPARABLE = /^\s*\(?\s*(select|insert|update|delete|with)\b/i;
 
 const names = new Map<string, string | null>();
 
+/**
+ * Put first in a statement's text to keep it unnamed: Postgres then plans it for the values of
+ * each run (a custom plan) instead of settling on one generic plan after five runs. For the few
+ * queries whose best plan depends on the values and is far better than the generic one: full-text
+ * search reads a rare word's posts from its GIN index but walks the newest posts for a frequent
+ * word, and only the word's statistics tell which (see docs/SEARCH.md "Benchmark").
+ */
+export const PLANNED_PER_RUN = '/* planned per run */';
+
 /** The statement name of `text`, or null when it should run unnamed. */
 function nameOf(text: string, parameters: number): string | null {
   let name = names.get(text);
   if (name === undefined) {
     if (names.size >= MAX_STATEMENTS) return null;
     name =
-      parameters <= MAX_PARAMETERS && PREPARABLE.test(text)
+      parameters <= MAX_PARAMETERS && PREPARABLE.test(text) && !text.startsWith(PLANNED_PER_RUN)
         ? `k${createHash('sha1').update(text).digest('base64url').slice(0, 20)}`
         : null;
     names.set(text, name);

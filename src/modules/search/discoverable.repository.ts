@@ -36,3 +36,35 @@ export function notMutedBy(viewerId: string | null, column: string): RawBuilder<
 export function userDiscoverableTo(viewerId: string | null, column: string): RawBuilder<boolean> {
   return notBlockedWith(viewerId, column);
 }
+
+/**
+ * `discoverableTo` for a scan over many posts (search): the same rule, with the viewer's
+ * relations read once per query as sets that Postgres hashes (blocks either way, mutes, follows,
+ * friends, suspended and limited users) instead of probed again for every post read. The probes
+ * cost the most on exactly the scans that read many posts, and they left the planner no good
+ * estimate of how many posts pass, so it read every match of a frequent word. Anonymous viewers
+ * need no sets (the rule is a join the planner already hoists).
+ *
+ * The caller also applies `visibleTo` to the posts it returns (`selectHydrated`), so a rule
+ * added to `visibleTo` only can shorten a page but never show a post; a rule added here or to
+ * `discoverableTo` must be added to both (test/authorization/search.test.ts checks them).
+ */
+export function discoverableInBulkTo(viewerId: string | null): RawBuilder<boolean> {
+  if (viewerId === null) return discoverableTo(null);
+  const followees = sql`(select f.followee_id from follows f where f.follower_id = ${viewerId})`;
+  const friends = sql`(select fr.friend_id from friendships fr where fr.user_id = ${viewerId})`;
+  const hidden = sql`(select su.id from users su where su.suspended_at is not null
+    union all select b.blocked_id from blocks b where b.blocker_id = ${viewerId}
+    union all select b.blocker_id from blocks b where b.blocked_id = ${viewerId})`;
+  const muted = sql`(select m.muted_id from mutes m where m.muter_id = ${viewerId})`;
+  // Limited (or suspended) authors reach only their followers.
+  const unreached = sql`(select ru.id from users ru
+    where ru.limited_at is not null or ru.suspended_at is not null
+    except select f.followee_id from follows f where f.follower_id = ${viewerId})`;
+  return sql<boolean>`((p.author_id = ${viewerId} or (p.author_id not in ${hidden}
+      and (p.visibility = 'public'
+        or (p.visibility = 'followers' and p.author_id in ${followees})
+        or (p.visibility = 'friends' and p.author_id in ${friends}))))
+    and p.author_id not in ${muted}
+    and (p.author_id = ${viewerId} or p.author_id not in ${unreached}))`;
+}

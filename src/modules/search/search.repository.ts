@@ -1,14 +1,21 @@
 import { sql, type Kysely } from 'kysely';
 import type { DB } from '../../infra/db/schema.ts';
+import { PLANNED_PER_RUN } from '../../infra/db/prepared.ts';
 import { transaction } from '../../infra/db/transaction.ts';
 import { PostsRepository, type HydratedPost } from '../posts/posts.repository.ts';
-import { discoverableTo, userDiscoverableTo } from './discoverable.repository.ts';
+import {
+  discoverableInBulkTo,
+  discoverableTo,
+  userDiscoverableTo,
+} from './discoverable.repository.ts';
 
 /** Below this trigram similarity a name is no match (0.3, pg_trgm's default, misses "alcie"). */
 const SIMILARITY = 0.2;
 
 export interface RankedPost extends HydratedPost {
   rank: number;
+  /** The oldest of the matches ranked for this search: later pages rank from it on. */
+  floor: string;
 }
 
 export interface FoundUser {
@@ -18,11 +25,22 @@ export interface FoundUser {
   score: number;
 }
 
-/** Keyset positions: (relevance, id), both descending. */
+/**
+ * Keyset positions: (relevance, id), both descending. For posts, `f` is the oldest id of the
+ * matches ranked on the first page: later pages rank the same matches (and any newer one).
+ */
 export interface ScoreCursor {
   s: number;
   id: string;
+  f?: string;
 }
+
+/**
+ * How many of the newest matches a search of posts ranks by relevance (docs/SEARCH.md
+ * "Limits"): ranking needs every ranked post's vector from the table, so a word found in a
+ * large share of posts must not make a search read all of them.
+ */
+export const RANKED_MATCHES = 200;
 
 // `%` and `_` are LIKE wildcards; tag names and usernames may hold `_`.
 const likePrefix = (text: string) => `${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -30,36 +48,66 @@ const likePrefix = (text: string) => `${text.replace(/[\\%_]/g, (c) => `\\${c}`)
 /** SQL for search: posts by full text, people by trigrams, tags by prefix. */
 export class SearchRepository {
   readonly #db: Kysely<DB>;
-  constructor(db: Kysely<DB>) {
+  readonly #rankedMatches: number;
+  constructor(db: Kysely<DB>, rankedMatches = RANKED_MATCHES) {
     this.#db = db;
+    this.#rankedMatches = rankedMatches;
   }
 
   /**
    * Posts matching `q` (web search syntax, kith_search configuration) that the viewer may
-   * discover, by relevance (ts_rank) and then newest first.
+   * discover: the newest `rankedMatches` of them (from `after.f` on, for a later page), by
+   * relevance (ts_rank) and then newest first.
    */
-  posts(
+  async posts(
     viewerId: string | null,
     q: string,
     after: ScoreCursor | undefined,
     limit: number,
   ): Promise<RankedPost[]> {
     const query = sql`websearch_to_tsquery('kith_search', ${q})`;
-    const rank = sql<number>`ts_rank(p.search_vector, ${query})`;
-    let builder = new PostsRepository(this.#db)
-      .selectHydrated(viewerId)
-      .select(rank.as('rank'))
+    // The newest matches the viewer may discover, the privacy rule in the same query. A rare
+    // word's matches come from the GIN index (all of them, then the newest); a frequent word's
+    // by walking the newest posts by id until there are enough: the planner tells which from
+    // the word's statistics, so the statement is planned for its values on every run.
+    const newest = this.#db
+      .selectFrom('posts as p')
+      .select(['p.id', sql`p.search_vector`.as('vector')])
       .where(sql<boolean>`p.search_vector @@ ${query}`)
-      .where(discoverableTo(viewerId))
-      .orderBy(rank, 'desc')
-      .orderBy('p.id', 'desc')
+      .where(discoverableInBulkTo(viewerId))
+      .orderBy('p.id', 'desc');
+    // A later page ranks the first page's matches and any newer one: nothing leaves the set
+    // between pages, so the keyset (rank, id) neither skips nor repeats a post. Still bounded
+    // (twice the first page's set), so a cursor made up with an old `f` costs no more.
+    const matches =
+      after?.f === undefined
+        ? newest.limit(this.#rankedMatches)
+        : newest.where('p.id', '>=', after.f).limit(2 * this.#rankedMatches);
+    const ranked = this.#db
+      .selectFrom(matches.as('m'))
+      .select([
+        'm.id',
+        sql<number>`ts_rank(m.vector, ${query})`.as('rank'),
+        sql<string>`first_value(m.id) over (order by m.id)`.as('floor'),
+      ]);
+    let page = this.#db
+      .selectFrom(ranked.as('r'))
+      .selectAll('r')
+      .orderBy('r.rank', 'desc')
+      .orderBy('r.id', 'desc')
       .limit(limit);
     if (after) {
-      builder = builder.where(
-        sql<boolean>`(${rank}, p.id) < (${after.s}::real, ${after.id}::uuid)`,
-      );
+      page = page.where(sql<boolean>`(r.rank, r.id) < (${after.s}::real, ${after.id}::uuid)`);
     }
-    return builder.execute();
+    // Only the page is hydrated (author, media, counters).
+    const found = new PostsRepository(this.#db)
+      .selectHydrated(viewerId)
+      .innerJoin(page.as('c'), 'c.id', 'p.id')
+      .select(['c.rank', 'c.floor'])
+      .orderBy('c.rank', 'desc')
+      .orderBy('c.id', 'desc');
+    const { rows } = await sql<RankedPost>`${sql.raw(PLANNED_PER_RUN)} ${found}`.execute(this.#db);
+    return rows;
   }
 
   /**

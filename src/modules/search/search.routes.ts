@@ -38,7 +38,11 @@ export function searchRoutes(ctx: Context) {
         if (type === 'posts') {
           const after = decodeCursor(ScoreCursorSchema, cursor);
           const rows = await search.posts(viewer, q, after, limit + 1);
-          return pageOf(request, reply, rows, limit, presentPost, (p) => ({ s: p.rank, id: p.id }));
+          return pageOf(request, reply, rows, limit, presentPost, (p) => ({
+            s: p.rank,
+            id: p.id,
+            f: p.floor,
+          }));
         }
         if (type === 'accounts') {
           const after = decodeCursor(ScoreCursorSchema, cursor);

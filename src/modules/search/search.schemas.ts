@@ -25,6 +25,8 @@ export const SearchResult = Type.Union([Post, UserSummary, TagRef]);
 export const ScoreCursorSchema = Type.Object({
   s: Type.Number(),
   id: Type.String({ format: 'uuid' }),
+  // Posts: the oldest of the matches the first page ranked (see SearchRepository.posts).
+  f: Type.Optional(Type.String({ format: 'uuid' })),
 });
 export const NameCursor = Type.Object({ name: Type.String() });
 

@@ -16,6 +16,7 @@ import * as media from './0010-media.ts';
 import * as search from './0011-search.ts';
 import * as profilePictures from './0017-profile-pictures.ts';
 import * as repliesLists from './0018-replies-lists.ts';
+import * as searchSpeed from './0022-search-speed.ts';
 
 /**
  * Every migration, in order. Listed by hand (not read from the folder) so they work the same
@@ -39,4 +40,5 @@ export const migrations: Record<string, Migration> = {
   '0011-search': search,
   '0017-profile-pictures': profilePictures,
   '0018-replies-lists': repliesLists,
+  '0022-search-speed': searchSpeed,
 };
