@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Visibility } from '../../infra/db/schema.ts';
 import { hashtagsOf, mentionedUsernames } from '../../text.ts';
 import type { UserCard } from '../accounts/user-cards.cache.ts';
@@ -75,6 +76,31 @@ function own(item: Statusable) {
 
 const EMPTY_APPROVAL = { automatic: [], manual: [], current_user: 'denied' };
 
+type Account = ReturnType<typeof presentAccount>;
+
+/**
+ * A status's HTML and tags depend only on its text, the mentioned names that are accounts and
+ * the origin: kept for the texts read again and again (home timelines), so a page read twice
+ * renders nothing twice.
+ */
+const renderings = new LRUCache<string, { content: string; tags: string[] }>({ max: 20_000 });
+
+function rendered(origin: string, text: string, known: readonly string[]) {
+  const key = `${origin}\n${known.join(' ')}\n${text}`;
+  let found = renderings.get(key);
+  if (!found) {
+    // The post's tags (at most MAX_HASHTAGS): linked in the text and listed.
+    const tags = hashtagsOf(text);
+    const content = toHtml(
+      text,
+      (name) => (known.includes(name) ? accountUrl(origin, name) : undefined),
+      (name) => (tags.includes(name) ? tagUrl(origin, name) : undefined),
+    );
+    renderings.set(key, (found = { content, tags }));
+  }
+  return found;
+}
+
 /**
  * Presents kith posts and comments as Mastodon Statuses, loading their authors and mentions in
  * one query. A comment is a reply to its post: its visibility is the post's; it has no likes,
@@ -102,8 +128,10 @@ export class StatusPresenter {
       ...[...mentioned.values()].map((u) => u.id),
     ]);
     const users = new Map([...cards.values()].map((u) => [u.username, u]));
+    // Each author's Account once per answer, however many of their statuses it holds.
+    const accounts = new Map<string, Account>();
     return posts.flatMap((post) =>
-      users.has(post.author_username) ? [this.#status(post, users)] : [],
+      users.has(post.author_username) ? [this.#status(post, users, accounts)] : [],
     );
   }
 
@@ -113,18 +141,17 @@ export class StatusPresenter {
     return status;
   }
 
-  #status(post: Statusable, users: Map<string, UserCard>) {
+  #status(post: Statusable, users: Map<string, UserCard>, accounts: Map<string, Account>) {
     const origin = this.#origin;
     const author = users.get(post.author_username)!;
     const mentioned = mentionedUsernames(post.text).flatMap((name) => users.get(name) ?? []);
-    const known = new Set(mentioned.map((u) => u.username));
-    // The post's tags (at most MAX_HASHTAGS): linked in the text and listed.
-    const tags = hashtagsOf(post.text);
-    const content = toHtml(
+    const { content, tags } = rendered(
+      origin,
       post.text,
-      (name) => (known.has(name) ? accountUrl(origin, name) : undefined),
-      (name) => (tags.includes(name) ? tagUrl(origin, name) : undefined),
+      mentioned.map((u) => u.username),
     );
+    let account = accounts.get(author.id);
+    if (!account) accounts.set(author.id, (account = presentAccount(origin, author)));
     const shown = own(post);
     return {
       id: post.id,
@@ -132,7 +159,7 @@ export class StatusPresenter {
       url: `${origin}/@${post.author_username}/${post.id}`,
       created_at: new Date(post.created_at).toISOString(),
       edited_at: post.edited_at ? new Date(post.edited_at).toISOString() : null,
-      account: presentAccount(origin, author),
+      account,
       content,
       visibility: toMastodonVisibility(shown.visibility),
       sensitive: false,
