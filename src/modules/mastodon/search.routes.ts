@@ -115,7 +115,8 @@ export function mastodonSearchRoutes(ctx: Context) {
               if (err instanceof NotFoundError) return undefined;
               throw err;
             });
-            if (post) result.statuses = await new StatusPresenter(ctx.users, origin).present([post]);
+            if (post)
+              result.statuses = await new StatusPresenter(ctx.users, origin).present([post]);
           }
           return result;
         }
