@@ -291,8 +291,13 @@ function part(schema: Schema, name: string, mode: Mode): fc.Arbitrary<unknown> {
 
 const asText = (v: unknown) => (typeof v === 'string' ? v : (JSON.stringify(v) ?? 'undefined'));
 
-/** A path segment the router takes: well-formed and at most 100 characters once encoded. */
-const routable = (s: string) => s !== '' && s.isWellFormed() && encodeURIComponent(s).length <= 100;
+/**
+ * A path segment the router takes: well-formed, at most 100 characters once encoded, and not a
+ * dot segment (`.` and `..` are resolved away by every URL parser: `/tags/./posts` is
+ * `/tags/posts`, another route).
+ */
+const routable = (s: string) =>
+  s !== '' && s !== '.' && s !== '..' && s.isWellFormed() && encodeURIComponent(s).length <= 100;
 
 /** `posts:id` for the id of /posts/{id}: valid ids are then mostly ids of posts. */
 const idKind = (op: Operation, p: Param) =>
