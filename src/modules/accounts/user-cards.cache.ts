@@ -1,5 +1,6 @@
 import type { UserRow } from '../../infra/db/schema.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
+import { readManyThrough } from '../../infra/cache/read-through.ts';
 import type { UsersRepository } from './users.repository.ts';
 
 /**
@@ -54,24 +55,19 @@ export class UserCards {
     this.#users = users;
   }
 
-  async byIds(ids: readonly string[]): Promise<Map<string, UserCard>> {
-    const unique = [...new Set(ids)];
-    const found = new Map<string, UserCard>();
-    if (unique.length === 0) return found;
-    const cached = await this.#cache.getMany<UserCard>(unique.map(cardKey));
-    const missing = unique.filter((id, i) => {
-      const hit = cached[i];
-      if (hit) found.set(id, hit);
-      return !hit;
-    });
-    if (missing.length > 0) {
-      const rows = (await this.#users.findManyByIds(missing)).filter((r) => !r.suspended_at);
-      for (const row of rows) found.set(row.id, cardOf(row));
-      await Promise.all(
-        rows.map((r) => this.#cache.set(cardKey(r.id), cardOf(r), CARD_TTL_SECONDS)),
-      );
-    }
-    return found;
+  byIds(ids: readonly string[]): Promise<Map<string, UserCard>> {
+    return readManyThrough(
+      this.#cache,
+      ids,
+      cardKey,
+      async (missing) =>
+        new Map(
+          (await this.#users.findManyByIds(missing))
+            .filter((r) => !r.suspended_at)
+            .map((r) => [r.id, cardOf(r)]),
+        ),
+      CARD_TTL_SECONDS,
+    );
   }
 
   /** Drops a user's card (their profile, pictures or standing changed). */

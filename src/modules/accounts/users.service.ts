@@ -11,6 +11,7 @@ import { newId } from '../../ids.ts';
 import { isUniqueViolation, type DB } from '../../infra/db/database.ts';
 import type { DmPolicy, UserRow } from '../../infra/db/schema.ts';
 import type { Cache } from '../../infra/cache/cache.ts';
+import { readManyThrough } from '../../infra/cache/read-through.ts';
 import type { AccountStatusCache } from './account-status.cache.ts';
 import { cleanText } from '../../text.ts';
 import { assertPasswordAcceptable, type PasswordHasher } from './passwords.ts';
@@ -217,49 +218,39 @@ export class UsersService {
   }
 
   /** References by id (the authors of a page of posts): one cache round trip, misses in one query. */
-  async refsById(ids: readonly string[]): Promise<Map<string, UserRef>> {
-    const unique = [...new Set(ids)];
-    const found = new Map<string, UserRef>();
-    if (unique.length === 0) return found;
-    const cached = await this.#cache.getMany<UserRef>(unique.map(idKey));
-    const missing = unique.filter((id, i) => {
-      const hit = cached[i];
-      if (hit) found.set(id, hit);
-      return !hit;
-    });
-    if (missing.length > 0) {
-      // Suspended users are left out: what they wrote is hidden from everyone else.
-      const rows = (await this.#users.findManyByIds(missing)).filter((r) => !r.suspended_at);
-      for (const row of rows) found.set(row.id, refOf(row));
-      await Promise.all(rows.map((r) => this.#cache.set(idKey(r.id), refOf(r), REF_TTL_SECONDS)));
-    }
-    return found;
+  refsById(ids: readonly string[]): Promise<Map<string, UserRef>> {
+    return readManyThrough(
+      this.#cache,
+      ids,
+      idKey,
+      async (missing) =>
+        new Map(
+          (await this.#users.findManyByIds(missing))
+            // Suspended users are left out: what they wrote is hidden from everyone else.
+            .filter((r) => !r.suspended_at)
+            .map((r) => [r.id, refOf(r)]),
+        ),
+      REF_TTL_SECONDS,
+    );
   }
 
   /**
    * References by username (the people a page of posts mentions): one cache round trip, misses
    * in one query; names of no one, and deactivated accounts, are left out.
    */
-  async refsByUsernames(usernames: readonly string[]): Promise<Map<string, UserRef>> {
-    const names = [...new Set(usernames.map(normalizeUsername))];
-    const found = new Map<string, UserRef>();
-    if (names.length === 0) return found;
-    const cached = await this.#cache.getMany<UserRef>(names.map(refKey));
-    const missing = names.filter((name, i) => {
-      const hit = cached[i];
-      if (hit) found.set(name, hit);
-      return !hit;
-    });
-    if (missing.length > 0) {
-      const rows = (await this.#users.findManyByUsernames(missing)).filter(
-        (r) => !r.deactivated_at,
-      );
-      for (const row of rows) found.set(row.username, refOf(row));
-      await Promise.all(
-        rows.map((r) => this.#cache.set(refKey(r.username), refOf(r), REF_TTL_SECONDS)),
-      );
-    }
-    return found;
+  refsByUsernames(usernames: readonly string[]): Promise<Map<string, UserRef>> {
+    return readManyThrough(
+      this.#cache,
+      usernames.map(normalizeUsername),
+      refKey,
+      async (missing) =>
+        new Map(
+          (await this.#users.findManyByUsernames(missing))
+            .filter((r) => !r.deactivated_at)
+            .map((r) => [r.username, refOf(r)]),
+        ),
+      REF_TTL_SECONDS,
+    );
   }
 
   /** Drops what is cached of a user whose standing or pictures changed (suspended, restored). */
